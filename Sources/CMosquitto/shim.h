@@ -1,0 +1,8 @@
+#ifndef CMOSQUITTO_SHIM_H
+#define CMOSQUITTO_SHIM_H
+
+#include <mosquitto.h>
+/* In libmosquitto 2.0.11 the MQTT_PROP_* and MQTT_RC_* constants live only in this header. */
+#include <mqtt_protocol.h>
+
+#endif

@@ -1,0 +1,241 @@
+import CMosquitto
+import Logging
+import Synchronization
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+// Callbacks run on the network thread. They are non-capturing closure literals in a nonisolated type, so they
+// never inherit main-actor isolation, and they recover the client from libmosquitto's userdata pointer.
+extension MosquittoClient {
+    static func from(_ userdata: UnsafeMutableRawPointer?) -> MosquittoClient {
+        Unmanaged<MosquittoClient>.fromOpaque(userdata!).takeUnretainedValue()
+    }
+
+    func installCallbacks() {
+        let pointer = handle.pointer
+        mosquitto_connect_v5_callback_set(pointer) { _, userdata, reasonCode, _, _ in
+            MosquittoClient.from(userdata).handleConnack(reasonCode: reasonCode)
+        }
+        mosquitto_disconnect_v5_callback_set(pointer) { _, userdata, reasonCode, _ in
+            MosquittoClient.from(userdata).handleDisconnect(reasonCode: reasonCode)
+        }
+        mosquitto_message_v5_callback_set(pointer) { _, userdata, message, properties in
+            guard let message else { return }
+            MosquittoClient.from(userdata).handleMessage(message.pointee, properties: properties)
+        }
+        mosquitto_subscribe_v5_callback_set(pointer) { _, userdata, mid, count, grantedQoS, _ in
+            let granted = (0..<Int(count)).map { grantedQoS![$0] }
+            MosquittoClient.from(userdata).handleSuback(mid: mid, granted: granted)
+        }
+        mosquitto_publish_v5_callback_set(pointer) { _, userdata, mid, reasonCode, _ in
+            MosquittoClient.from(userdata).handlePublishAck(mid: mid, reasonCode: reasonCode)
+        }
+    }
+
+    // MARK: - Connection
+
+    private func handleConnack(reasonCode: Int32) {
+        if reasonCode == 0 {
+            handleAccepted()
+            return
+        }
+        let version = state.withLock { $0.protocolVersion }
+        let protocolRefused = reasonCode == 1 || reasonCode == Int32(MQTT_RC_UNSUPPORTED_PROTOCOL_VERSION.rawValue)
+        if version == .v5 && protocolRefused && configuration.allowFallbackToV311 {
+            state.withLock { state in
+                state.protocolVersion = .v311
+                state.fellBack = true
+                state.retryImmediately = true
+            }
+            _ = mosquitto_int_option(handle.pointer, MOSQ_OPT_PROTOCOL_VERSION, MQTTProtocolVersion.v311.libraryValue)
+            logger.warning(
+                "broker refused MQTT 5; falling back to MQTT 3.1.1 (no response topics or correlation data)",
+                metadata: ["mqtt.broker": "\(configuration.host):\(configuration.port)"]
+            )
+            return
+        }
+        let error = MosquittoError.refused(reasonCode: reasonCode, protocolVersion: version)
+        state.withLock { $0.attemptRefusal = error }
+    }
+
+    private func handleAccepted() {
+        let (info, waiters, hadFailures) = state.withLock {
+            state -> (MQTTConnectionInfo, [CheckedContinuation<MQTTConnectionInfo, any Error>], Int) in
+            state.connected = true
+            state.attemptAccepted = true
+            state.connectionCount += 1
+            let failures = state.failedAttempts
+            state.lastError = nil
+            state.lastLoggedFailure = nil
+            // Restore every subscription; the SUBACKs are checked in handleSuback.
+            for subscription in state.subscriptions {
+                do {
+                    let mid = try sendSubscribe(filter: subscription.filter, qos: subscription.qos)
+                    state.subscribeFilters[mid] = subscription.filter
+                } catch {
+                    logger.warning(
+                        "cannot restore subscription",
+                        metadata: ["mqtt.filter": "\(subscription.filter)", "error": "\(error)"]
+                    )
+                }
+            }
+            let waiters = Array(state.connectWaiters.values)
+            state.connectWaiters.removeAll()
+            return (state.connectionInfo, waiters, failures)
+        }
+        logger.info(
+            "connected to broker",
+            metadata: [
+                "mqtt.broker": "\(configuration.host):\(configuration.port)",
+                "mqtt.protocol": "\(info.protocolVersion.rawValue)",
+                "mqtt.reconnects": "\(info.reconnectCount)",
+                "mqtt.failed_attempts": "\(hadFailures)",
+            ]
+        )
+        eventContinuation.yield(.connected(info))
+        for waiter in waiters { waiter.resume(returning: info) }
+    }
+
+    private func handleDisconnect(reasonCode: Int32) {
+        let (wasConnected, stopping, waiters) = state.withLock {
+            state -> (Bool, Bool, [CheckedContinuation<Void, any Error>]) in
+            let wasConnected = state.connected
+            state.connected = false
+            let waiters = Array(state.ackWaiters.values)
+            state.ackWaiters.removeAll()
+            state.subscribeFilters.removeAll()
+            state.publishTopics.removeAll()
+            return (wasConnected, state.phase == .stopping, waiters)
+        }
+        for waiter in waiters { waiter.resume(throwing: MosquittoError.connectionLost) }
+        guard wasConnected else { return }
+        let reason = Self.disconnectReason(reasonCode)
+        if stopping && reasonCode == 0 {
+            logger.info("disconnected from broker", metadata: ["mqtt.broker": "\(configuration.host):\(configuration.port)"])
+        } else {
+            logFailure("connection to broker lost: \(reason)")
+        }
+        eventContinuation.yield(.disconnected(reason: reason))
+    }
+
+    /// libmosquitto passes a `MOSQ_ERR_*` for local causes and an MQTT 5 reason code (≥ 0x80) from the broker.
+    static func disconnectReason(_ code: Int32) -> String {
+        if code == 0 { return "client disconnected" }
+        if code >= 0x80 { return "broker sent DISCONNECT: \(MosquittoError.reasonText(code))" }
+        return MosquittoError(code: code).description
+    }
+
+    // MARK: - Messages and acks
+
+    private func handleMessage(_ message: mosquitto_message, properties: OpaquePointer?) {
+        let topic = String(cString: message.topic)
+        let payload: [UInt8]
+        if let bytes = message.payload, message.payloadlen > 0 {
+            payload = Array(UnsafeRawBufferPointer(start: bytes, count: Int(message.payloadlen)))
+        } else {
+            payload = []
+        }
+        let copied = MQTTMessage(
+            topic: topic,
+            payload: payload,
+            qos: QoS(rawValue: message.qos) ?? .atMostOnce,
+            retain: message.retain,
+            properties: properties.map(Self.readProperties) ?? MQTTProperties()
+        )
+        counters.received.add(1, ordering: .relaxed)
+        if case .dropped = messageContinuation.yield(copied) {
+            let dropped = counters.dropped.add(1, ordering: .relaxed).newValue
+            // Log the first drop and then every 1000th, so a flood is visible without flooding the log.
+            if dropped == 1 || dropped % 1000 == 0 {
+                logger.warning(
+                    "message buffer full; dropping incoming messages",
+                    metadata: ["mqtt.dropped": "\(dropped)", "mqtt.buffer_limit": "\(configuration.messageBufferLimit)"]
+                )
+            }
+        }
+    }
+
+    /// Copies the properties mqtt-home uses; libmosquitto hands back malloc'd copies that must be freed.
+    static func readProperties(_ list: OpaquePointer) -> MQTTProperties {
+        var result = MQTTProperties()
+        var text: UnsafeMutablePointer<CChar>? = nil
+        if mosquitto_property_read_string(list, Int32(MQTT_PROP_RESPONSE_TOPIC.rawValue), &text, false) != nil,
+            let value = text
+        {
+            result.responseTopic = String(cString: value)
+            free(value)
+        }
+        text = nil
+        if mosquitto_property_read_string(list, Int32(MQTT_PROP_CONTENT_TYPE.rawValue), &text, false) != nil,
+            let value = text
+        {
+            result.contentType = String(cString: value)
+            free(value)
+        }
+        var binary: UnsafeMutableRawPointer? = nil
+        var length: UInt16 = 0
+        if mosquitto_property_read_binary(list, Int32(MQTT_PROP_CORRELATION_DATA.rawValue), &binary, &length, false)
+            != nil
+        {
+            if let binary {
+                result.correlationData = Array(UnsafeRawBufferPointer(start: binary, count: Int(length)))
+                free(binary)
+            } else {
+                result.correlationData = []
+            }
+        }
+        var expiry: UInt32 = 0
+        if mosquitto_property_read_int32(list, Int32(MQTT_PROP_MESSAGE_EXPIRY_INTERVAL.rawValue), &expiry, false) != nil {
+            result.messageExpiryInterval = expiry
+        }
+        var name: UnsafeMutablePointer<CChar>? = nil
+        var value: UnsafeMutablePointer<CChar>? = nil
+        var cursor = mosquitto_property_read_string_pair(list, Int32(MQTT_PROP_USER_PROPERTY.rawValue), &name, &value, false)
+        while cursor != nil {
+            if let name, let value {
+                result.userProperties.append(.init(name: String(cString: name), value: String(cString: value)))
+            }
+            free(name)
+            free(value)
+            name = nil
+            value = nil
+            cursor = mosquitto_property_read_string_pair(cursor, Int32(MQTT_PROP_USER_PROPERTY.rawValue), &name, &value, true)
+        }
+        return result
+    }
+
+    private func handleSuback(mid: Int32, granted: [Int32]) {
+        let filter = state.withLock { $0.subscribeFilters.removeValue(forKey: mid) } ?? "?"
+        if let refused = granted.first(where: { $0 >= 0x80 }) {
+            let error = MosquittoError.subscriptionRefused(
+                filter: filter,
+                reasonCode: refused,
+                message: MosquittoError.reasonText(refused)
+            )
+            logFailure(error.description)
+            completeAck(mid, error)
+        } else {
+            completeAck(mid, nil)
+        }
+    }
+
+    private func handlePublishAck(mid: Int32, reasonCode: Int32) {
+        if reasonCode >= 0x80 {
+            let topic = state.withLock { $0.publishTopics.removeValue(forKey: mid) } ?? "?"
+            let error = MosquittoError.publishRefused(
+                topic: topic,
+                reasonCode: reasonCode,
+                message: MosquittoError.reasonText(reasonCode)
+            )
+            logger.warning("\(error.description)")
+            completeAck(mid, error)
+        } else {
+            if state.withLock({ !$0.publishTopics.isEmpty }) {
+                state.withLock { _ = $0.publishTopics.removeValue(forKey: mid) }
+            }
+            completeAck(mid, nil)
+        }
+    }
+}

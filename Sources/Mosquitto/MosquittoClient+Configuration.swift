@@ -1,0 +1,92 @@
+extension MosquittoClient {
+    /// How to reach the broker and behave on the connection. Built by the caller; the wrapper reads no environment.
+    public struct Configuration: Sendable {
+        public var host: String
+        public var port: Int
+        /// Seconds between PINGREQs when idle; the broker drops the client after 1.5× this without traffic.
+        public var keepAlive: Int
+        public var clientID: String
+        public var username: String?
+        public var password: String?
+        public var tls: TLS?
+        /// Start with MQTT 5; when the broker refuses it, fall back to 3.1.1 if `allowFallbackToV311`.
+        public var protocolVersion: MQTTProtocolVersion
+        public var allowFallbackToV311: Bool
+        /// Sent by the broker for us when the connection dies without a DISCONNECT.
+        public var will: Will?
+        /// First retry delay; doubles after each failure up to `reconnectDelayCap`.
+        public var reconnectDelayInitial: Duration
+        public var reconnectDelayCap: Duration
+        /// When false, the client makes one connection attempt and stops after the first failure or disconnect.
+        public var reconnect: Bool
+        /// Messages buffered for the consumer before new ones are dropped (and counted).
+        public var messageBufferLimit: Int
+
+        public struct TLS: Sendable, Hashable {
+            public var caFile: String?
+            public var caPath: String?
+            public var certFile: String?
+            public var keyFile: String?
+            /// Skip the server host name check (never in production; for self-signed test brokers).
+            public var insecure: Bool
+            public init(
+                caFile: String? = nil,
+                caPath: String? = nil,
+                certFile: String? = nil,
+                keyFile: String? = nil,
+                insecure: Bool = false
+            ) {
+                self.caFile = caFile
+                self.caPath = caPath
+                self.certFile = certFile
+                self.keyFile = keyFile
+                self.insecure = insecure
+            }
+        }
+
+        public struct Will: Sendable, Hashable {
+            public var topic: String
+            public var payload: [UInt8]
+            public var qos: QoS
+            public var retain: Bool
+            public init(topic: String, payload: [UInt8], qos: QoS = .atLeastOnce, retain: Bool = true) {
+                self.topic = topic
+                self.payload = payload
+                self.qos = qos
+                self.retain = retain
+            }
+        }
+
+        public init(
+            host: String = "localhost",
+            port: Int = 1883,
+            keepAlive: Int = 30,
+            clientID: String,
+            username: String? = nil,
+            password: String? = nil,
+            tls: TLS? = nil,
+            protocolVersion: MQTTProtocolVersion = .v5,
+            allowFallbackToV311: Bool = true,
+            will: Will? = nil,
+            reconnectDelayInitial: Duration = .milliseconds(250),
+            reconnectDelayCap: Duration = .seconds(30),
+            reconnect: Bool = true,
+            messageBufferLimit: Int = 10_000
+        ) {
+            self.host = host
+            self.port = port
+            self.keepAlive = keepAlive
+            self.clientID = clientID
+            self.username = username
+            self.password = password
+            self.tls = tls
+            self.protocolVersion = protocolVersion
+            self.allowFallbackToV311 = allowFallbackToV311
+            self.will = will
+            self.reconnectDelayInitial = reconnectDelayInitial
+            self.reconnectDelayCap = reconnectDelayCap
+            self.reconnect = reconnect
+            self.messageBufferLimit = messageBufferLimit
+        }
+    }
+}

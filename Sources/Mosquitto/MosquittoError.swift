@@ -1,0 +1,69 @@
+import CMosquitto
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Everything that can go wrong in the libmosquitto wrapper, with a message a person can act on.
+public enum MosquittoError: Error, Sendable, Hashable, CustomStringConvertible {
+    /// A libmosquitto call returned `MOSQ_ERR_*`; `message` comes from `mosquitto_strerror` (or `strerror` for errno).
+    case library(code: Int32, message: String)
+    /// The broker answered CONNACK with a refusal; `message` from `mosquitto_reason_string`/`mosquitto_connack_string`.
+    case connectionRefused(reasonCode: Int32, message: String)
+    /// The broker refused a subscription (SUBACK reason code ≥ 0x80), e.g. denied by its ACL.
+    case subscriptionRefused(filter: String, reasonCode: Int32, message: String)
+    /// The broker refused a publish (PUBACK/PUBREC reason code ≥ 0x80).
+    case publishRefused(topic: String, reasonCode: Int32, message: String)
+    /// The operation needs a connection and there is none.
+    case notConnected
+    /// The connection dropped while the operation waited for the broker.
+    case connectionLost
+    /// The broker did not answer in time.
+    case timeout(seconds: Double)
+    /// A value the caller passed cannot be used (e.g. a topic with a NUL byte, an unreadable TLS file).
+    case invalidArgument(String)
+
+    /// Maps a `MOSQ_ERR_*` return code; call right after the failing function so `errno` is still the cause.
+    public init(code: Int32) {
+        if code == Int32(MOSQ_ERR_ERRNO.rawValue) {
+            let text = String(cString: strerror(errno))
+            self = .library(code: code, message: text)
+        } else {
+            self = .library(code: code, message: String(cString: mosquitto_strerror(code)))
+        }
+    }
+
+    /// A CONNACK refusal, worded for the protocol the connection used.
+    public static func refused(reasonCode: Int32, protocolVersion: MQTTProtocolVersion) -> MosquittoError {
+        let text: String =
+            switch protocolVersion {
+            case .v5: String(cString: mosquitto_reason_string(reasonCode))
+            case .v311: String(cString: mosquitto_connack_string(reasonCode))
+            }
+        return .connectionRefused(reasonCode: reasonCode, message: text)
+    }
+
+    static func reasonText(_ code: Int32) -> String { String(cString: mosquitto_reason_string(code)) }
+
+    public var description: String {
+        switch self {
+        case .library(_, let message): message
+        case .connectionRefused(let code, let message): "broker refused the connection: \(message) (reason \(code))"
+        case .subscriptionRefused(let filter, let code, let message):
+            "broker refused subscription to '\(filter)': \(message) (reason \(code))"
+        case .publishRefused(let topic, let code, let message):
+            "broker refused publish to '\(topic)': \(message) (reason \(code))"
+        case .notConnected: "not connected to the broker"
+        case .connectionLost: "the connection to the broker was lost"
+        case .timeout(let seconds): "the broker did not answer within \(seconds) s"
+        case .invalidArgument(let message): message
+        }
+    }
+
+    /// True for refusals that retrying with the same settings will not fix (bad credentials, not authorized).
+    public var isAuthenticationFailure: Bool {
+        guard case .connectionRefused(let code, _) = self else { return false }
+        // 3.1.1: 4 bad username or password, 5 not authorized; MQTT 5: 0x86, 0x87, 0x8C.
+        return [4, 5, 0x86, 0x87, 0x8C].contains(code)
+    }
+}
