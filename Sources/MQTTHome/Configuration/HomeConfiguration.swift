@@ -1,0 +1,171 @@
+import Configuration
+import Logging
+import Mosquitto
+import SystemPackage
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Everything the daemon and the CLI read from the environment, `.env` and defaults.
+///
+/// Keys (ENV form; dotted form in parentheses), all optional:
+/// - `MQTT_HOST` (`mqtt.host`): broker host. Unset: the daemon starts its own loopback mosquitto.
+/// - `MQTT_PORT` (`mqtt.port`, 1–65535): broker port; default 1883 (8883 with TLS); with no host, the embedded port.
+/// - `MQTT_USERNAME`, `MQTT_PASSWORD` (secret): credentials.
+/// - `MQTT_CLIENT_ID`: default `mqtt-homed-<hostname>-<pid>`.
+/// - `MQTT_KEEPALIVE` (seconds, 5–3600, default 30), `MQTT_RECONNECT_MAX_DELAY` (seconds, 1–3600, default 30).
+/// - `MQTT_PROTOCOL` (`5` or `3.1.1`, default `5`; 5 falls back to 3.1.1 when the broker refuses it).
+/// - `MQTT_TLS_CA_FILE`, `MQTT_TLS_CERT_FILE`, `MQTT_TLS_KEY_FILE`, `MQTT_TLS_INSECURE` (bool): TLS; any one turns it on.
+/// - `BASE_TOPIC` (default `mqtt-home`), `DATA_DIR` (default `./data`), `LOG_LEVEL` (trace…critical, default info).
+/// - `RPC_MAX_IN_FLIGHT` (1–10000, default 64), `RPC_MAX_PAYLOAD_BYTES` (default 262144), `RPC_SHARE_GROUP`.
+public struct HomeConfiguration: Sendable {
+    public var mqtt: MQTTSettings
+    public var baseTopic: String
+    public var dataDirectory: String
+    public var logLevel: Logger.Level
+    public var rpc: RPCSettings
+
+    public struct MQTTSettings: Sendable {
+        /// Nil means: start the embedded broker.
+        public var host: String?
+        /// Nil means: the default for the situation (1883, 8883 with TLS, a free port for the embedded broker).
+        public var port: Int?
+        public var username: String?
+        public var password: String?
+        public var clientID: String
+        public var keepAlive: Int
+        public var reconnectMaxDelay: Int
+        public var protocolVersion: MQTTProtocolVersion
+        public var tls: MosquittoClient.Configuration.TLS?
+
+        /// The port to connect to on an external broker.
+        public var effectivePort: Int { port ?? (tls == nil ? 1883 : 8883) }
+    }
+
+    public struct RPCSettings: Sendable {
+        public var maxInFlight: Int
+        public var maxPayloadBytes: Int
+        public var shareGroup: String?
+    }
+
+    public var topics: Topics { Topics(base: baseTopic) }
+
+    /// Reads and validates every key; the first bad value throws an error naming its key.
+    public init(reader config: ConfigReader) throws(HomeError) {
+        let values = Values(config: config)
+        let tlsCA = try values.string("mqtt.tls.ca.file")
+        let tlsCert = try values.string("mqtt.tls.cert.file")
+        let tlsKey = try values.string("mqtt.tls.key.file")
+        let tlsInsecure = try values.bool("mqtt.tls.insecure") ?? false
+        var tls: MosquittoClient.Configuration.TLS? = nil
+        if tlsCA != nil || tlsCert != nil || tlsKey != nil || tlsInsecure {
+            if (tlsCert == nil) != (tlsKey == nil) {
+                throw HomeError.configuration(key: tlsCert == nil ? "MQTT_TLS_CERT_FILE" : "MQTT_TLS_KEY_FILE",
+                    problem: "must be set together with \(tlsCert == nil ? "MQTT_TLS_KEY_FILE" : "MQTT_TLS_CERT_FILE")"
+                )
+            }
+            tls = .init(caFile: tlsCA, certFile: tlsCert, keyFile: tlsKey, insecure: tlsInsecure)
+        }
+        let protocolText = try values.string("mqtt.protocol") ?? "5"
+        let protocolVersion: MQTTProtocolVersion
+        switch protocolText {
+        case "5", "v5", "5.0": protocolVersion = .v5
+        case "3.1.1", "311", "v311", "4": protocolVersion = .v311
+        default: throw HomeError.configuration(key: "MQTT_PROTOCOL", problem: "must be 5 or 3.1.1, got '\(protocolText)'")
+        }
+        mqtt = MQTTSettings(
+            host: try values.string("mqtt.host"),
+            port: try values.int("mqtt.port", in: 1...65535),
+            username: try values.string("mqtt.username"),
+            password: try values.string("mqtt.password", isSecret: true),
+            clientID: try values.string("mqtt.client.id") ?? Self.defaultClientID(),
+            keepAlive: try values.int("mqtt.keepalive", in: 5...3600) ?? 30,
+            reconnectMaxDelay: try values.int("mqtt.reconnect.max.delay", in: 1...3600) ?? 30,
+            protocolVersion: protocolVersion,
+            tls: tls
+        )
+        if mqtt.clientID.utf8.count > 65_535 || mqtt.clientID.isEmpty {
+            throw HomeError.configuration(key: "MQTT_CLIENT_ID", problem: "must be 1 to 65535 bytes")
+        }
+        baseTopic = try values.string("base.topic") ?? "mqtt-home"
+        if let problem = Topics.baseTopicProblem(baseTopic) {
+            throw HomeError.configuration(key: "BASE_TOPIC", problem: "\(problem), got '\(baseTopic)'")
+        }
+        dataDirectory = try values.string("data.dir") ?? "./data"
+        let levelText = (try values.string("log.level") ?? "info").lowercased()
+        guard let level = Logger.Level(rawValue: levelText == "warn" ? "warning" : levelText) else {
+            throw HomeError.configuration(key: "LOG_LEVEL",
+                problem: "must be one of trace, debug, info, notice, warning, error, critical; got '\(levelText)'"
+            )
+        }
+        logLevel = level
+        let shareGroup = try values.string("rpc.share.group")
+        if let shareGroup, shareGroup.isEmpty || shareGroup.contains(where: { "/+#".contains($0) }) {
+            throw HomeError.configuration(key: "RPC_SHARE_GROUP",
+                problem: "must be a non-empty name without '/', '+' or '#', got '\(shareGroup)'"
+            )
+        }
+        rpc = RPCSettings(
+            maxInFlight: try values.int("rpc.max.in.flight", in: 1...10_000) ?? 64,
+            maxPayloadBytes: try values.int("rpc.max.payload.bytes", in: 2...268_435_455) ?? 262_144,
+            shareGroup: shareGroup
+        )
+    }
+
+    static func defaultClientID() -> String {
+        var buffer = [CChar](repeating: 0, count: 256)
+        let host =
+            gethostname(&buffer, buffer.count) == 0
+            ? String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self) : "host"
+        return "mqtt-homed-\(host)-\(getpid())"
+    }
+
+    /// The environment-variable spelling of a dotted key, as swift-configuration maps it.
+    static func envName(_ key: String) -> String {
+        String(key.uppercased().map { $0 == "." ? "_" : $0 })
+    }
+
+    /// Reads every key as a string and parses it here, so a bad value is an error rather than a silent default.
+    struct Values {
+        let config: ConfigReader
+
+        func string(_ key: String, isSecret: Bool = false) throws(HomeError) -> String? {
+            guard let value = config.string(forKey: ConfigKey(key), isSecret: isSecret) else { return nil }
+            let trimmed = value.drop(while: \.isWhitespace).reversed().drop(while: \.isWhitespace).reversed()
+            return trimmed.isEmpty ? nil : String(trimmed)
+        }
+
+        func int(_ key: String, in range: ClosedRange<Int>) throws(HomeError) -> Int? {
+            guard let text = try string(key) else { return nil }
+            guard let value = Int(text), range.contains(value) else {
+                throw HomeError.configuration(key: HomeConfiguration.envName(key),
+                    problem: "must be a whole number from \(range.lowerBound) to \(range.upperBound), got '\(text)'"
+                )
+            }
+            return value
+        }
+
+        func bool(_ key: String) throws(HomeError) -> Bool? {
+            guard let text = try string(key) else { return nil }
+            switch text.lowercased() {
+            case "1", "true", "yes", "on": return true
+            case "0", "false", "no", "off": return false
+            default:
+                throw HomeError.configuration(key: HomeConfiguration.envName(key),
+                    problem: "must be true or false, got '\(text)'"
+                )
+            }
+        }
+    }
+}
+
+extension HomeConfiguration {
+    /// The usual providers: real environment > `.env` in the working directory > defaults.
+    public static func standardReader(environmentFile: String = ".env") async throws -> ConfigReader {
+        ConfigReader(providers: [
+            EnvironmentVariablesProvider(),
+            try await EnvironmentVariablesProvider(environmentFilePath: FilePath(environmentFile), allowMissing: true),
+        ])
+    }
+}

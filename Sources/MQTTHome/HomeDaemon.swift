@@ -1,0 +1,185 @@
+import Logging
+import Mosquitto
+import ServiceLifecycle
+import Synchronization
+import UnixSignals
+
+/// The daemon, assembled: embedded broker (when no host is configured), broker link, message router, RPC.
+///
+/// `mqtt-homed`'s `main` only gathers configuration and a logger and calls ``build(configuration:logger:)``; tests
+/// call the same function.
+public struct HomeDaemon: Sendable {
+    public let configuration: HomeConfiguration
+    public let link: BrokerLink
+    public let rpcServer: RPCServer
+    public let embeddedBroker: EmbeddedBroker?
+    /// Host and port the daemon connects to.
+    public let brokerHost: String
+    public let brokerPort: Int
+    let services: [(name: String, service: any Service)]
+    let logger: Logger
+    let startInstant: ContinuousClock.Instant
+
+    /// Starts the embedded broker if needed and wires every service; nothing connects until ``run()``.
+    public static func build(configuration: HomeConfiguration, logger: Logger) async throws -> HomeDaemon {
+        let topics = configuration.topics
+        var embedded: EmbeddedBroker? = nil
+        let host: String
+        let port: Int
+        if let configuredHost = configuration.mqtt.host {
+            host = configuredHost
+            port = configuration.mqtt.effectivePort
+        } else {
+            let broker = EmbeddedBroker(
+                options: .init(directory: configuration.dataDirectory + "/mosquitto", port: configuration.mqtt.port),
+                logger: logger
+            )
+            port = try await broker.start()
+            host = "127.0.0.1"
+            embedded = broker
+            logger.notice(
+                "no MQTT_HOST configured: running an embedded mosquitto on 127.0.0.1:\(port)",
+                metadata: ["broker.dir": "\(broker.directory)"]
+            )
+        }
+        let mqtt = configuration.mqtt
+        let link = try BrokerLink(
+            configuration: MosquittoClient.Configuration(
+                host: host,
+                port: port,
+                keepAlive: mqtt.keepAlive,
+                clientID: mqtt.clientID,
+                username: mqtt.username,
+                password: mqtt.password,
+                tls: embedded == nil ? mqtt.tls : nil,
+                protocolVersion: mqtt.protocolVersion,
+                reconnectDelayCap: .seconds(mqtt.reconnectMaxDelay)
+            ),
+            topics: topics,
+            embeddedBroker: embedded != nil,
+            logger: logger
+        )
+        let client = link.client
+        // Holder for the server, so `health` can report its counters; set before any request can arrive.
+        let serverBox = ServerBox()
+        var router = RPCRouter()
+        let startInstant = ContinuousClock.now
+        router.register(
+            RPCMethod(
+                name: "health",
+                summary: "Daemon version, uptime, MQTT connection and protocol, broker address, and request counters"
+            ) { _ throws(RPCError) in
+                Self.health(
+                    configuration: configuration,
+                    link: link,
+                    host: host,
+                    port: port,
+                    rpc: serverBox.server?.statistics,
+                    uptime: ContinuousClock.now - startInstant
+                )
+            }
+        )
+        let rpcServer = RPCServer(router: router, topics: topics, settings: configuration.rpc, logger: logger) {
+            route, payload throws in
+            try client.publish(
+                route.topic,
+                payload: payload,
+                qos: route.qos,
+                retain: false,
+                properties: MQTTProperties(correlationData: route.correlationData, contentType: "application/json")
+            )
+        }
+        serverBox.server = rpcServer
+        try await client.subscribe(topics.rpcSubscription(shareGroup: configuration.rpc.shareGroup), qos: .atLeastOnce)
+
+        var services: [(name: String, service: any Service)] = []
+        if let embedded { services.append(("embedded-broker", EmbeddedBrokerService(broker: embedded, logger: logger))) }
+        services.append(("broker-link", link))
+        services.append(
+            ("message-router", MessageRouter(messages: client.messages, topics: topics, rpcServer: rpcServer, logger: logger))
+        )
+        return HomeDaemon(
+            configuration: configuration,
+            link: link,
+            rpcServer: rpcServer,
+            embeddedBroker: embedded,
+            brokerHost: host,
+            brokerPort: port,
+            services: services,
+            logger: logger,
+            startInstant: startInstant
+        )
+    }
+
+    /// Runs until SIGTERM/SIGINT (or `extraSignals`) and shuts down in reverse order: RPC, link (offline), broker.
+    public func run(gracefulShutdownSignals: [UnixSignal] = [.sigterm, .sigint]) async throws {
+        let group = ServiceGroup(
+            configuration: ServiceGroupConfiguration(
+                services: services.map {
+                    .init(service: $0.service, successTerminationBehavior: .gracefullyShutdownGroup, serviceName: $0.name)
+                },
+                gracefulShutdownSignals: gracefulShutdownSignals,
+                logger: logger
+            )
+        )
+        try await group.run()
+    }
+
+    /// The `health` result; every field is documented in topics.md.
+    static func health(
+        configuration: HomeConfiguration,
+        link: BrokerLink,
+        host: String,
+        port: Int,
+        rpc: RPCServer.Statistics?,
+        uptime: Duration
+    ) -> JSONValue {
+        let client = link.client
+        let stats = client.statistics
+        var mqtt = JSONObject([
+            ("connected", .bool(client.isConnected)),
+            ("protocol", .string(client.protocolVersion.rawValue)),
+            ("fell_back_to_3_1_1", .bool(client.fellBackToV311)),
+            ("broker", .string("\(host):\(port)")),
+            ("embedded_broker", .bool(link.embeddedBroker)),
+            ("client_id", .string(client.configuration.clientID)),
+            ("tls", .bool(client.configuration.tls != nil)),
+            ("connections", JSONValue(stats.connections)),
+            ("reconnects", JSONValue(max(0, stats.connections - 1))),
+            ("failed_connection_attempts", JSONValue(stats.failedAttempts)),
+            ("messages_received", JSONValue(stats.messagesReceived)),
+            ("messages_dropped", JSONValue(stats.messagesDropped)),
+            ("messages_published", JSONValue(stats.messagesPublished)),
+        ])
+        if let error = client.lastError { mqtt["last_error"] = .string(error.description) }
+        let rpcObject: JSONValue = [
+            "received": JSONValue(rpc?.received ?? 0),
+            "succeeded": JSONValue(rpc?.succeeded ?? 0),
+            "failed": JSONValue(rpc?.failed ?? 0),
+            "unanswered": JSONValue(rpc?.unanswered ?? 0),
+            "rejected_busy": JSONValue(rpc?.rejectedBusy ?? 0),
+            "in_flight": JSONValue(rpc?.inFlight ?? 0),
+            "max_in_flight": JSONValue(configuration.rpc.maxInFlight),
+            "max_payload_bytes": JSONValue(configuration.rpc.maxPayloadBytes),
+            "share_group": JSONValue(configuration.rpc.shareGroup),
+        ]
+        return [
+            "version": .string(MQTTHomeVersion.current),
+            "started_at": .string(link.startedAt),
+            "uptime_s": .double(((Double(uptime.components.seconds) + Double(uptime.components.attoseconds) / 1e18) * 1000).rounded() / 1000),
+            "base_topic": .string(configuration.baseTopic),
+            "mqtt": .object(mqtt),
+            "rpc": rpcObject,
+            "libmosquitto": .string(MosquittoLibrary.version),
+        ]
+    }
+}
+
+/// Lets the `health` handler, registered before the server exists, read the server's counters.
+final class ServerBox: Sendable {
+    let slot = Mutex<RPCServer?>(nil)
+    var server: RPCServer? {
+        get { slot.withLock { $0 } }
+        set { slot.withLock { $0 = newValue } }
+    }
+}

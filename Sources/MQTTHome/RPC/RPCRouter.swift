@@ -1,0 +1,55 @@
+/// The method table: a request's method name → its handler. Features register their methods here at start-up;
+/// `rpc/methods` is built in and always describes the table as it is.
+public struct RPCRouter: Sendable {
+    public static let introspectionMethod = "rpc/methods"
+    static let introspectionSummary =
+        "List every RPC method with a one-line summary and its parameters (the self-description the CLI and agents read)"
+
+    private var methods: [String: RPCMethod] = [:]
+    private var order: [String] = []
+
+    public init() {}
+
+    public mutating func register(_ method: RPCMethod) {
+        precondition(
+            methods[method.name] == nil && method.name != Self.introspectionMethod,
+            "RPC method \(method.name) registered twice"
+        )
+        methods[method.name] = method
+        order.append(method.name)
+    }
+
+    /// Names of every method, `rpc/methods` included, in registration order.
+    public var methodNames: [String] { [Self.introspectionMethod] + order }
+
+    /// What `rpc/methods` returns: `{"methods":[{name, summary, params:[…]}, …]}`.
+    public var methodsDescription: JSONValue {
+        let introspection: JSONValue = [
+            "name": .string(Self.introspectionMethod),
+            "summary": .string(Self.introspectionSummary),
+            "params": [],
+        ]
+        return ["methods": .array([introspection] + order.compactMap { methods[$0]?.descriptionJSON })]
+    }
+
+    /// Checks the parameters against the method's declared list (unknown or missing ones are refused before the
+    /// handler runs, so a typo never half-executes a command), then runs the handler.
+    public func call(_ name: String, params object: JSONObject) async throws(RPCError) -> JSONValue {
+        if name == Self.introspectionMethod {
+            if let unknown = object.keys.first { throw .invalidParams(unknown, "rpc/methods takes no parameters") }
+            return methodsDescription
+        }
+        guard let method = methods[name] else { throw .methodNotFound(name) }
+        let declared = Set(method.parameters.map(\.name))
+        if let unknown = object.keys.first(where: { !declared.contains($0) }) {
+            let accepted = method.parameters.isEmpty ? "none" : method.parameters.map(\.name).joined(separator: ", ")
+            throw .invalidParams(unknown, "not a parameter of \(name) (accepted: \(accepted))")
+        }
+        for parameter in method.parameters where parameter.required {
+            if object[parameter.name] == nil || object[parameter.name] == .null {
+                throw .invalidParams(parameter.name, "required")
+            }
+        }
+        return try await method.handler(RPCParams(object))
+    }
+}

@@ -1,0 +1,167 @@
+import Logging
+import Mosquitto
+import Synchronization
+
+/// Turns request messages into replies: decode, run the method, answer on the reply route.
+///
+/// Concurrency is bounded: ``tryReserveSlot()`` admits at most `maxInFlight` requests; beyond that the caller
+/// answers with ``RPCError/busy(limit:)`` through ``rejectBusy(_:)`` instead of queueing without bound.
+public final class RPCServer: Sendable {
+    public typealias ReplySender = @Sendable (_ route: RPCReplyRoute, _ payload: [UInt8]) throws -> Void
+
+    let router: RPCRouter
+    let topics: Topics
+    let settings: HomeConfiguration.RPCSettings
+    let sendReply: ReplySender
+    let logger: Logger
+    let counters = Counters()
+
+    /// Request counters, reported by `health`.
+    final class Counters: Sendable {
+        let received = Atomic<Int>(0)
+        let succeeded = Atomic<Int>(0)
+        let failed = Atomic<Int>(0)
+        let unanswered = Atomic<Int>(0)
+        let rejectedBusy = Atomic<Int>(0)
+        let inFlight = Atomic<Int>(0)
+    }
+
+    public init(
+        router: RPCRouter,
+        topics: Topics,
+        settings: HomeConfiguration.RPCSettings,
+        logger: Logger,
+        sendReply: @escaping ReplySender
+    ) {
+        self.router = router
+        self.topics = topics
+        self.settings = settings
+        self.logger = logger
+        self.sendReply = sendReply
+    }
+
+    public struct Statistics: Sendable, Hashable {
+        public var received: Int
+        /// Requests answered with a result.
+        public var succeeded: Int
+        /// Requests answered with an error (or that would have been, had they carried a reply route).
+        public var failed: Int
+        /// Requests with no usable reply route: executed (when valid) and logged, not answered.
+        public var unanswered: Int
+        public var rejectedBusy: Int
+        public var inFlight: Int
+    }
+
+    public var statistics: Statistics {
+        Statistics(
+            received: counters.received.load(ordering: .relaxed),
+            succeeded: counters.succeeded.load(ordering: .relaxed),
+            failed: counters.failed.load(ordering: .relaxed),
+            unanswered: counters.unanswered.load(ordering: .relaxed),
+            rejectedBusy: counters.rejectedBusy.load(ordering: .relaxed),
+            inFlight: counters.inFlight.load(ordering: .relaxed)
+        )
+    }
+
+    /// Admits one more request if fewer than `maxInFlight` are running; pair with ``releaseSlot()``.
+    public func tryReserveSlot() -> Bool {
+        var current = counters.inFlight.load(ordering: .relaxed)
+        while current < settings.maxInFlight {
+            let (exchanged, original) = counters.inFlight.compareExchange(
+                expected: current,
+                desired: current + 1,
+                ordering: .acquiringAndReleasing
+            )
+            if exchanged { return true }
+            current = original
+        }
+        return false
+    }
+
+    public func releaseSlot() { counters.inFlight.subtract(1, ordering: .relaxed) }
+
+    /// Answers "busy" without running the method.
+    public func rejectBusy(_ message: MQTTMessage) {
+        counters.received.add(1, ordering: .relaxed)
+        counters.rejectedBusy.add(1, ordering: .relaxed)
+        switch RPCRequest.decode(message, topics: topics, maxPayloadBytes: settings.maxPayloadBytes) {
+        case .success(let request):
+            finish(method: request.method, id: request.id, route: request.replyRoute, outcome: .failure(.busy(limit: settings.maxInFlight)), started: .now)
+        case .failure(let rejection):
+            finish(method: message.topic, id: rejection.id, route: rejection.replyRoute, outcome: .failure(rejection.error), started: .now)
+        }
+    }
+
+    /// Decodes and runs one request, then answers it if it has a reply route.
+    public func handle(_ message: MQTTMessage) async {
+        let started = ContinuousClock.now
+        counters.received.add(1, ordering: .relaxed)
+        switch RPCRequest.decode(message, topics: topics, maxPayloadBytes: settings.maxPayloadBytes) {
+        case .failure(let rejection):
+            if let reason = rejection.unanswerableReason {
+                logger.warning(
+                    "RPC request rejected and cannot be answered",
+                    metadata: [
+                        "mqtt.topic": "\(message.topic)", "rpc.error": "\(rejection.error.message)",
+                        "rpc.unanswerable": "\(reason)",
+                    ]
+                )
+            }
+            let method = topics.method(fromRPCTopic: message.topic) ?? message.topic
+            finish(method: method, id: rejection.id, route: rejection.replyRoute, outcome: .failure(rejection.error), started: started)
+        case .success(let request):
+            if request.replyRoute == nil {
+                logger.notice(
+                    "RPC request has no response topic and no reply_to; executing it without an answer",
+                    metadata: ["rpc.method": "\(request.method)"]
+                )
+            }
+            let outcome: Result<JSONValue, RPCError>
+            do {
+                outcome = .success(try await router.call(request.method, params: request.params))
+            } catch {
+                outcome = .failure(error)
+            }
+            finish(method: request.method, id: request.id, route: request.replyRoute, outcome: outcome, started: started)
+        }
+    }
+
+    private func finish(
+        method: String,
+        id: JSONValue,
+        route: RPCReplyRoute?,
+        outcome: Result<JSONValue, RPCError>,
+        started: ContinuousClock.Instant
+    ) {
+        let reply: JSONValue
+        var metadata: Logger.Metadata = ["rpc.method": "\(method)", "rpc.id": "\(id.jsonString)"]
+        switch outcome {
+        case .success(let result):
+            counters.succeeded.add(1, ordering: .relaxed)
+            reply = RPCReply.success(id: id, result: result)
+            metadata["rpc.outcome"] = "ok"
+        case .failure(let error):
+            counters.failed.add(1, ordering: .relaxed)
+            reply = RPCReply.failure(id: id, error: error)
+            metadata["rpc.outcome"] = "error \(error.code)"
+            metadata["rpc.error"] = "\(error.message)"
+        }
+        if let route {
+            metadata["rpc.reply"] = "\(route.source.rawValue)"
+            do {
+                try sendReply(route, reply.jsonBytes)
+            } catch {
+                logger.warning("cannot publish RPC reply", metadata: ["mqtt.topic": "\(route.topic)", "error": "\(error)"])
+            }
+        } else {
+            counters.unanswered.add(1, ordering: .relaxed)
+            metadata["rpc.reply"] = "none"
+        }
+        if logger.logLevel <= .debug {
+            let elapsed = ContinuousClock.now - started
+            let microseconds = elapsed.components.seconds * 1_000_000 + elapsed.components.attoseconds / 1_000_000_000_000
+            metadata["rpc.duration_ms"] = "\(Double(microseconds) / 1000)"
+            logger.debug("rpc", metadata: metadata)
+        }
+    }
+}

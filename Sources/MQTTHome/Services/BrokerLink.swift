@@ -1,0 +1,80 @@
+import Logging
+import Mosquitto
+import ServiceLifecycle
+import Synchronization
+
+/// The daemon's connection to the broker, as a Service: presence on `<base>/status` and a clean goodbye.
+///
+/// The last will is a retained `{"state":"offline"}`; after every (re)connect the link publishes the retained
+/// online document. On graceful shutdown — after every later service has stopped — it publishes offline itself
+/// (QoS 1, waiting for the PUBACK), then disconnects.
+public final class BrokerLink: Service, Sendable {
+    public let client: MosquittoClient
+    public let topics: Topics
+    /// True when the daemon started the broker it talks to.
+    public let embeddedBroker: Bool
+    public let startedAt: String
+    let logger: Logger
+
+    public static let offlinePayload: JSONValue = ["state": "offline"]
+
+    public init(configuration: MosquittoClient.Configuration, topics: Topics, embeddedBroker: Bool, logger: Logger)
+        throws(MosquittoError)
+    {
+        var configuration = configuration
+        configuration.will = .init(topic: topics.status, payload: Self.offlinePayload.jsonBytes, qos: .atLeastOnce, retain: true)
+        self.client = try MosquittoClient(configuration: configuration, logger: logger)
+        self.topics = topics
+        self.embeddedBroker = embeddedBroker
+        self.startedAt = Timestamp.now()
+        self.logger = logger
+    }
+
+    /// The retained document on `<base>/status` while the daemon runs.
+    public func onlinePayload(protocolVersion: MQTTProtocolVersion) -> JSONValue {
+        [
+            "state": "online",
+            "version": .string(MQTTHomeVersion.current),
+            "started_at": .string(startedAt),
+            "protocol": .string(protocolVersion.rawValue),
+        ]
+    }
+
+    public func run() async throws {
+        try client.start()
+        for await event in client.events.cancelOnGracefulShutdown() {
+            guard case .connected(let info) = event else { continue }
+            do {
+                try client.publish(
+                    topics.status,
+                    payload: onlinePayload(protocolVersion: info.protocolVersion).jsonBytes,
+                    qos: .atLeastOnce,
+                    retain: true
+                )
+                logger.info(
+                    "online",
+                    metadata: ["mqtt.topic": "\(topics.status)", "mqtt.protocol": "\(info.protocolVersion.rawValue)"]
+                )
+            } catch {
+                logger.error("cannot publish online status", metadata: ["error": "\(error)"])
+            }
+        }
+        await goOffline()
+    }
+
+    private func goOffline() async {
+        if client.isConnected {
+            let client = client
+            let status = topics.status
+            do {
+                try await withTimeout(.seconds(3)) {
+                    try await client.publishAndWait(status, payload: Self.offlinePayload.jsonBytes, qos: .atLeastOnce, retain: true)
+                }
+                logger.info("offline", metadata: ["mqtt.topic": "\(status)"])
+            } catch {
+                logger.warning("could not confirm the offline status; the broker's will covers it", metadata: ["error": "\(error)"])
+            }
+        }
+        await client.disconnect()
+    }
+}
