@@ -1,0 +1,54 @@
+import ArgumentParser
+import Logging
+import MQTTHome
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// `mqtt-home`: the companion CLI. It speaks only RPC over MQTT to a running `mqtt-homed`.
+@main
+struct MQTTHomeCLI: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "mqtt-home",
+        abstract: "Talk to a running mqtt-homed over MQTT RPC.",
+        discussion: """
+            Settings come from flags, then the environment and .env (MQTT_HOST, MQTT_PORT, MQTT_USERNAME,
+            MQTT_PASSWORD, MQTT_TLS_*, BASE_TOPIC, DATA_DIR), as for the daemon.
+
+            \(CLIExit.exitCodesHelp)
+            """,
+        version: MQTTHomeVersion.current,
+        subcommands: [HealthCommand.self, MethodsCommand.self, CallCommand.self]
+    )
+
+    /// Maps every failure onto the documented exit codes (argument-parser's own usage code, 64, becomes 2).
+    static func main() async {
+        do {
+            var command = try parseAsRoot()
+            if var asyncCommand = command as? any AsyncParsableCommand {
+                try await asyncCommand.run()
+            } else {
+                try command.run()
+            }
+        } catch let exit as CLIExit {
+            printToStandardError("mqtt-home: \(exit.message)")
+            Glibc.exit(exit.code.rawValue)
+        } catch {
+            let code = exitCode(for: error)
+            if code == .success {
+                print(fullMessage(for: error))
+                Glibc.exit(0)
+            }
+            printToStandardError(fullMessage(for: error))
+            Glibc.exit(CLIExit.Code.usage.rawValue)
+        }
+    }
+
+    /// Quiet by default: the CLI's own output is the answer; libmosquitto warnings only with MQTT_HOME_CLI_DEBUG.
+    static var logger: Logger {
+        var logger = Logger(label: "mqtt-home")
+        logger.logLevel = getenv("MQTT_HOME_CLI_DEBUG") == nil ? .critical : .debug
+        return logger
+    }
+}
