@@ -86,6 +86,7 @@ let package = Package(
             dependencies: [
                 "MQTTHome",
                 "Mosquitto",
+                "CMosquitto",
                 .product(name: "Configuration", package: "swift-configuration"),
                 .product(name: "Logging", package: "swift-log"),
             ],

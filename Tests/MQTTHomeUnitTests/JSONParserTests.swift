@@ -1,0 +1,70 @@
+import Testing
+
+@testable import MQTTHome
+
+@Suite("JSON parser and serializer")
+struct JSONParserTests {
+    @Test("parses every JSON type and keeps integers as integers")
+    func parsesTypes() throws {
+        let value = try JSONParser.parse(#" {"a": 1, "b": -2.5, "c": "x", "d": [true, false, null], "e": {}, "f": 1e3} "#)
+        #expect(value["a"] == .int(1))
+        #expect(value["b"] == .double(-2.5))
+        #expect(value["c"] == "x")
+        #expect(value["d"] == [true, false, nil])
+        #expect(value["e"] == .object(JSONObject()))
+        #expect(value["f"] == .double(1000))
+        #expect(value.objectValue?.keys == ["a", "b", "c", "d", "e", "f"])
+    }
+
+    @Test("decodes escapes, including surrogate pairs")
+    func escapes() throws {
+        let value = try JSONParser.parse(#""a\"b\\c\/d\n\t\u00e9\ud83d\ude00""#)
+        #expect(value == .string("a\"b\\c/d\n\té😀"))
+    }
+
+    @Test(
+        "rejects malformed input with a position",
+        arguments: [
+            ("{", "expected a string key"), ("{\"a\" 1}", "expected ':'"), ("[1,]", "unexpected character"),
+            ("01", "unexpected data after"), ("\"\u{01}\"", "control character"), ("{} x", "unexpected data after"),
+            ("\"\\ud800\"", "surrogate"), ("nul", "unexpected end"), ("1e999", "out of range"), ("-", "invalid number"), ("nulL", "invalid literal"),
+        ]
+    )
+    func rejects(input: String, fragment: String) {
+        #expect {
+            try JSONParser.parse(input)
+        } throws: { error in
+            "\(error)".contains(fragment) && "\(error)".contains("at byte")
+        }
+    }
+
+    @Test("rejects invalid UTF-8 inside strings")
+    func invalidUTF8() {
+        #expect(throws: JSONParser.Failure.self) { try JSONParser.parse([0x22, 0xFF, 0xFE, 0x22]) }
+    }
+
+    @Test("bounds nesting depth instead of overflowing the stack")
+    func depthLimit() throws {
+        let deep = String(repeating: "[", count: 100_000) + String(repeating: "]", count: 100_000)
+        #expect(throws: JSONParser.Failure.self) { try JSONParser.parse(deep) }
+        let fine = String(repeating: "[", count: 100) + String(repeating: "]", count: 100)
+        _ = try JSONParser.parse(fine)
+    }
+
+    @Test("serializes compactly in insertion order and round-trips")
+    func roundTrip() throws {
+        let value: JSONValue = ["z": 1, "a": [1.5, "q\"\n\u{1}", nil], "m": ["k": false]]
+        #expect(value.jsonString == #"{"z":1,"a":[1.5,"q\"\n\u0001",null],"m":{"k":false}}"#)
+        #expect(try JSONParser.parse(value.jsonString) == value)
+        #expect(try JSONParser.parse(value.prettyJSONString) == value)
+        #expect(JSONValue.double(2).jsonString == "2.0")
+        #expect(JSONValue.double(.nan).jsonString == "null")
+    }
+
+    @Test("a duplicate key keeps its first position and its last value")
+    func duplicateKeys() throws {
+        let value = try JSONParser.parse(#"{"a":1,"b":2,"a":3}"#)
+        #expect(value.objectValue?.keys == ["a", "b"])
+        #expect(value["a"] == 3)
+    }
+}

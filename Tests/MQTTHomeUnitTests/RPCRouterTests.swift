@@ -1,0 +1,108 @@
+import Logging
+import Mosquitto
+import Synchronization
+import Testing
+
+@testable import MQTTHome
+
+@Suite("RPC router and server")
+struct RPCRouterTests {
+    static func router() -> RPCRouter {
+        var router = RPCRouter()
+        router.register(
+            RPCMethod(
+                name: "echo",
+                summary: "Echo a name",
+                parameters: [.init("name", type: "string", required: true, description: "who"), .init("n", type: "integer", description: "count")]
+            ) { params throws(RPCError) in
+                let name = try params.string("name")
+                let n = try params.optionalInt("n", in: 1...3) ?? 1
+                return ["name": .string(name), "n": .int(n)]
+            }
+        )
+        return router
+    }
+
+    @Test("calls a method with typed parameters")
+    func callsMethod() async throws {
+        let result = try await Self.router().call("echo", params: JSONObject([("name", "ann"), ("n", 2)]))
+        #expect(result == ["name": "ann", "n": 2])
+    }
+
+    @Test("unknown methods are -32601")
+    func unknownMethod() async {
+        await #expect(throws: RPCError.methodNotFound("nope")) { try await Self.router().call("nope", params: JSONObject()) }
+    }
+
+    @Test("unknown, missing and mistyped parameters are -32602 naming the parameter")
+    func invalidParams() async {
+        for (params, parameter) in [
+            (JSONObject([("name", "a"), ("nmae", "b")]), "nmae"),
+            (JSONObject(), "name"),
+            (JSONObject([("name", 5)]), "name"),
+            (JSONObject([("name", "a"), ("n", 9)]), "n"),
+        ] {
+            do {
+                _ = try await Self.router().call("echo", params: params)
+                Issue.record("accepted \(params)")
+            } catch {
+                #expect(error.code == -32602)
+                #expect(error.data?["parameter"] == .string(parameter))
+                #expect(error.message.contains("'\(parameter)'"))
+            }
+        }
+    }
+
+    @Test("rpc/methods describes itself and every registered method")
+    func introspection() async throws {
+        let result = try await Self.router().call("rpc/methods", params: JSONObject())
+        let names = result["methods"]?.arrayValue?.compactMap { $0["name"]?.stringValue }
+        #expect(names == ["rpc/methods", "echo"])
+        let echo = result["methods"]?.arrayValue?[1]
+        #expect(echo?["params"]?.arrayValue?.first?["required"] == true)
+    }
+
+    @Test("the server answers every request with a route and counts the outcome")
+    func serverReplies() async throws {
+        let sent = Mutex<[(RPCReplyRoute, JSONValue)]>([])
+        let server = RPCServer(
+            router: Self.router(),
+            topics: Topics(base: "b"),
+            settings: .init(maxInFlight: 2, maxPayloadBytes: 1000, shareGroup: nil),
+            logger: Logger(label: "test")
+        ) { route, payload in
+            sent.withLock { $0.append((route, try! JSONParser.parse(payload))) }
+        }
+        await server.handle(MQTTMessage(topic: "b/rpc/echo", payload: Array(#"{"name":"x","id":1}"#.utf8), properties: .init(responseTopic: "r", correlationData: [9])))
+        await server.handle(MQTTMessage(topic: "b/rpc/missing", payload: [], properties: .init(responseTopic: "r")))
+        await server.handle(MQTTMessage(topic: "b/rpc/echo", payload: Array(#"{"name":"x"}"#.utf8)))
+        let replies = sent.withLock { $0 }
+        #expect(replies.count == 2)
+        #expect(replies[0].0.correlationData == [9])
+        #expect(replies[0].1 == ["jsonrpc": "2.0", "id": 1, "result": ["name": "x", "n": 1]])
+        #expect(replies[1].1["error"]?["code"] == -32601)
+        let stats = server.statistics
+        #expect(stats.received == 3 && stats.succeeded == 2 && stats.failed == 1 && stats.unanswered == 1)
+    }
+
+    @Test("beyond max in flight, requests are refused with busy (-32000) instead of queueing")
+    func busy() async throws {
+        let sent = Mutex<[JSONValue]>([])
+        let server = RPCServer(
+            router: Self.router(),
+            topics: Topics(base: "b"),
+            settings: .init(maxInFlight: 2, maxPayloadBytes: 1000, shareGroup: nil),
+            logger: Logger(label: "test")
+        ) { _, payload in sent.withLock { $0.append(try! JSONParser.parse(payload)) } }
+        #expect(server.tryReserveSlot())
+        #expect(server.tryReserveSlot())
+        #expect(!server.tryReserveSlot())
+        server.rejectBusy(MQTTMessage(topic: "b/rpc/echo", payload: Array(#"{"id":"q"}"#.utf8), properties: .init(responseTopic: "r")))
+        server.releaseSlot()
+        #expect(server.tryReserveSlot())
+        let reply = try #require(sent.withLock { $0.first })
+        #expect(reply["error"]?["code"] == -32000)
+        #expect(reply["id"] == "q")
+        #expect(server.statistics.rejectedBusy == 1)
+    }
+}
