@@ -28,6 +28,7 @@ let package = Package(
             pkgConfig: "libmosquitto",
             providers: [.apt(["libmosquitto-dev"])]
         ),
+        .target(name: "CSystemShims"),
         .target(
             name: "Mosquitto",
             dependencies: [
@@ -40,6 +41,7 @@ let package = Package(
             name: "MQTTHome",
             dependencies: [
                 "Mosquitto",
+                "CSystemShims",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Configuration", package: "swift-configuration"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),

@@ -16,20 +16,29 @@ public enum ProcessRunner {
         directory: String? = nil,
         timeout: Double = 30
     ) async throws -> ProcessResult {
+        // Output goes to files, not pipes: nothing blocks a cooperative thread, and no other child can hold a
+        // pipe open by inheriting it.
+        let capture = try TemporaryDirectory(prefix: "mqtt-home-run")
+        defer { capture.remove() }
+        let outPath = capture.path + "/stdout"
+        let errPath = capture.path + "/stderr"
+        _ = FileManager.default.createFile(atPath: outPath, contents: nil)
+        _ = FileManager.default.createFile(atPath: errPath, contents: nil)
+        let output = try FileHandle(forWritingTo: URL(fileURLWithPath: outPath))
+        let error = try FileHandle(forWritingTo: URL(fileURLWithPath: errPath))
+        defer {
+            try? output.close()
+            try? error.close()
+        }
         let process = Process()
         process.executableURL = URL(fileURLWithPath: executable)
         process.arguments = arguments
         process.environment = baseEnvironment().merging(environment) { $1 }
         if let directory { process.currentDirectoryURL = URL(fileURLWithPath: directory) }
-        let output = Pipe()
-        let error = Pipe()
         process.standardOutput = output
         process.standardError = error
         process.standardInput = FileHandle.nullDevice
         try process.run()
-        // Read both pipes concurrently so a chatty child never blocks on a full pipe.
-        async let out = Task.detached { output.fileHandleForReading.readDataToEndOfFile() }.value
-        async let err = Task.detached { error.fileHandleForReading.readDataToEndOfFile() }.value
         let deadline = Date().addingTimeInterval(timeout)
         while process.isRunning {
             if Date() > deadline {
@@ -40,8 +49,8 @@ public enum ProcessRunner {
         }
         return ProcessResult(
             exitCode: process.terminationStatus,
-            standardOutput: String(decoding: await out, as: UTF8.self),
-            standardError: String(decoding: await err, as: UTF8.self)
+            standardOutput: (try? String(contentsOfFile: outPath, encoding: .utf8)) ?? "",
+            standardError: (try? String(contentsOfFile: errPath, encoding: .utf8)) ?? ""
         )
     }
 

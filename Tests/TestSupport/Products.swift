@@ -17,3 +17,11 @@ public enum Products {
     public static var daemon: String { directory + "/mqtt-homed" }
     public static var cli: String { directory + "/mqtt-home" }
 }
+
+/// Files under Tests/Fixtures.
+public enum Fixtures {
+    public static func path(_ name: String, file: StaticString = #filePath) -> String {
+        let testSupport = "\(file)".split(separator: "/", omittingEmptySubsequences: false).dropLast()
+        return (testSupport.dropLast() + ["Fixtures", Substring(name)]).joined(separator: "/")
+    }
+}

@@ -1,3 +1,5 @@
+import CSystemShims
+
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -19,6 +21,8 @@ public struct ChildProcess: Sendable {
         posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
         posix_spawn_file_actions_addopen(&actions, 1, outputPath, O_WRONLY | O_CREAT | O_APPEND, 0o644)
         posix_spawn_file_actions_adddup2(&actions, 1, 2)
+        // Nothing else crosses over: an inherited socket or pipe end would keep connections and pipes open.
+        mqtthome_spawn_file_actions_addclosefrom(&actions, 3)
         // Its own process group: a Ctrl-C on the daemon's terminal reaches the daemon, which stops the child in order.
         var attributes = posix_spawnattr_t()
         posix_spawnattr_init(&attributes)

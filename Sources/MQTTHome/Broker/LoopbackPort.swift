@@ -23,10 +23,14 @@ public enum LoopbackPort {
     }
 
     /// True when nothing listens on 127.0.0.1:`port` and it can be bound.
+    ///
+    /// SO_REUSEADDR, as mosquitto sets it: connections of a just-killed broker in TIME_WAIT do not count as in use.
     public static func isFree(_ port: Int) -> Bool {
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         guard fd >= 0 else { return false }
         defer { close(fd) }
+        var one: Int32 = 1
+        setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, socklen_t(MemoryLayout<Int32>.size))
         var address = loopback(port: port)
         return withUnsafePointer(to: &address) {
             $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }

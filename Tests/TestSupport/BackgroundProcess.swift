@@ -1,28 +1,38 @@
 import Foundation
 import MQTTHome
 
-/// A running `mqtt-homed`, started the way a user starts it, with its output kept in a log file.
-public final class DaemonProcess: @unchecked Sendable {
+/// A program running in the background for a test (the daemon, the 3.1.1 proxy), its output kept in a log file.
+public final class BackgroundProcess: @unchecked Sendable {
     // Process is used from one test task at a time; the class exists to share it with helper methods.
     public let process: Process
     public let directory: TemporaryDirectory
     public let logPath: String
 
-    /// Starts the daemon with `environment` (on top of PATH/HOME) in a fresh working directory.
-    public static func start(environment: [String: String]) throws -> DaemonProcess {
-        let directory = try TemporaryDirectory(prefix: "mqtt-homed")
+    /// Starts `mqtt-homed` the way a user does, with `environment` (on top of PATH/HOME), in a fresh directory.
+    public static func daemon(environment: [String: String]) throws -> BackgroundProcess {
+        try start(Products.daemon, [], environment: environment)
+    }
+
+    /// Starts `executable` with `environment` (on top of PATH/HOME) in a fresh working directory.
+    public static func start(
+        _ executable: String,
+        _ arguments: [String],
+        environment: [String: String] = [:]
+    ) throws -> BackgroundProcess {
+        let directory = try TemporaryDirectory(prefix: "mqtt-home-process")
         let logPath = directory.path + "/daemon.log"
         _ = FileManager.default.createFile(atPath: logPath, contents: nil)
         let log = try FileHandle(forWritingTo: URL(fileURLWithPath: logPath))
         let process = Process()
-        process.executableURL = URL(fileURLWithPath: Products.daemon)
+        process.executableURL = URL(fileURLWithPath: executable)
+        process.arguments = arguments
         process.environment = ProcessRunner.baseEnvironment().merging(environment) { $1 }
         process.currentDirectoryURL = URL(fileURLWithPath: directory.path)
         process.standardOutput = log
         process.standardError = log
         process.standardInput = FileHandle.nullDevice
         try process.run()
-        return DaemonProcess(process: process, directory: directory, logPath: logPath)
+        return BackgroundProcess(process: process, directory: directory, logPath: logPath)
     }
 
     init(process: Process, directory: TemporaryDirectory, logPath: String) {
@@ -36,6 +46,16 @@ public final class DaemonProcess: @unchecked Sendable {
     public var log: String { (try? String(contentsOfFile: logPath, encoding: .utf8)) ?? "" }
 
     public func signal(_ signal: Int32) { kill(process.processIdentifier, signal) }
+
+    /// Waits until the log contains `text`; false after `timeout` seconds.
+    public func waitForLog(_ text: String, timeout: Double = 10) async -> Bool {
+        let deadline = Date().addingTimeInterval(timeout)
+        while Date() < deadline {
+            if log.contains(text) { return true }
+            try? await Task.sleep(for: .milliseconds(10))
+        }
+        return false
+    }
 
     /// Waits for the process to end and returns its exit status; SIGKILL after `timeout`.
     @discardableResult

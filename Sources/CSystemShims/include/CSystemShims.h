@@ -1,0 +1,10 @@
+#ifndef CSYSTEMSHIMS_H
+#define CSYSTEMSHIMS_H
+
+#include <spawn.h>
+
+/// glibc's posix_spawn_file_actions_addclosefrom_np (2.34+) is declared only under _GNU_SOURCE, which Swift's
+/// Glibc module is not built with; this forwards to it.
+int mqtthome_spawn_file_actions_addclosefrom(posix_spawn_file_actions_t *actions, int lowest_fd);
+
+#endif

@@ -1,0 +1,7 @@
+#define _GNU_SOURCE
+#include <spawn.h>
+#include "CSystemShims.h"
+
+int mqtthome_spawn_file_actions_addclosefrom(posix_spawn_file_actions_t *actions, int lowest_fd) {
+    return posix_spawn_file_actions_addclosefrom_np(actions, lowest_fd);
+}

@@ -1,0 +1,189 @@
+import Logging
+import MQTTHome
+import TestSupport
+import Testing
+
+@_spi(Testing) import Mosquitto
+
+@Suite("Mosquitto wrapper against a real broker", .timeLimit(.minutes(1)))
+struct MosquittoClientTests {
+    static func client(
+        port: Int,
+        username: String? = nil,
+        password: String? = nil,
+        will: MosquittoClient.Configuration.Will? = nil,
+        protocolVersion: MQTTProtocolVersion = .v5,
+        reconnect: Bool = true
+    ) throws -> MosquittoClient {
+        try MosquittoClient(
+            configuration: .init(
+                host: "127.0.0.1",
+                port: port,
+                keepAlive: 5,
+                clientID: RPCClient.uniqueClientID(prefix: "wrapper-test"),
+                username: username,
+                password: password,
+                protocolVersion: protocolVersion,
+                will: will,
+                reconnectDelayInitial: .milliseconds(50),
+                reconnectDelayCap: .milliseconds(500),
+                reconnect: reconnect
+            ),
+            logger: Logger(label: "wrapper-test")
+        )
+    }
+
+    @Test("publish/subscribe round trip carries every MQTT 5 property unchanged")
+    func roundTripWithProperties() async throws {
+        let broker = try await TestBroker.start()
+        defer { Task { await broker.shutdown() } }
+        let collector = try await MessageCollector.connect(port: broker.port, subscribeTo: ["t/#"])
+        let publisher = try Self.client(port: broker.port)
+        let info = try await publisher.connect()
+        #expect(info.protocolVersion == .v5)
+        let properties = MQTTProperties(
+            responseTopic: "reply/here",
+            correlationData: [0, 1, 2, 255],
+            contentType: "application/json",
+            userProperties: [.init(name: "a", value: "1"), .init(name: "a", value: "2"), .init(name: "b", value: "ü")],
+            messageExpiryInterval: 60
+        )
+        try await publisher.publishAndWait("t/x", payload: Array("{\"v\":1}".utf8), qos: .atLeastOnce, properties: properties)
+        let message = try #require(await collector.waitFor(topic: "t/x"))
+        #expect(message.payloadString == "{\"v\":1}")
+        #expect(message.qos == .atLeastOnce)
+        #expect(message.properties.responseTopic == "reply/here")
+        #expect(message.properties.correlationData == [0, 1, 2, 255])
+        #expect(message.properties.contentType == "application/json")
+        #expect(message.properties.userProperties == properties.userProperties)
+        #expect((1...60).contains(message.properties.messageExpiryInterval ?? 0))
+        #expect(publisher.statistics.messagesPublished == 1)
+        await publisher.disconnect()
+        await collector.close()
+    }
+
+    @Test("a 3.1.1 connection drops properties instead of failing the publish")
+    func v311DropsProperties() async throws {
+        let broker = try await TestBroker.start()
+        defer { Task { await broker.shutdown() } }
+        let collector = try await MessageCollector.connect(port: broker.port, subscribeTo: ["t/#"])
+        let publisher = try Self.client(port: broker.port, protocolVersion: .v311)
+        #expect(try await publisher.connect().protocolVersion == .v311)
+        try publisher.publish("t/y", payload: [1], properties: .init(responseTopic: "r"))
+        let message = try #require(await collector.waitFor(topic: "t/y"))
+        #expect(message.properties.responseTopic == nil)
+        await publisher.disconnect()
+        await collector.close()
+    }
+
+    @Test("bad credentials fail with the broker's reason, as an authentication failure")
+    func badCredentials() async throws {
+        let passwords = try TemporaryDirectory(prefix: "passwd")
+        defer { passwords.remove() }
+        let file = passwords.path + "/passwd"
+        let made = try await ProcessRunner.run("/usr/bin/mosquitto_passwd", ["-b", "-c", file, "alice", "right"])
+        #expect(made.exitCode == 0, "\(made.standardError)")
+        let broker = try await TestBroker.start(extraConfiguration: ["password_file \(file)"])
+        defer { Task { await broker.shutdown() } }
+        // The embedded config allows anonymous clients; the password file still checks every named user.
+        let wrong = try Self.client(port: broker.port, username: "alice", password: "wrong", reconnect: false)
+        do {
+            try await wrong.connect()
+            Issue.record("connected with a wrong password")
+        } catch let error as MosquittoError {
+            #expect(error.isAuthenticationFailure, "\(error)")
+            #expect(error.description.lowercased().contains("password") || error.description.contains("authori"))
+        }
+        #expect(wrong.lastError?.isAuthenticationFailure == true)
+        let right = try Self.client(port: broker.port, username: "alice", password: "right", reconnect: false)
+        try await right.connect()
+        await right.disconnect()
+        await wrong.disconnect()
+    }
+
+    @Test("the broker delivers the last will when the connection dies without DISCONNECT")
+    func willOnConnectionLoss() async throws {
+        let broker = try await TestBroker.start()
+        defer { Task { await broker.shutdown() } }
+        let collector = try await MessageCollector.connect(port: broker.port, subscribeTo: ["will/#"])
+        let client = try Self.client(
+            port: broker.port,
+            will: .init(topic: "will/me", payload: Array("{\"state\":\"offline\"}".utf8)),
+            reconnect: false
+        )
+        try await client.connect()
+        client.dropConnectionWithoutDisconnect()
+        let will = try #require(await collector.waitFor(topic: "will/me"))
+        #expect(will.payloadString == "{\"state\":\"offline\"}")
+        await client.disconnect()
+        await collector.close()
+    }
+
+    @Test("a clean disconnect does not trigger the will")
+    func noWillOnCleanDisconnect() async throws {
+        let broker = try await TestBroker.start()
+        defer { Task { await broker.shutdown() } }
+        let collector = try await MessageCollector.connect(port: broker.port, subscribeTo: ["will/#"])
+        let client = try Self.client(port: broker.port, will: .init(topic: "will/me", payload: [1]), reconnect: false)
+        try await client.connect()
+        await client.disconnect()
+        #expect(await collector.waitFor(topic: "will/me", timeout: 0.5) == nil)
+        await collector.close()
+    }
+
+    @Test("after the broker restarts, the client reconnects and restores its subscriptions")
+    func reconnectRestoresSubscriptions() async throws {
+        let broker = try await TestBroker.start()
+        defer { Task { await broker.shutdown() } }
+        let subscriber = try Self.client(port: broker.port)
+        try await subscriber.connect()
+        try await subscriber.subscribe("r/#", qos: .atLeastOnce)
+        await broker.kill()
+        try await broker.restart()
+        // Wait for the reconnect (backoff capped at 500 ms in this test).
+        let clock = ContinuousClock()
+        let deadline = clock.now + .seconds(5)
+        while subscriber.statistics.connections < 2 && clock.now < deadline { try await Task.sleep(for: .milliseconds(20)) }
+        #expect(subscriber.statistics.connections == 2)
+        try await Task.sleep(for: .milliseconds(100))  // SUBACK of the restored subscription
+        let publisher = try Self.client(port: broker.port, reconnect: false)
+        try await publisher.connect()
+        try await publisher.publishAndWait("r/1", payload: Array("back".utf8))
+        let messages = subscriber.messages
+        let received = try await withTimeout(.seconds(5)) { () async -> MQTTMessage? in
+            for await message in messages { return message }
+            return nil
+        }
+        #expect(received?.payloadString == "back")
+        await publisher.disconnect()
+        await subscriber.disconnect()
+    }
+
+    @Test("with no broker, connect fails fast with the OS reason when reconnect is off")
+    func noBroker() async throws {
+        let port = try #require(LoopbackPort.free())
+        let client = try Self.client(port: port, reconnect: false)
+        await #expect(throws: MosquittoError.self) { try await client.connect() }
+        #expect(client.lastError?.description == "Connection refused")
+        await client.disconnect()
+    }
+
+    @Test("a broker that refuses MQTT 5 gets a 3.1.1 connection instead")
+    func fallsBackToV311() async throws {
+        let broker = try await TestBroker.start()
+        defer { Task { await broker.shutdown() } }
+        let proxyPort = try #require(LoopbackPort.free())
+        let proxy = try BackgroundProcess.start(
+            "/usr/bin/env",
+            ["python3", Fixtures.path("mqtt311-only-proxy.py"), String(proxyPort), String(broker.port)]
+        )
+        defer { Task { await proxy.shutdown() } }
+        #expect(await proxy.waitForLog("ready"))
+        let client = try Self.client(port: proxyPort)
+        let info = try await withTimeout(.seconds(5)) { try await client.connect() }
+        #expect(info.protocolVersion == .v311)
+        #expect(info.fellBackFromV5)
+        #expect(client.fellBackToV311)
+        await client.disconnect()
+    }
+}
