@@ -48,7 +48,9 @@ public enum MosquittoError: Error, Sendable, Hashable, CustomStringConvertible {
     public var description: String {
         switch self {
         case .library(_, let message): message
-        case .connectionRefused(let code, let message): "broker refused the connection: \(message) (reason \(code))"
+        case .connectionRefused(let code, let message):
+            "broker refused the connection: \(message) (reason \(code))"
+                + (isAuthenticationFailure ? "; check the username and password" : "")
         case .subscriptionRefused(let filter, let code, let message):
             "broker refused subscription to '\(filter)': \(message) (reason \(code))"
         case .publishRefused(let topic, let code, let message):

@@ -1,0 +1,115 @@
+import Foundation
+import MQTTHome
+import TestSupport
+import Testing
+
+@Suite("mqtt-homed as a user runs it", .timeLimit(.minutes(1)))
+struct DaemonExecutableTests {
+    @Test(
+        "an invalid setting stops start-up with one line naming the key; exit 2",
+        arguments: [
+            ("MQTT_PORT", "abc"), ("LOG_LEVEL", "loud"), ("BASE_TOPIC", "a/+/b"), ("RPC_MAX_PAYLOAD_BYTES", "lots"),
+        ]
+    )
+    func invalidSetting(key: String, value: String) async throws {
+        let result = try await ProcessRunner.run(Products.daemon, [], environment: [key: value], timeout: 10)
+        #expect(result.exitCode == 2)
+        #expect(result.standardError.hasPrefix("mqtt-homed: configuration error: \(key) "))
+        #expect(result.standardError.split(separator: "\n").count == 1)
+    }
+
+    @Test("a bad value in .env is reported the same way; the environment wins over .env")
+    func dotEnv() async throws {
+        let directory = try TemporaryDirectory(prefix: "dotenv")
+        defer { directory.remove() }
+        try "MQTT_PORT=notaport\n".write(toFile: directory.path + "/.env", atomically: true, encoding: .utf8)
+        let fromFile = try await ProcessRunner.run(Products.daemon, [], directory: directory.path, timeout: 10)
+        #expect(fromFile.exitCode == 2)
+        #expect(fromFile.standardError.contains("MQTT_PORT must be a whole number"))
+        let overridden = try await ProcessRunner.run(
+            Products.daemon,
+            [],
+            environment: ["MQTT_PORT": "x2"],
+            directory: directory.path,
+            timeout: 10
+        )
+        #expect(overridden.standardError.contains("got 'x2'"))
+    }
+
+    @Test("--version and --help exit 0; an unknown argument exits 2")
+    func arguments() async throws {
+        let version = try await ProcessRunner.run(Products.daemon, ["--version"])
+        #expect(version.exitCode == 0 && version.standardOutput == "mqtt-homed \(MQTTHomeVersion.current)\n")
+        let help = try await ProcessRunner.run(Products.daemon, ["--help"])
+        #expect(help.exitCode == 0 && help.standardOutput.contains("SIGTERM"))
+        let bad = try await ProcessRunner.run(Products.daemon, ["--port", "1"])
+        #expect(bad.exitCode == 2 && bad.standardError.contains("unknown argument '--port'"))
+    }
+
+    @Test("with no MQTT_HOST it runs its own mosquitto, the CLI finds it, and SIGTERM stops both")
+    func embeddedBroker() async throws {
+        let daemon = try BackgroundProcess.daemon(environment: ["DATA_DIR": "data"])
+        defer { Task { await daemon.shutdown() } }
+        #expect(await daemon.waitForLog("running an embedded mosquitto on 127.0.0.1:"), "\(daemon.log)")
+        #expect(await daemon.waitForLog("online"))
+        let recorded = try #require(EmbeddedBroker.recordedPort(directory: daemon.directory.path + "/data/mosquitto"))
+        let brokerPID = try #require(
+            Int32(try String(contentsOfFile: daemon.directory.path + "/data/mosquitto/mosquitto.pid", encoding: .utf8)
+                .trimmingCharacters(in: .whitespacesAndNewlines))
+        )
+        // The CLI, run in the same directory with no settings, finds the embedded broker by itself.
+        let health = try await ProcessRunner.run(Products.cli, ["health", "--json"], directory: daemon.directory.path)
+        #expect(health.exitCode == 0, "\(health.standardError)")
+        let result = try JSONParser.parse(String(health.standardOutput.dropLast()))["result"]
+        #expect(result?["mqtt"]?["embedded_broker"] == true)
+        #expect(result?["mqtt"]?["broker"] == .string("127.0.0.1:\(recorded)"))
+        daemon.signal(SIGTERM)
+        #expect(await daemon.waitForExit() == 0)
+        #expect(kill(brokerPID, 0) != 0, "the embedded mosquitto outlived the daemon")
+        #expect(FileManager.default.fileExists(atPath: daemon.directory.path + "/data/mosquitto/mosquitto.conf"))
+    }
+
+    @Test("the MQTT password never appears in logs or replies, even at trace level")
+    func secretsStaySecret() async throws {
+        let passwords = try TemporaryDirectory(prefix: "passwd")
+        defer { passwords.remove() }
+        let secret = "s3cr3t-Pa55-\(Int.random(in: 1000...9999))"
+        let made = try await ProcessRunner.run(
+            "/usr/bin/mosquitto_passwd",
+            ["-b", "-c", passwords.path + "/passwd", "homed", secret]
+        )
+        #expect(made.exitCode == 0)
+        let broker = try await TestBroker.start(extraConfiguration: ["password_file \(passwords.path)/passwd"])
+        let harness = try await DaemonHarness.start(
+            environment: ["MQTT_USERNAME": "homed", "MQTT_PASSWORD": secret, "LOG_LEVEL": "trace"],
+            broker: broker
+        )
+        defer { Task { await harness.shutdown() } }
+        let health = try await ProcessRunner.run(
+            Products.cli,
+            ["health", "--json", "--host", "127.0.0.1", "--port", String(broker.port)]
+        )
+        #expect(health.exitCode == 0)
+        #expect(!health.standardOutput.contains(secret))
+        #expect(!harness.daemon.log.contains(secret))
+        #expect(harness.daemon.log.contains("connected to broker"))
+    }
+
+    @Test("wrong credentials: the daemon keeps retrying and says why, once")
+    func wrongCredentials() async throws {
+        let passwords = try TemporaryDirectory(prefix: "passwd")
+        defer { passwords.remove() }
+        _ = try await ProcessRunner.run("/usr/bin/mosquitto_passwd", ["-b", "-c", passwords.path + "/passwd", "homed", "right"])
+        let broker = try await TestBroker.start(extraConfiguration: ["password_file \(passwords.path)/passwd"])
+        let daemon = try BackgroundProcess.daemon(environment: [
+            "MQTT_HOST": "127.0.0.1", "MQTT_PORT": String(broker.port), "MQTT_USERNAME": "homed",
+            "MQTT_PASSWORD": "wrong", "MQTT_RECONNECT_MAX_DELAY": "1",
+        ])
+        defer { Task { await daemon.shutdown(); await broker.shutdown() } }
+        try await Task.sleep(for: .seconds(2.5))
+        #expect(daemon.isRunning)
+        let log = daemon.log
+        #expect(log.components(separatedBy: "broker refused the connection").count == 2, "\(log)")
+        #expect(log.contains("Not authorized (reason 135); check the username and password"))
+    }
+}
