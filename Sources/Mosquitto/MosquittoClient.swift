@@ -222,7 +222,7 @@ public final class MosquittoClient: Sendable {
             return true
         }
         guard shouldStart else { return }
-        try NetworkThread.start(name: "mosquitto-net") { self.runNetworkLoop() }
+        try NetworkThread.start { self.runNetworkLoop() }
     }
 
     /// Starts the client if needed and waits for the broker to accept the connection.

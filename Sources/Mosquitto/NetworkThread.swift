@@ -5,16 +5,12 @@ import Glibc
 /// A detached pthread for libmosquitto's blocking network loop, kept off Swift's cooperative pool.
 enum NetworkThread {
     private final class Body {
-        let name: String
         let run: @Sendable () -> Void
-        init(name: String, run: @escaping @Sendable () -> Void) {
-            self.name = name
-            self.run = run
-        }
+        init(run: @escaping @Sendable () -> Void) { self.run = run }
     }
 
-    static func start(name: String, _ run: @escaping @Sendable () -> Void) throws(MosquittoError) {
-        let context = Unmanaged.passRetained(Body(name: name, run: run)).toOpaque()
+    static func start(_ run: @escaping @Sendable () -> Void) throws(MosquittoError) {
+        let context = Unmanaged.passRetained(Body(run: run)).toOpaque()
         var thread = pthread_t()
         let rc = pthread_create(
             &thread,

@@ -90,13 +90,9 @@ struct DaemonLifecycleTests {
     @Test("behind a broker that refuses MQTT 5 it runs on 3.1.1 and says so in the log and in health")
     func fallbackTo311() async throws {
         let broker = try await TestBroker.start()
-        let proxyPort = try #require(LoopbackPort.free())
-        let proxy = try BackgroundProcess.start(
-            "/usr/bin/env",
-            ["python3", Fixtures.path("mqtt311-only-proxy.py"), String(proxyPort), String(broker.port)]
-        )
+        let proxy = try await V311OnlyProxy.start(upstreamPort: broker.port)
+        let proxyPort = proxy.port
         defer { Task { await proxy.shutdown() } }
-        #expect(await proxy.waitForLog("ready"))
         let daemon = try BackgroundProcess.daemon(environment: ["MQTT_HOST": "127.0.0.1", "MQTT_PORT": String(proxyPort)])
         defer { Task { await daemon.shutdown(); await broker.shutdown() } }
         let status = try await MessageCollector.connect(port: broker.port, subscribeTo: [DaemonHarness.statusTopic])

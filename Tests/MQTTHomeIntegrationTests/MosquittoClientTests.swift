@@ -172,14 +172,9 @@ struct MosquittoClientTests {
     func fallsBackToV311() async throws {
         let broker = try await TestBroker.start()
         defer { Task { await broker.shutdown() } }
-        let proxyPort = try #require(LoopbackPort.free())
-        let proxy = try BackgroundProcess.start(
-            "/usr/bin/env",
-            ["python3", Fixtures.path("mqtt311-only-proxy.py"), String(proxyPort), String(broker.port)]
-        )
+        let proxy = try await V311OnlyProxy.start(upstreamPort: broker.port)
         defer { Task { await proxy.shutdown() } }
-        #expect(await proxy.waitForLog("ready"))
-        let client = try Self.client(port: proxyPort)
+        let client = try Self.client(port: proxy.port)
         let info = try await withTimeout(.seconds(5)) { try await client.connect() }
         #expect(info.protocolVersion == .v311)
         #expect(info.fellBackFromV5)

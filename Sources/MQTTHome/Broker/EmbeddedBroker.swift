@@ -103,10 +103,7 @@ public final class EmbeddedBroker: Sendable {
 
     /// Stops mosquitto with SIGTERM (it saves persistence), SIGKILL after 5 s.
     public func stop() async {
-        guard let process = state.withLock({ state -> ChildProcess? in
-            defer { state.process = nil }
-            return state.process
-        }) else { return }
+        guard let process = takeProcess() else { return }
         await process.terminate(signal: SIGTERM)
         FileSystem.remove(pidPath)
         logger.info("embedded mosquitto stopped", metadata: ["broker.pid": "\(process.pid)"])
@@ -114,11 +111,15 @@ public final class EmbeddedBroker: Sendable {
 
     /// Kills mosquitto with SIGKILL and reaps it: a crash, for tests that watch recovery.
     public func kill() async {
-        guard let process = state.withLock({ state -> ChildProcess? in
+        await takeProcess()?.terminate(signal: SIGKILL)
+    }
+
+    /// The running process, forgotten here so that only one caller stops it.
+    private func takeProcess() -> ChildProcess? {
+        state.withLock { state in
             defer { state.process = nil }
             return state.process
-        }) else { return }
-        await process.terminate(signal: SIGKILL)
+        }
     }
 
     /// The exit status if mosquitto has died on its own, nil while it runs (or when not started).
