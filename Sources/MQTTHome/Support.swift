@@ -39,6 +39,7 @@ public struct TimeoutError: Error, Sendable, CustomStringConvertible {
 }
 
 /// Runs `operation`, cancelling it and throwing ``TimeoutError`` if it takes longer than `duration`.
+@discardableResult
 public func withTimeout<T: Sendable>(
     _ duration: Duration,
     operation: @escaping @Sendable () async throws -> T

@@ -28,6 +28,12 @@ public enum MosquittoError: Error, Sendable, Hashable, CustomStringConvertible {
         if code == Int32(MOSQ_ERR_ERRNO.rawValue) {
             let text = String(cString: strerror(errno))
             self = .library(code: code, message: text)
+        } else if code == Int32(MOSQ_ERR_TLS.rawValue) {
+            self = .library(
+                code: code,
+                message: "TLS handshake failed: the broker's certificate is not signed by the configured CA, does not "
+                    + "match the host name, or the broker does not speak TLS on this port"
+            )
         } else {
             self = .library(code: code, message: String(cString: mosquitto_strerror(code)))
         }

@@ -126,4 +126,25 @@ struct DaemonRPCTests {
         await rpc.close()
         await publisher.close()
     }
+
+    @Test("with RPC_SHARE_GROUP two daemons share the requests, each answered exactly once")
+    func sharedSubscription() async throws {
+        let harness = try await DaemonHarness.start(environment: ["RPC_SHARE_GROUP": "homes"])
+        defer { Task { await harness.shutdown() } }
+        let second = try BackgroundProcess.daemon(environment: [
+            "MQTT_HOST": "127.0.0.1", "MQTT_PORT": String(harness.broker.port), "RPC_SHARE_GROUP": "homes",
+            "LOG_LEVEL": "debug",
+        ])
+        defer { Task { await second.shutdown() } }
+        #expect(await second.waitForLog("[MQTTHome] online"))
+        try await Task.sleep(for: .milliseconds(200))  // its SUBACK
+        let rpc = try await harness.rpcClient()
+        for _ in 0..<20 { _ = try await rpc.result("rpc/methods") }
+        await rpc.close()
+        func served(_ log: String) -> Int { log.split(separator: "\n").filter { $0.contains("rpc.method=rpc/methods") }.count }
+        let first = served(harness.daemon.log)
+        let other = served(second.log)
+        #expect(first + other == 20)
+        #expect(first > 0 && other > 0, "first \(first), second \(other)")
+    }
 }

@@ -63,4 +63,5 @@ public struct DaemonHarness: Sendable {
 
 public struct HarnessError: Error, CustomStringConvertible {
     public var description: String
+    public init(description: String) { self.description = description }
 }

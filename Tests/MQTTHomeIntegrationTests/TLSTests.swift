@@ -1,0 +1,91 @@
+import Logging
+import MQTTHome
+import Mosquitto
+import TestSupport
+import Testing
+
+@Suite("TLS through libmosquitto", .timeLimit(.minutes(1)))
+struct TLSTests {
+    /// A CA and a server certificate for localhost, made with openssl for this test only.
+    static func makeCertificates(in directory: String, caName: String) async throws {
+        func openssl(_ arguments: [String]) async throws {
+            let result = try await ProcessRunner.run("/usr/bin/openssl", arguments, directory: directory)
+            guard result.exitCode == 0 else { throw HarnessError(description: "openssl \(arguments): \(result.standardError)") }
+        }
+        try await openssl([
+            "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "\(caName).key", "-out", "\(caName).crt",
+            "-days", "2", "-subj", "/CN=\(caName)",
+        ])
+        try await openssl([
+            "req", "-newkey", "rsa:2048", "-nodes", "-keyout", "server.key", "-out", "server.csr", "-subj", "/CN=localhost",
+        ])
+        try "subjectAltName=DNS:localhost,IP:127.0.0.1\n".write(toFile: directory + "/san.ext")
+        try await openssl([
+            "x509", "-req", "-in", "server.csr", "-CA", "\(caName).crt", "-CAkey", "\(caName).key", "-CAcreateserial",
+            "-out", "server.crt", "-days", "2", "-extfile", "san.ext",
+        ])
+    }
+
+    static func client(port: Int, caFile: String) throws -> MosquittoClient {
+        try MosquittoClient(
+            configuration: .init(
+                host: "localhost",
+                port: port,
+                clientID: RPCClient.uniqueClientID(prefix: "tls-test"),
+                tls: .init(caFile: caFile),
+                reconnect: false
+            ),
+            logger: Logger(label: "tls-test")
+        )
+    }
+
+    @Test("connects over TLS with the right CA; the wrong CA fails with a clear reason")
+    func tls() async throws {
+        let certificates = try TemporaryDirectory(prefix: "tls")
+        defer { certificates.remove() }
+        let dir = certificates.path
+        try await Self.makeCertificates(in: dir, caName: "ca")
+        try await ProcessRunner.run("/usr/bin/openssl", ["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout",
+            "other.key", "-out", "other.crt", "-days", "2", "-subj", "/CN=other"], directory: dir).expectSuccess()
+        let tlsPort = try #require(LoopbackPort.free())
+        let broker = try await TestBroker.start(extraConfiguration: [
+            "listener \(tlsPort) 127.0.0.1", "cafile \(dir)/ca.crt", "certfile \(dir)/server.crt", "keyfile \(dir)/server.key",
+        ])
+        defer { Task { await broker.shutdown() } }
+
+        let good = try Self.client(port: tlsPort, caFile: dir + "/ca.crt")
+        try await withTimeout(.seconds(5)) { try await good.connect() }
+        try await good.publishAndWait("tls/check", payload: [1])
+        await good.disconnect()
+
+        let wrong = try Self.client(port: tlsPort, caFile: dir + "/other.crt")
+        do {
+            try await withTimeout(.seconds(5)) { try await wrong.connect() }
+            Issue.record("connected with the wrong CA")
+        } catch {
+            #expect("\(error)".contains("TLS handshake failed"), "\(error)")
+        }
+        await wrong.disconnect()
+    }
+
+    @Test("an unreadable CA file is refused at configuration time, naming the file")
+    func missingCAFile() {
+        #expect {
+            try Self.client(port: 8883, caFile: "/nonexistent/ca.crt")
+        } throws: { error in
+            "\(error)".contains("/nonexistent/ca.crt") && "\(error)".contains("cannot be read")
+        }
+    }
+}
+
+extension ProcessResult {
+    func expectSuccess() {
+        #expect(exitCode == 0, "\(standardError)")
+    }
+}
+
+extension String {
+    func write(toFile path: String) throws {
+        try FileSystem.write(self, to: path)
+    }
+}
