@@ -52,7 +52,8 @@ public struct TemporaryDirectory: Sendable {
     public let path: String
 
     public init(prefix: String) throws {
-        var template = Array("/tmp/\(prefix)-XXXXXX".utf8CString)
+        // mkdtemp replaces the six trailing X's.
+        var template = Array(("/tmp/\(prefix)-" + String(repeating: "X", count: 6)).utf8CString)
         guard let result = mkdtemp(&template) else {
             throw HomeError.fileSystem(path: "/tmp", problem: "mkdtemp failed")
         }
