@@ -18,7 +18,6 @@ public struct HomeDaemon: Sendable {
     public let brokerPort: Int
     let services: [(name: String, service: any Service)]
     let logger: Logger
-    let startInstant: ContinuousClock.Instant
 
     /// Starts the embedded broker if needed and wires every service; nothing connects until ``run()``.
     public static func build(configuration: HomeConfiguration, logger: Logger) async throws -> HomeDaemon {
@@ -106,8 +105,7 @@ public struct HomeDaemon: Sendable {
             brokerHost: host,
             brokerPort: port,
             services: services,
-            logger: logger,
-            startInstant: startInstant
+            logger: logger
         )
     }
 

@@ -222,20 +222,18 @@ extension MosquittoClient {
     }
 
     private func handlePublishAck(mid: Int32, reasonCode: Int32) {
-        if reasonCode >= 0x80 {
-            let topic = state.withLock { $0.publishTopics.removeValue(forKey: mid) } ?? "?"
-            let error = MosquittoError.publishRefused(
-                topic: topic,
-                reasonCode: reasonCode,
-                message: MosquittoError.reasonText(reasonCode)
-            )
-            logger.warning("\(error.description)")
-            completeAck(mid, error)
-        } else {
-            if state.withLock({ !$0.publishTopics.isEmpty }) {
-                state.withLock { _ = $0.publishTopics.removeValue(forKey: mid) }
-            }
+        // Only awaited publishes have a topic recorded; fire-and-forget ones (most replies) skip the lookup cost.
+        let topic = state.withLock { $0.publishTopics.isEmpty ? nil : $0.publishTopics.removeValue(forKey: mid) }
+        guard reasonCode >= 0x80 else {
             completeAck(mid, nil)
+            return
         }
+        let error = MosquittoError.publishRefused(
+            topic: topic ?? "?",
+            reasonCode: reasonCode,
+            message: MosquittoError.reasonText(reasonCode)
+        )
+        logger.warning("\(error.description)")
+        completeAck(mid, error)
     }
 }

@@ -147,4 +147,20 @@ struct DaemonRPCTests {
         #expect(first + other == 20)
         #expect(first > 0 && other > 0, "first \(first), second \(other)")
     }
+
+    @Test("a retained request is ignored: it would run again at every subscribe")
+    func retainedRequestIgnored() async throws {
+        let broker = try await TestBroker.start()
+        let publisher = try await MessageCollector.connect(port: broker.port, subscribeTo: ["test/retained-reply"])
+        try await publisher.client.publishAndWait(
+            "mqtt-home/rpc/health",
+            payload: Array(#"{"reply_to":"test/retained-reply"}"#.utf8),
+            retain: true
+        )
+        let harness = try await DaemonHarness.start(broker: broker)
+        defer { Task { await harness.shutdown() } }
+        #expect(await harness.daemon.waitForLog("ignoring a retained RPC request"))
+        #expect(await publisher.waitFor(topic: "test/retained-reply", timeout: 0.5) == nil)
+        await publisher.close()
+    }
 }

@@ -45,7 +45,6 @@ public final class EmbeddedBroker: Sendable {
 
     /// The port while running (or the last one it ran on).
     public var port: Int? { state.withLock { $0.port } }
-    public var pid: Int32? { state.withLock { $0.process?.pid } }
 
     /// The port a previous run left in `<directory>/port`, which the CLI uses to find the daemon's broker.
     public static func recordedPort(directory: String) -> Int? {
