@@ -1,0 +1,64 @@
+/// A device's normalized state: entity key → last value, plus when it was last heard from and whether it is online.
+public struct DeviceState: Sendable, Hashable {
+    public var values: JSONObject
+    public var lastSeen: String?
+    /// From the availability topic when the device has one; else true once the device has been heard from.
+    public var online: Bool
+
+    public init(values: JSONObject = JSONObject(), lastSeen: String? = nil, online: Bool = false) {
+        self.values = values
+        self.lastSeen = lastSeen
+        self.online = online
+    }
+
+    /// The retained payload on `<base>/devices/<id>/state`.
+    public var json: JSONValue {
+        var object = values
+        object["last_seen"] = JSONValue(lastSeen)
+        object["online"] = .bool(online)
+        return .object(object)
+    }
+
+    /// Reads what ``json`` wrote.
+    public init(json: JSONValue) {
+        var values = json.objectValue ?? JSONObject()
+        let lastSeen = values.removeValue(forKey: "last_seen")?.stringValue
+        let online = values.removeValue(forKey: "online")?.boolValue ?? false
+        self.init(values: values, lastSeen: lastSeen, online: online)
+    }
+
+    /// Applies one state message for `entityKey`, the way Zigbee2MQTT's state topics work: a JSON object is merged
+    /// key by key; anything else becomes the entity's value, numbers as numbers, JSON literals as themselves, other
+    /// text as a string. Returns whether a value changed.
+    @discardableResult
+    public mutating func apply(payload: [UInt8], entityKey: String, at time: String, hasAvailability: Bool) -> Bool {
+        lastSeen = time
+        if !hasAvailability { online = true }
+        let value = Self.decode(payload)
+        var changed = false
+        if case .object(let object) = value {
+            for (key, newValue) in object where key != "last_seen" && key != "online" && values[key] != newValue {
+                values[key] = newValue
+                changed = true
+            }
+        } else if values[entityKey] != value {
+            values[entityKey] = value
+            changed = true
+        }
+        return changed
+    }
+
+    /// A payload as a JSON value: JSON when it parses, else the text (empty payload: null).
+    static func decode(_ payload: [UInt8]) -> JSONValue {
+        if payload.isEmpty { return .null }
+        if let first = payload.first(where: { $0 != 0x20 && $0 != 0x09 && $0 != 0x0A && $0 != 0x0D }),
+            first == UInt8(ascii: "{") || first == UInt8(ascii: "[") || first == UInt8(ascii: "\"")
+                || first == UInt8(ascii: "-") || (first >= UInt8(ascii: "0") && first <= UInt8(ascii: "9"))
+                || first == UInt8(ascii: "t") || first == UInt8(ascii: "f") || first == UInt8(ascii: "n"),
+            let value = try? JSONParser.parse(payload, maxDepth: 32)
+        {
+            return value
+        }
+        return .string(String(decoding: payload, as: UTF8.self))
+    }
+}

@@ -1,0 +1,98 @@
+/// One thing a device measures or controls (Home Assistant's "entity"): a temperature, a relay, a battery level.
+public struct Entity: Sendable, Hashable {
+    /// Unique within the device, topic-safe; also the key of its value in the device state (`temperature`).
+    public var key: String
+    public var name: String
+    /// Home Assistant platform: `sensor`, `switch`, `light`, …
+    public var platform: String
+    /// Where the device publishes this entity's state; may be a filter only when `stateTopicIsFilter`.
+    public var stateTopic: String?
+    public var stateTopicIsFilter: Bool
+    /// Where commands for this entity go.
+    public var commandTopic: String?
+    public var availability: Availability?
+    public var unit: String?
+    public var deviceClass: String?
+
+    /// Where a device says it is reachable, with Home Assistant's default payloads.
+    public struct Availability: Sendable, Hashable {
+        public var topic: String
+        public var payloadAvailable: String
+        public var payloadNotAvailable: String
+
+        public init(topic: String, payloadAvailable: String = "online", payloadNotAvailable: String = "offline") {
+            self.topic = topic
+            self.payloadAvailable = payloadAvailable
+            self.payloadNotAvailable = payloadNotAvailable
+        }
+    }
+
+    public init(
+        key: String,
+        name: String,
+        platform: String,
+        stateTopic: String? = nil,
+        stateTopicIsFilter: Bool = false,
+        commandTopic: String? = nil,
+        availability: Availability? = nil,
+        unit: String? = nil,
+        deviceClass: String? = nil
+    ) {
+        self.key = key
+        self.name = name
+        self.platform = platform
+        self.stateTopic = stateTopic
+        self.stateTopicIsFilter = stateTopicIsFilter
+        self.commandTopic = commandTopic
+        self.availability = availability
+        self.unit = unit
+        self.deviceClass = deviceClass
+    }
+
+    /// The entity as it appears in the device document and RPC results.
+    public var json: JSONValue {
+        var object = JSONObject()
+        object["key"] = .string(key)
+        object["name"] = .string(name)
+        object["platform"] = .string(platform)
+        object["state_topic"] = JSONValue(stateTopic)
+        if stateTopicIsFilter { object["state_topic_is_filter"] = true }
+        object["command_topic"] = JSONValue(commandTopic)
+        if let availability {
+            object["availability"] = [
+                "topic": .string(availability.topic),
+                "payload_available": .string(availability.payloadAvailable),
+                "payload_not_available": .string(availability.payloadNotAvailable),
+            ]
+        }
+        if let unit { object["unit"] = .string(unit) }
+        if let deviceClass { object["device_class"] = .string(deviceClass) }
+        return .object(object)
+    }
+
+    /// Reads what ``json`` wrote (the store keeps entities in this form).
+    public init?(json: JSONValue) {
+        guard let key = json["key"]?.stringValue, let name = json["name"]?.stringValue,
+            let platform = json["platform"]?.stringValue
+        else { return nil }
+        self.init(
+            key: key,
+            name: name,
+            platform: platform,
+            stateTopic: json["state_topic"]?.stringValue,
+            stateTopicIsFilter: json["state_topic_is_filter"]?.boolValue ?? false,
+            commandTopic: json["command_topic"]?.stringValue,
+            availability: json["availability"].flatMap { availability in
+                availability["topic"]?.stringValue.map {
+                    Availability(
+                        topic: $0,
+                        payloadAvailable: availability["payload_available"]?.stringValue ?? "online",
+                        payloadNotAvailable: availability["payload_not_available"]?.stringValue ?? "offline"
+                    )
+                }
+            },
+            unit: json["unit"]?.stringValue,
+            deviceClass: json["device_class"]?.stringValue
+        )
+    }
+}

@@ -1,0 +1,42 @@
+/// MQTT topic validity, as a broker would judge it, with a reason a person can act on.
+public enum TopicRules {
+    /// Why `topic` cannot be published to, or nil. `$`-topics are refused unless `allowDollar`.
+    public static func publishTopicProblem(_ topic: String, allowDollar: Bool = false) -> String? {
+        if topic.isEmpty { return "must not be empty" }
+        if topic.utf8.count > 65_535 { return "must be at most 65535 bytes" }
+        if topic.utf8.contains(0) { return "must not contain a NUL character" }
+        if topic.contains("+") || topic.contains("#") { return "must not contain '+' or '#' (wildcards)" }
+        if !allowDollar && topic.hasPrefix("$") { return "must not start with '$' (reserved for the broker)" }
+        return nil
+    }
+
+    /// Why `filter` cannot be subscribed to, or nil: `+` a whole level, `#` a whole last level.
+    public static func filterProblem(_ filter: String) -> String? {
+        if filter.isEmpty { return "must not be empty" }
+        if filter.utf8.count > 65_535 { return "must be at most 65535 bytes" }
+        if filter.utf8.contains(0) { return "must not contain a NUL character" }
+        let levels = filter.split(separator: "/", omittingEmptySubsequences: false)
+        for (index, level) in levels.enumerated() {
+            if level.contains("#") && (level != "#" || index != levels.count - 1) {
+                return "'#' must be a whole level and the last one"
+            }
+            if level.contains("+") && level != "+" { return "'+' must be a whole level" }
+        }
+        return nil
+    }
+
+    public static func isFilter(_ topic: String) -> Bool { topic.contains("+") || topic.contains("#") }
+
+    /// MQTT matching of a topic against a filter (`$`-topics never match a leading wildcard).
+    public static func matches(filter: String, topic: String) -> Bool {
+        if topic.hasPrefix("$") && (filter.hasPrefix("+") || filter.hasPrefix("#")) { return false }
+        let filterLevels = filter.split(separator: "/", omittingEmptySubsequences: false)
+        let topicLevels = topic.split(separator: "/", omittingEmptySubsequences: false)
+        for (index, level) in filterLevels.enumerated() {
+            if level == "#" { return true }
+            guard index < topicLevels.count else { return false }
+            if level != "+" && level != topicLevels[index] { return false }
+        }
+        return filterLevels.count == topicLevels.count
+    }
+}

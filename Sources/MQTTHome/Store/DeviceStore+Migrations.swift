@@ -1,0 +1,52 @@
+import GRDB
+
+extension DeviceStore {
+    /// Ordered, named, append-only: a released migration is never edited, only followed by a new one.
+    static var migrator: DatabaseMigrator {
+        var migrator = DatabaseMigrator()
+        migrator.registerMigration("v1: devices, entities, device log") { db in
+            try db.execute(
+                sql: """
+                    CREATE TABLE device (
+                        id TEXT PRIMARY KEY NOT NULL,
+                        name TEXT NOT NULL UNIQUE COLLATE NOCASE,
+                        type TEXT NOT NULL,
+                        origin TEXT NOT NULL,
+                        attributes TEXT NOT NULL DEFAULT '{}',
+                        created_at TEXT NOT NULL,
+                        updated_at TEXT NOT NULL,
+                        version INTEGER NOT NULL,
+                        state TEXT NOT NULL DEFAULT '{}',
+                        last_seen TEXT
+                    );
+                    CREATE TABLE entity (
+                        device_id TEXT NOT NULL REFERENCES device(id) ON DELETE CASCADE,
+                        key TEXT NOT NULL,
+                        position INTEGER NOT NULL,
+                        name TEXT NOT NULL,
+                        platform TEXT NOT NULL,
+                        state_topic TEXT,
+                        state_topic_is_filter BOOLEAN NOT NULL DEFAULT 0,
+                        command_topic TEXT,
+                        availability_topic TEXT,
+                        payload_available TEXT,
+                        payload_not_available TEXT,
+                        unit TEXT,
+                        device_class TEXT,
+                        PRIMARY KEY (device_id, key)
+                    );
+                    CREATE TABLE device_log (
+                        id INTEGER PRIMARY KEY AUTOINCREMENT,
+                        device_id TEXT NOT NULL REFERENCES device(id) ON DELETE CASCADE,
+                        at TEXT NOT NULL,
+                        direction TEXT NOT NULL CHECK (direction IN ('rx', 'tx')),
+                        topic TEXT NOT NULL,
+                        payload BLOB NOT NULL
+                    );
+                    CREATE INDEX device_log_by_device ON device_log (device_id, id);
+                    """
+            )
+        }
+        return migrator
+    }
+}

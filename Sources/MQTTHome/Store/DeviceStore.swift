@@ -1,0 +1,232 @@
+import Foundation
+import GRDB
+
+/// The durable copy of the registry, in SQLite through GRDB. The only code in mqtt-home that touches SQL.
+///
+/// WAL journal (GRDB's pool), foreign keys on, ordered named migrations (``DeviceStore+Migrations``). Written by
+/// one writer (``StoreWriter``) in batched transactions; read at start-up and by log queries.
+public final class DeviceStore: Sendable {
+    let writer: any DatabaseWriter
+
+    /// Opens (creating if needed) `<directory>/mqtt-home.sqlite` and migrates it.
+    public convenience init(directory: String) throws(HomeError) {
+        try FileSystem.makeDirectory(directory)
+        let path = FileSystem.absolute(directory) + "/mqtt-home.sqlite"
+        do {
+            var configuration = Configuration()
+            configuration.foreignKeysEnabled = true
+            // Writes are batched by StoreWriter; NORMAL is durable across process crashes in WAL mode.
+            configuration.prepareDatabase { db in try db.execute(sql: "PRAGMA synchronous = NORMAL") }
+            try self.init(writer: DatabasePool(path: path, configuration: configuration))
+        } catch let error as HomeError {
+            throw error
+        } catch {
+            throw .fileSystem(path: path, problem: "cannot open the database: \(error)")
+        }
+    }
+
+    /// An in-memory store, for tests.
+    public static func inMemory() throws -> DeviceStore {
+        var configuration = Configuration()
+        configuration.foreignKeysEnabled = true
+        return try DeviceStore(writer: DatabaseQueue(configuration: configuration))
+    }
+
+    init(writer: any DatabaseWriter) throws {
+        self.writer = writer
+        try Self.migrator.migrate(writer)
+    }
+
+    // MARK: - Devices
+
+    /// Every device with its state, for start-up.
+    public func loadAll() async throws -> [(Device, DeviceState)] {
+        try await writer.read { db in
+            var entitiesByDevice: [String: [Entity]] = [:]
+            for row in try Row.fetchAll(db, sql: "SELECT * FROM entity ORDER BY device_id, position") {
+                let deviceID: String = row["device_id"]
+                entitiesByDevice[deviceID, default: []].append(Self.entity(from: row))
+            }
+            return try Row.fetchAll(db, sql: "SELECT * FROM device ORDER BY id").map { row in
+                let id: String = row["id"]
+                let device = Device(
+                    id: id,
+                    name: row["name"],
+                    type: row["type"],
+                    origin: row["origin"],
+                    attributes: Self.object(row["attributes"]),
+                    createdAt: row["created_at"],
+                    updatedAt: row["updated_at"],
+                    version: row["version"],
+                    entities: entitiesByDevice[id] ?? []
+                )
+                let stateText: String = row["state"]
+                let state = DeviceState(json: (try? JSONParser.parse(stateText)) ?? .null)
+                return (device, state)
+            }
+        }
+    }
+
+    /// Inserts or replaces a device and its entities (its state and log are kept on replace).
+    func save(_ device: Device, in db: Database) throws {
+        try db.execute(
+            sql: """
+                INSERT INTO device (id, name, type, origin, attributes, created_at, updated_at, version)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+                ON CONFLICT(id) DO UPDATE SET name = excluded.name, type = excluded.type, origin = excluded.origin,
+                    attributes = excluded.attributes, updated_at = excluded.updated_at, version = excluded.version
+                """,
+            arguments: [
+                device.id, device.name, device.type, device.origin, JSONValue.object(device.attributes).jsonString,
+                device.createdAt, device.updatedAt, device.version,
+            ]
+        )
+        try db.execute(sql: "DELETE FROM entity WHERE device_id = ?", arguments: [device.id])
+        let insert = try db.cachedStatement(
+            sql: """
+                INSERT INTO entity (device_id, key, position, name, platform, state_topic, state_topic_is_filter,
+                    command_topic, availability_topic, payload_available, payload_not_available, unit, device_class)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                """
+        )
+        for (position, entity) in device.entities.enumerated() {
+            try insert.execute(arguments: [
+                device.id, entity.key, position, entity.name, entity.platform, entity.stateTopic,
+                entity.stateTopicIsFilter, entity.commandTopic, entity.availability?.topic,
+                entity.availability?.payloadAvailable, entity.availability?.payloadNotAvailable, entity.unit,
+                entity.deviceClass,
+            ])
+        }
+    }
+
+    func delete(deviceID: String, in db: Database) throws {
+        try db.execute(sql: "DELETE FROM device WHERE id = ?", arguments: [deviceID])
+    }
+
+    func saveState(deviceID: String, state: DeviceState, in db: Database) throws {
+        try db.cachedStatement(sql: "UPDATE device SET state = ?, last_seen = ? WHERE id = ?")
+            .execute(arguments: [state.json.jsonString, state.lastSeen, deviceID])
+    }
+
+    // MARK: - Log
+
+    /// One received or sent message of a device.
+    public struct LogEntry: Sendable, Hashable {
+        public var id: Int64?
+        public var deviceID: String
+        public var at: String
+        /// `rx` (received from the device) or `tx` (sent to it).
+        public var direction: String
+        public var topic: String
+        public var payload: [UInt8]
+
+        public init(id: Int64? = nil, deviceID: String, at: String, direction: String, topic: String, payload: [UInt8]) {
+            self.id = id
+            self.deviceID = deviceID
+            self.at = at
+            self.direction = direction
+            self.topic = topic
+            self.payload = payload
+        }
+
+        public var json: JSONValue {
+            [
+                "id": id.map { .int($0) } ?? .null, "device_id": .string(deviceID), "at": .string(at),
+                "direction": .string(direction), "topic": .string(topic),
+                "payload": .string(String(decoding: payload, as: UTF8.self)),
+            ]
+        }
+    }
+
+    func append(_ entry: LogEntry, in db: Database) throws {
+        try db.cachedStatement(
+            sql: "INSERT INTO device_log (device_id, at, direction, topic, payload) VALUES (?, ?, ?, ?, ?)"
+        ).execute(arguments: [entry.deviceID, entry.at, entry.direction, entry.topic, Data(entry.payload)])
+    }
+
+    /// Deletes all but the newest `keep` log rows of a device (one indexed range delete, no COUNT).
+    func pruneLog(deviceID: String, keep: Int, in db: Database) throws {
+        try db.cachedStatement(
+            sql: """
+                DELETE FROM device_log WHERE device_id = ?1 AND id <= (
+                    SELECT id FROM device_log WHERE device_id = ?1 ORDER BY id DESC LIMIT 1 OFFSET ?2)
+                """
+        ).execute(arguments: [deviceID, keep])
+    }
+
+    /// Newest first; `before` pages back by log id.
+    public func log(deviceID: String, limit: Int, direction: String?, before: Int64?) async throws -> [LogEntry] {
+        try await writer.read { db in
+            var sql = "SELECT * FROM device_log WHERE device_id = ?"
+            var arguments: StatementArguments = [deviceID]
+            if let direction {
+                sql += " AND direction = ?"
+                arguments += [direction]
+            }
+            if let before {
+                sql += " AND id < ?"
+                arguments += [before]
+            }
+            sql += " ORDER BY id DESC LIMIT ?"
+            arguments += [limit]
+            return try Row.fetchAll(db, sql: sql, arguments: arguments).map(Self.logEntry)
+        }
+    }
+
+    /// The newest log rows across all devices, for the dashboard.
+    public func recentActivity(limit: Int) async throws -> [LogEntry] {
+        try await writer.read { db in
+            try Row.fetchAll(db, sql: "SELECT * FROM device_log ORDER BY id DESC LIMIT ?", arguments: [limit])
+                .map(Self.logEntry)
+        }
+    }
+
+    /// Runs `body` in one write transaction on GRDB's writer queue (never on the cooperative pool).
+    func write<T: Sendable>(_ body: @escaping @Sendable (Database) throws -> T) async throws -> T {
+        try await writer.write(body)
+    }
+
+    /// `PRAGMA integrity_check`: "ok" when the file is sound.
+    public func integrityCheck() async throws -> String {
+        try await writer.read { db in try String.fetchOne(db, sql: "PRAGMA integrity_check") ?? "no answer" }
+    }
+
+    // MARK: - Row decoding
+
+    private static func entity(from row: Row) -> Entity {
+        let availabilityTopic: String? = row["availability_topic"]
+        return Entity(
+            key: row["key"],
+            name: row["name"],
+            platform: row["platform"],
+            stateTopic: row["state_topic"],
+            stateTopicIsFilter: row["state_topic_is_filter"],
+            commandTopic: row["command_topic"],
+            availability: availabilityTopic.map {
+                Entity.Availability(
+                    topic: $0,
+                    payloadAvailable: row["payload_available"] ?? "online",
+                    payloadNotAvailable: row["payload_not_available"] ?? "offline"
+                )
+            },
+            unit: row["unit"],
+            deviceClass: row["device_class"]
+        )
+    }
+
+    private static func logEntry(_ row: Row) -> LogEntry {
+        let payload: Data = row["payload"] ?? Data()
+        return LogEntry(
+            id: row["id"],
+            deviceID: row["device_id"],
+            at: row["at"],
+            direction: row["direction"],
+            topic: row["topic"],
+            payload: Array(payload)
+        )
+    }
+
+    private static func object(_ text: String?) -> JSONObject {
+        text.flatMap { try? JSONParser.parse($0).objectValue } ?? JSONObject()
+    }
+}
