@@ -12,6 +12,7 @@ public struct HomeDaemon: Sendable {
     public let configuration: HomeConfiguration
     public let link: BrokerLink
     public let rpcServer: RPCServer
+    public let registry: DeviceRegistry
     public let embeddedBroker: EmbeddedBroker?
     /// Host and port the daemon connects to.
     public let brokerHost: String
@@ -52,13 +53,20 @@ public struct HomeDaemon: Sendable {
                 password: mqtt.password,
                 tls: embedded == nil ? mqtt.tls : nil,
                 protocolVersion: mqtt.protocolVersion,
-                reconnectDelayCap: .seconds(mqtt.reconnectMaxDelay)
+                reconnectDelayCap: .seconds(mqtt.reconnectMaxDelay),
+                messageBufferLimit: configuration.messageBufferLimit
             ),
             topics: topics,
             embeddedBroker: embedded != nil,
             logger: logger
         )
         let client = link.client
+        let store = try DeviceStore(directory: configuration.dataDirectory)
+        let writer = StoreWriter(store: store, settings: configuration.store, logger: logger)
+        let publisher = StatePublisher(client: client, window: configuration.statePublishInterval, logger: logger)
+        let registry = DeviceRegistry(writer: writer, publisher: publisher, client: client, topics: topics, logger: logger)
+        try await registry.load()
+        link.beforeOnline { registry.republishAll() }
         // Holder for the server, so `health` can report its counters; set before any request can arrive.
         let serverBox = ServerBox()
         var router = RPCRouter()
@@ -74,10 +82,13 @@ public struct HomeDaemon: Sendable {
                     host: host,
                     port: port,
                     rpc: serverBox.server?.statistics,
-                    uptime: ContinuousClock.now - startInstant
+                    uptime: ContinuousClock.now - startInstant,
+                    devices: registry.count,
+                    ingest: registry.ingestStatistics(writer: writer)
                 )
             }
         )
+        DeviceMethods.register(into: &router, registry: registry, writer: writer)
         let rpcServer = RPCServer(router: router, topics: topics, settings: configuration.rpc, logger: logger) {
             route, payload throws in
             try client.publish(
@@ -93,14 +104,20 @@ public struct HomeDaemon: Sendable {
 
         var services: [(name: String, service: any Service)] = []
         if let embedded { services.append(("embedded-broker", EmbeddedBrokerService(broker: embedded, logger: logger))) }
+        services.append(("store-writer", writer))
         services.append(("broker-link", link))
+        services.append(("state-publisher", publisher))
         services.append(
-            ("message-router", MessageRouter(messages: client.messages, topics: topics, rpcServer: rpcServer, logger: logger))
+            (
+                "message-router",
+                MessageRouter(messages: client.messages, topics: topics, rpcServer: rpcServer, registry: registry, logger: logger)
+            )
         )
         return HomeDaemon(
             configuration: configuration,
             link: link,
             rpcServer: rpcServer,
+            registry: registry,
             embeddedBroker: embedded,
             brokerHost: host,
             brokerPort: port,
@@ -109,7 +126,8 @@ public struct HomeDaemon: Sendable {
         )
     }
 
-    /// Runs until SIGTERM/SIGINT (or `extraSignals`) and shuts down in reverse order: RPC, link (offline), broker.
+    /// Runs until SIGTERM/SIGINT and shuts down in reverse order: router (no more input), state publisher (last
+    /// flush), link (offline, disconnect), store writer (last flush), embedded broker.
     public func run(gracefulShutdownSignals: [UnixSignal] = [.sigterm, .sigint]) async throws {
         let group = ServiceGroup(
             configuration: ServiceGroupConfiguration(
@@ -130,7 +148,9 @@ public struct HomeDaemon: Sendable {
         host: String,
         port: Int,
         rpc: RPCServer.Statistics?,
-        uptime: Duration
+        uptime: Duration,
+        devices: Int,
+        ingest: JSONValue
     ) -> JSONValue {
         let client = link.client
         let stats = client.statistics
@@ -168,6 +188,8 @@ public struct HomeDaemon: Sendable {
             "base_topic": .string(configuration.baseTopic),
             "mqtt": .object(mqtt),
             "rpc": rpcObject,
+            "devices": JSONValue(devices),
+            "ingest": ingest,
             "libmosquitto": .string(MosquittoLibrary.version),
         ]
     }

@@ -7,6 +7,15 @@ public struct Topics: Sendable, Hashable {
     /// Retained presence: `{"state":"online",…}` while running, `{"state":"offline"}` otherwise (also the will).
     public var status: String { "\(base)/status" }
 
+    /// Retained device document: `<base>/devices/<id>`.
+    public func device(_ id: String) -> String { "\(base)/devices/\(id)" }
+    /// Retained normalized state: `<base>/devices/<id>/state`.
+    public func deviceState(_ id: String) -> String { "\(base)/devices/\(id)/state" }
+    /// Retained `online`/`offline`: `<base>/devices/<id>/availability`.
+    public func deviceAvailability(_ id: String) -> String { "\(base)/devices/\(id)/availability" }
+    /// Not retained: `device_added`, `device_updated`, `device_removed`.
+    public var events: String { "\(base)/events" }
+
     /// Requests arrive here; the method is the suffix: `<base>/rpc/health`.
     public var rpcFilter: String { "\(base)/rpc/#" }
     public var rpcPrefix: String { "\(base)/rpc/" }

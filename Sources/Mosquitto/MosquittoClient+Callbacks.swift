@@ -69,16 +69,19 @@ extension MosquittoClient {
             let failures = state.failedAttempts
             state.lastError = nil
             state.lastLoggedFailure = nil
-            // Restore every subscription; the SUBACKs are checked in handleSuback.
-            for subscription in state.subscriptions {
-                do {
-                    let mid = try sendSubscribe(filter: subscription.filter, qos: subscription.qos)
-                    state.subscribeFilters[mid] = subscription.filter
-                } catch {
-                    logger.warning(
-                        "cannot restore subscription",
-                        metadata: ["mqtt.filter": "\(subscription.filter)", "error": "\(error)"]
-                    )
+            // Restore every subscription, grouped by QoS, many filters per packet; SUBACKs are checked in handleSuback.
+            let byQoS = Dictionary(grouping: state.subscriptions.keys) { state.subscriptions[$0]! }
+            for (qos, filters) in byQoS {
+                for chunk in Self.chunks(filters.sorted()) {
+                    do {
+                        let mid = try sendSubscribe(filters: chunk, qos: qos)
+                        state.subscribeFilters[mid] = Self.describe(chunk)
+                    } catch {
+                        logger.warning(
+                            "cannot restore subscriptions",
+                            metadata: ["mqtt.filter": "\(Self.describe(chunk))", "error": "\(error)"]
+                        )
+                    }
                 }
             }
             let waiters = Array(state.connectWaiters.values)

@@ -126,18 +126,14 @@ public final class MosquittoClient: Sendable {
         case idle, running, stopping, stopped
     }
 
-    struct Subscription: Sendable {
-        var filter: String
-        var qos: QoS
-    }
-
     struct State: ~Copyable {
         var phase: Phase = .idle
         var connected = false
         var protocolVersion: MQTTProtocolVersion
         var fellBack = false
         var connectionCount = 0
-        var subscriptions: [Subscription] = []
+        /// Restored after every connect; a dictionary so that 10,000 device topics cost O(1) each.
+        var subscriptions: [String: QoS] = [:]
         /// Filter of each SUBSCRIBE in flight, to name it when the broker refuses it.
         var subscribeFilters: [Int32: String] = [:]
         /// Topic of each awaited PUBLISH in flight, to name it when the broker refuses it.
@@ -257,32 +253,50 @@ public final class MosquittoClient: Sendable {
 
     /// Subscribes now if connected (waiting for the SUBACK), and after every future reconnect.
     public func subscribe(_ filter: String, qos: QoS = .atMostOnce) async throws {
-        let sent: Int32? = try state.withLock { state throws(MosquittoError) -> Int32? in
-            state.subscriptions.removeAll { $0.filter == filter }
-            state.subscriptions.append(Subscription(filter: filter, qos: qos))
-            guard state.connected else { return nil }
-            state.awaitedInFlight += 1
-            do throws(MosquittoError) {
-                let mid = try sendSubscribe(filter: filter, qos: qos)
-                state.subscribeFilters[mid] = filter
-                return mid
-            } catch {
-                state.awaitedInFlight -= 1
-                throw error
+        try await subscribe([filter], qos: qos)
+    }
+
+    /// Subscribes to many filters in few packets (up to 500 filters each), waiting for every SUBACK when connected;
+    /// all of them are restored after every future reconnect.
+    public func subscribe(_ filters: [String], qos: QoS = .atMostOnce) async throws {
+        guard !filters.isEmpty else { return }
+        let sent: [Int32] = try state.withLock { state throws(MosquittoError) -> [Int32] in
+            for filter in filters { state.subscriptions[filter] = qos }
+            guard state.connected else { return [] }
+            var mids: [Int32] = []
+            for chunk in Self.chunks(filters) {
+                state.awaitedInFlight += 1
+                do throws(MosquittoError) {
+                    let mid = try sendSubscribe(filters: chunk, qos: qos)
+                    state.subscribeFilters[mid] = Self.describe(chunk)
+                    mids.append(mid)
+                } catch {
+                    state.awaitedInFlight -= 1
+                    throw error
+                }
             }
+            return mids
         }
-        if let sent { try await awaitAck(sent) }
+        for mid in sent { try await awaitAck(mid) }
     }
 
     /// Stops restoring `filter` after reconnects and unsubscribes now if connected.
     public func unsubscribe(_ filter: String) throws(MosquittoError) {
         let connected = state.withLock { state -> Bool in
-            state.subscriptions.removeAll { $0.filter == filter }
+            state.subscriptions.removeValue(forKey: filter)
             return state.connected
         }
         guard connected else { return }
         var mid: Int32 = 0
         try check(mosquitto_unsubscribe_v5(handle.pointer, &mid, filter, nil))
+    }
+
+    static func chunks(_ filters: [String]) -> [ArraySlice<String>] {
+        stride(from: 0, to: filters.count, by: 500).map { filters[$0..<min($0 + 500, filters.count)] }
+    }
+
+    static func describe(_ filters: ArraySlice<String>) -> String {
+        filters.count == 1 ? filters.first! : "\(filters.first!) and \(filters.count - 1) more"
     }
 
     /// Queues a message for sending and returns its message id. Properties are dropped on a 3.1.1 connection.
@@ -372,10 +386,15 @@ public final class MosquittoClient: Sendable {
 
     // MARK: - Internals shared with the callbacks and the network thread
 
-    /// Sends SUBSCRIBE; safe under `state`'s lock (libmosquitto only queues the packet).
-    func sendSubscribe(filter: String, qos: QoS) throws(MosquittoError) -> Int32 {
+    /// Sends one SUBSCRIBE for all `filters`; safe under `state`'s lock (libmosquitto only queues the packet).
+    func sendSubscribe(filters: ArraySlice<String>, qos: QoS) throws(MosquittoError) -> Int32 {
         var mid: Int32 = 0
-        try check(mosquitto_subscribe_v5(handle.pointer, &mid, filter, qos.rawValue, 0, nil))
+        let pointers: [UnsafeMutablePointer<CChar>?] = filters.map { strdup($0) }
+        defer { for pointer in pointers { free(pointer) } }
+        let rc = pointers.withUnsafeBufferPointer { buffer in
+            mosquitto_subscribe_multiple(handle.pointer, &mid, Int32(buffer.count), buffer.baseAddress, qos.rawValue, 0, nil)
+        }
+        try check(rc)
         return mid
     }
 

@@ -29,7 +29,8 @@ struct RPCRequestTests {
         let request = try decode(#"{"id":"x","a":1}"#, responseTopic: "me/reply", correlation: [1, 2]).get()
         #expect(request.method == "health")
         #expect(request.id == "x")
-        #expect(request.params == JSONObject([("a", 1)]))
+        // `id` stays available to methods that declare it; the router drops it for the others.
+        #expect(request.params == JSONObject([("id", "x"), ("a", 1)]))
         #expect(request.replyRoute == RPCReplyRoute(topic: "me/reply", correlationData: [1, 2], qos: .atLeastOnce, source: .responseTopic))
     }
 
@@ -38,9 +39,27 @@ struct RPCRequestTests {
         let request = try decode(#"{"id":5,"reply_to":"cli/1","b":true}"#, topic: "mqtt-home/rpc/devices/list").get()
         #expect(request.method == "devices/list")
         #expect(request.id == 5)
-        #expect(request.params == JSONObject([("b", true)]))
+        #expect(request.params == JSONObject([("id", 5), ("b", true)]))
         #expect(request.replyRoute?.topic == "cli/1")
         #expect(request.replyRoute?.source == .replyTo)
+    }
+
+    @Test("the JSON-RPC envelope form separates the request id from an id parameter")
+    func envelope() throws {
+        let request = try decode(#"{"jsonrpc":"2.0","id":9,"reply_to":"cli/2","params":{"id":"lamp"}}"#).get()
+        #expect(request.id == 9)
+        #expect(request.params == JSONObject([("id", "lamp")]))
+        #expect(request.replyRoute?.topic == "cli/2")
+        guard case .failure(let bad) = decode(#"{"jsonrpc":"2.0","params":[1]}"#, responseTopic: "r") else {
+            Issue.record("accepted array params")
+            return
+        }
+        #expect(bad.error.code == -32600)
+        guard case .failure(let wrongMethod) = decode(#"{"jsonrpc":"2.0","method":"other"}"#, responseTopic: "r") else {
+            Issue.record("accepted a different method")
+            return
+        }
+        #expect(wrongMethod.error.code == -32600)
     }
 
     @Test("an empty or blank payload means no parameters")

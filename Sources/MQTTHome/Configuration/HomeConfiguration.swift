@@ -19,12 +19,20 @@ import Glibc
 /// - `MQTT_TLS_CA_FILE`, `MQTT_TLS_CERT_FILE`, `MQTT_TLS_KEY_FILE`, `MQTT_TLS_INSECURE` (bool): TLS; any one turns it on.
 /// - `BASE_TOPIC` (default `mqtt-home`), `DATA_DIR` (default `./data`), `LOG_LEVEL` (trace…critical, default info).
 /// - `RPC_MAX_IN_FLIGHT` (1–10000, default 64), `RPC_MAX_PAYLOAD_BYTES` (default 262144), `RPC_SHARE_GROUP`.
+/// - `LOG_LIMIT_PER_DEVICE` (1–100000, default 100), `STORE_QUEUE_LIMIT` (1000–10000000, default 100000),
+///   `STORE_FLUSH_MS` (1–1000, default 25), `STATE_PUBLISH_INTERVAL_MS` (0–10000, default 20),
+///   `MQTT_MESSAGE_BUFFER` (1000–10000000, default 100000).
 public struct HomeConfiguration: Sendable {
     public var mqtt: MQTTSettings
     public var baseTopic: String
     public var dataDirectory: String
     public var logLevel: Logger.Level
     public var rpc: RPCSettings
+    public var store: StoreWriter.Settings
+    /// Coalescing window of retained state publishes.
+    public var statePublishInterval: Duration
+    /// Incoming messages buffered for the router before new ones are dropped (counted in `health`).
+    public var messageBufferLimit: Int
 
     public struct MQTTSettings: Sendable {
         /// Nil means: start the embedded broker.
@@ -106,6 +114,13 @@ public struct HomeConfiguration: Sendable {
                 problem: "must be a non-empty name without '/', '+' or '#', got '\(shareGroup)'"
             )
         }
+        store = StoreWriter.Settings(
+            queueLimit: try values.int("store.queue.limit", in: 1000...10_000_000) ?? 100_000,
+            flushInterval: .milliseconds(try values.int("store.flush.ms", in: 1...1000) ?? 25),
+            logLimitPerDevice: try values.int("log.limit.per.device", in: 1...100_000) ?? 100
+        )
+        statePublishInterval = .milliseconds(try values.int("state.publish.interval.ms", in: 0...10_000) ?? 20)
+        messageBufferLimit = try values.int("mqtt.message.buffer", in: 1000...10_000_000) ?? 100_000
         rpc = RPCSettings(
             maxInFlight: try values.int("rpc.max.in.flight", in: 1...10_000) ?? 64,
             maxPayloadBytes: try values.int("rpc.max.payload.bytes", in: 2...268_435_455) ?? 262_144,

@@ -74,16 +74,19 @@ public final class RPCClient: Sendable {
             return state.nextCall
         }
         let replyTopic = topics.replyTopic(clientID: client.configuration.clientID, call: String(callID))
-        var body = params
         var properties = MQTTProperties(contentType: "application/json")
+        let payload: [UInt8]
         if client.protocolVersion == .v5 {
             properties.responseTopic = replyTopic
             properties.correlationData = Array(String(callID).utf8)
+            payload = JSONValue.object(params).jsonBytes
         } else {
-            body["reply_to"] = .string(replyTopic)
-            body["id"] = .int(Int64(callID))
+            // No properties on 3.1.1: the JSON-RPC envelope carries the reply topic without touching `params`.
+            let envelope: JSONValue = [
+                "jsonrpc": "2.0", "id": .int(Int64(callID)), "reply_to": .string(replyTopic), "params": .object(params),
+            ]
+            payload = envelope.jsonBytes
         }
-        let payload = JSONValue.object(body).jsonBytes
         let requestProperties = properties
         let client = client
         do {

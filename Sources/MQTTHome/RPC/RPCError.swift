@@ -73,6 +73,54 @@ public struct RPCError: Error, Sendable, Hashable, CustomStringConvertible {
         )
     }
 
+    /// The daemon has no broker connection right now, so nothing was sent.
+    public static func notConnected(_ what: String) -> RPCError {
+        RPCError(code: -32002, message: "not connected to the broker; \(what)")
+    }
+
+    /// The store refused the change; nothing was applied.
+    public static func storage(_ error: any Error) -> RPCError {
+        RPCError(code: -32003, message: "the change could not be saved, so it was not applied: \(error)")
+    }
+
+    /// No device with that id or name; `data.suggestions` lists similar ones.
+    public static func deviceNotFound(_ query: String, suggestions: [String]) -> RPCError {
+        var message = "no device '\(query)'"
+        if !suggestions.isEmpty { message += "; did you mean \(suggestions.map { "'\($0)'" }.joined(separator: ", "))?" }
+        return RPCError(
+            code: -32004,
+            message: message,
+            data: ["id": .string(query), "suggestions": .array(suggestions.map(JSONValue.string))]
+        )
+    }
+
+    /// The device has no entity with that key.
+    public static func entityNotFound(device: String, entity: String, available: [String]) -> RPCError {
+        RPCError(
+            code: -32005,
+            message: "device '\(device)' has no entity '\(entity)' (it has: \(available.joined(separator: ", ")))",
+            data: ["id": .string(device), "entity": .string(entity)]
+        )
+    }
+
+    /// Another device already has that name; `data.id` is its id.
+    public static func duplicateName(_ name: String, existingID: String) -> RPCError {
+        RPCError(
+            code: -32009,
+            message: "a device named '\(name)' already exists (id '\(existingID)')",
+            data: ["id": .string(existingID)]
+        )
+    }
+
+    /// The device (or entity) cannot be commanded.
+    public static func noCommandTopic(device: String) -> RPCError {
+        RPCError(
+            code: -32010,
+            message: "device '\(device)' has no command topic; set one with devices/update",
+            data: ["id": .string(device)]
+        )
+    }
+
     /// Every code the daemon can send, for `rpc/methods` and topics.md.
     public static let catalogue: [(code: Int, meaning: String)] = [
         (-32700, "payload is not valid JSON"),
@@ -82,5 +130,11 @@ public struct RPCError: Error, Sendable, Hashable, CustomStringConvertible {
         (-32603, "internal error in the daemon"),
         (-32000, "busy: too many requests in flight (RPC_MAX_IN_FLIGHT)"),
         (-32001, "payload larger than RPC_MAX_PAYLOAD_BYTES"),
+        (-32002, "not connected to the broker; nothing was sent"),
+        (-32003, "the store refused the change; nothing was applied"),
+        (-32004, "no such device; data.suggestions lists similar ones"),
+        (-32005, "no such entity on the device"),
+        (-32009, "a device with that name exists; data.id is its id"),
+        (-32010, "the device has no command topic"),
     ]
 }

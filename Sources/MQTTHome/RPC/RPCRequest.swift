@@ -85,9 +85,32 @@ extension RPCRequest {
             body = object
         }
 
-        var params = body
-        let id = params.removeValue(forKey: "id") ?? .null
-        if let replyTo = params.removeValue(forKey: "reply_to"), route == nil {
+        // Two body forms. The JSON-RPC envelope {"jsonrpc":"2.0","id","params","reply_to"} keeps the request id
+        // apart from the parameters. The plain form is the parameters themselves: its `id` is echoed, and is also a
+        // parameter for methods that take one (devices/get {id}); the router drops it for the others.
+        var params: JSONObject
+        let id: JSONValue
+        var replyToValue: JSONValue?
+        if body["jsonrpc"] != nil {
+            guard body["jsonrpc"] == "2.0" else {
+                return reject(.invalidRequest("jsonrpc must be \"2.0\""), id: body["id"] ?? .null)
+            }
+            id = body["id"] ?? .null
+            replyToValue = body["reply_to"]
+            switch body["params"] {
+            case nil, .null?: params = JSONObject()
+            case .object(let object)?: params = object
+            case let other?: return reject(.invalidRequest("params must be a JSON object, got \(other.typeName)"), id: id)
+            }
+            if let named = body["method"], named != .string(method) {
+                return reject(.invalidRequest("method in the body (\(named.jsonString)) differs from the topic's '\(method)'"), id: id)
+            }
+        } else {
+            params = body
+            id = body["id"] ?? .null
+            replyToValue = params.removeValue(forKey: "reply_to")
+        }
+        if let replyTo = replyToValue, route == nil {
             guard let topic = replyTo.stringValue else {
                 unanswerable = "reply_to is \(replyTo.typeName), not a string"
                 return reject(.invalidRequest("reply_to must be a string topic"), id: id)

@@ -36,11 +36,14 @@ public struct RPCRouter: Sendable {
     /// handler runs, so a typo never half-executes a command), then runs the handler.
     public func call(_ name: String, params object: JSONObject) async throws(RPCError) -> JSONValue {
         if name == Self.introspectionMethod {
-            if let unknown = object.keys.first { throw .invalidParams(unknown, "rpc/methods takes no parameters") }
+            if let unknown = object.keys.first(where: { $0 != "id" }) { throw .invalidParams(unknown, "rpc/methods takes no parameters") }
             return methodsDescription
         }
         guard let method = methods[name] else { throw .methodNotFound(name) }
         let declared = Set(method.parameters.map(\.name))
+        var object = object
+        // In the plain body form `id` is the request id; it is a parameter only for methods that declare it.
+        if !declared.contains("id") { object.removeValue(forKey: "id") }
         if let unknown = object.keys.first(where: { !declared.contains($0) }) {
             let accepted = method.parameters.isEmpty ? "none" : method.parameters.map(\.name).joined(separator: ", ")
             throw .invalidParams(unknown, "not a parameter of \(name) (accepted: \(accepted))")

@@ -15,6 +15,7 @@ public final class BrokerLink: Service, Sendable {
     public let embeddedBroker: Bool
     public let startedAt: String
     let logger: Logger
+    private let connectHooks = Mutex<[@Sendable () -> Void]>([])
 
     public static let offlinePayload: JSONValue = ["state": "offline"]
 
@@ -28,6 +29,12 @@ public final class BrokerLink: Service, Sendable {
         self.embeddedBroker = embeddedBroker
         self.startedAt = Timestamp.now()
         self.logger = logger
+    }
+
+    /// Runs `hook` after every (re)connect, before `online` is published: for republishing retained topics, so a
+    /// consumer that sees `online` can rely on everything else being there.
+    public func beforeOnline(_ hook: @escaping @Sendable () -> Void) {
+        connectHooks.withLock { $0.append(hook) }
     }
 
     /// The retained document on `<base>/status` while the daemon runs.
@@ -44,6 +51,7 @@ public final class BrokerLink: Service, Sendable {
         try client.start()
         for await event in client.events.cancelOnGracefulShutdown() {
             guard case .connected(let info) = event else { continue }
+            for hook in connectHooks.withLock({ $0 }) { hook() }
             do {
                 try client.publish(
                     topics.status,

@@ -2,7 +2,8 @@ import Logging
 import Mosquitto
 import ServiceLifecycle
 
-/// Reads every incoming message once and hands it to the feature that owns its topic.
+/// Reads every incoming message once and hands it to the feature that owns its topic: RPC requests to the RPC
+/// server, everything else to the device registry (whose topic index knows which devices it feeds).
 ///
 /// RPC requests run concurrently in a discarding task group, bounded by the RPC server's slots; on graceful
 /// shutdown the loop stops reading and the group waits for the requests already running.
@@ -10,12 +11,14 @@ public struct MessageRouter: Service {
     let messages: MQTTMessages
     let topics: Topics
     let rpcServer: RPCServer
+    let registry: DeviceRegistry
     let logger: Logger
 
-    public init(messages: MQTTMessages, topics: Topics, rpcServer: RPCServer, logger: Logger) {
+    public init(messages: MQTTMessages, topics: Topics, rpcServer: RPCServer, registry: DeviceRegistry, logger: Logger) {
         self.messages = messages
         self.topics = topics
         self.rpcServer = rpcServer
+        self.registry = registry
         self.logger = logger
     }
 
@@ -37,7 +40,8 @@ public struct MessageRouter: Service {
                         rpcServer.rejectBusy(message)
                     }
                 } else {
-                    logger.trace("message on an unrouted topic", metadata: ["mqtt.topic": "\(message.topic)"])
+                    // Device state and availability, in arrival order on this one task.
+                    registry.ingest(message)
                 }
             }
         }

@@ -139,8 +139,12 @@ public final class DeviceStore: Sendable {
     }
 
     func append(_ entry: LogEntry, in db: Database) throws {
+        // A row for a device removed meanwhile is skipped, not a foreign-key failure of the whole batch.
         try db.cachedStatement(
-            sql: "INSERT INTO device_log (device_id, at, direction, topic, payload) VALUES (?, ?, ?, ?, ?)"
+            sql: """
+                INSERT INTO device_log (device_id, at, direction, topic, payload)
+                SELECT ?1, ?2, ?3, ?4, ?5 WHERE EXISTS (SELECT 1 FROM device WHERE id = ?1)
+                """
         ).execute(arguments: [entry.deviceID, entry.at, entry.direction, entry.topic, Data(entry.payload)])
     }
 

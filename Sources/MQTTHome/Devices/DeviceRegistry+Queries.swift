@@ -1,0 +1,90 @@
+import Synchronization
+
+/// Reads for RPC: lookups by id or name, filtered and paged lists, the dashboard.
+extension DeviceRegistry {
+    /// The device and state for an id or (case-insensitive) exact name; not found lists similar names.
+    func find(_ query: String) throws(RPCError) -> (Device, DeviceState) {
+        try contents.withLock { contents throws(RPCError) -> (Device, DeviceState) in
+            let id = contents.devices[query] != nil ? query : contents.names[query.lowercased()]
+            if let id, let device = contents.devices[id] {
+                return (device, contents.states[id] ?? DeviceState())
+            }
+            let needle = query.lowercased()
+            let suggestions = contents.devices.values
+                .filter { $0.id.contains(needle) || $0.name.lowercased().contains(needle) || needle.contains($0.id) }
+                .map(\.id)
+                .sorted()
+                .prefix(5)
+            throw .deviceNotFound(query, suggestions: Array(suggestions))
+        }
+    }
+
+    /// A device as RPC returns it: its document plus `state` and `online`.
+    static func describe(_ device: Device, _ state: DeviceState) -> JSONValue {
+        var object = device.document.objectValue ?? JSONObject()
+        object["online"] = .bool(state.online)
+        object["last_seen"] = JSONValue(state.lastSeen)
+        object["state"] = .object(state.values)
+        return .object(object)
+    }
+
+    public func get(_ query: String) throws(RPCError) -> JSONValue {
+        let (device, state) = try find(query)
+        return Self.describe(device, state)
+    }
+
+    public struct ListFilter: Sendable {
+        public var type: String?
+        public var online: Bool?
+        public var name: String?
+        public var origin: String?
+        public init(type: String? = nil, online: Bool? = nil, name: String? = nil, origin: String? = nil) {
+            self.type = type
+            self.online = online
+            self.name = name
+            self.origin = origin
+        }
+    }
+
+    /// Devices in id order after `cursor` (the last id of the previous page), at most `limit`.
+    public func list(_ filter: ListFilter, limit: Int, cursor: String?) -> JSONValue {
+        let needle = filter.name?.lowercased()
+        let (page, more) = contents.withLock { contents -> ([JSONValue], Bool) in
+            let matching = contents.devices.values.filter { device in
+                if let cursor, device.id <= cursor { return false }
+                if let type = filter.type, device.type != type { return false }
+                if let origin = filter.origin, device.origin != origin { return false }
+                if let needle, !device.name.lowercased().contains(needle) { return false }
+                if let online = filter.online, (contents.states[device.id]?.online ?? false) != online { return false }
+                return true
+            }
+            let sorted = matching.sorted { $0.id < $1.id }
+            let page = sorted.prefix(limit).map { Self.describe($0, contents.states[$0.id] ?? DeviceState()) }
+            return (page, sorted.count > limit)
+        }
+        let nextCursor: JSONValue = more ? (page.last?["id"] ?? .null) : .null
+        return ["items": .array(page), "next_cursor": nextCursor]
+    }
+
+    /// Totals for a person's overview: devices, online/offline, per type and origin.
+    func totals() -> JSONValue {
+        contents.withLock { contents in
+            var byType: [String: Int] = [:]
+            var byOrigin: [String: Int] = [:]
+            var online = 0
+            for device in contents.devices.values {
+                byType[device.type, default: 0] += 1
+                byOrigin[device.origin, default: 0] += 1
+                if contents.states[device.id]?.online == true { online += 1 }
+            }
+            func object(_ counts: [String: Int]) -> JSONValue {
+                .object(JSONObject(counts.sorted { $0.key < $1.key }.map { ($0.key, JSONValue($0.value)) }))
+            }
+            return [
+                "devices": JSONValue(contents.devices.count), "online": JSONValue(online),
+                "offline": JSONValue(contents.devices.count - online), "by_type": object(byType),
+                "by_origin": object(byOrigin),
+            ]
+        }
+    }
+}

@@ -1,0 +1,157 @@
+import Mosquitto
+
+/// The device RPC methods: `devices/list|get|add|update|remove|command|logs` and `dashboard`.
+enum DeviceMethods {
+    static func register(into router: inout RPCRouter, registry: DeviceRegistry, writer: StoreWriter) {
+        router.register(
+            RPCMethod(
+                name: "devices/list",
+                summary: "List devices with their state, filtered and paged (next_cursor feeds the next call)",
+                parameters: [
+                    .init("type", type: "string", description: "only this type, e.g. light"),
+                    .init("online", type: "boolean", description: "only online (true) or offline (false) devices"),
+                    .init("name", type: "string", description: "name contains this text (case-insensitive)"),
+                    .init("origin", type: "string", description: "manual or ha_discovery"),
+                    .init("limit", type: "integer", description: "page size, 1-1000 (default 100)"),
+                    .init("cursor", type: "string", description: "next_cursor of the previous page"),
+                ]
+            ) { params throws(RPCError) in
+                let filter = DeviceRegistry.ListFilter(
+                    type: try params.optionalString("type"),
+                    online: try params.optionalBool("online"),
+                    name: try params.optionalString("name"),
+                    origin: try params.optionalString("origin")
+                )
+                let limit = Int(try params.optionalInt("limit", in: 1...1000) ?? 100)
+                return registry.list(filter, limit: limit, cursor: try params.optionalString("cursor"))
+            }
+        )
+        router.register(
+            RPCMethod(
+                name: "devices/get",
+                summary: "One device with its entities and state, by id or exact name",
+                parameters: [.init("id", type: "string", required: true, description: "device id or exact name")]
+            ) { params throws(RPCError) in try registry.get(try params.string("id")) }
+        )
+        router.register(
+            RPCMethod(
+                name: "devices/add",
+                summary: "Add a device that publishes its state on a topic; returns it with its new id",
+                parameters: [
+                    .init("name", type: "string", required: true, description: "display name, unique (case-insensitive)"),
+                    .init("type", type: "string", required: true, description: "Home Assistant platform: switch, light, sensor, …"),
+                    .init("state_topic", type: "string", required: true, description: "where the device publishes its state"),
+                    .init("id", type: "string", description: "id to use (default: a slug of the name)"),
+                ] + DeviceSpec.parameters.filter { !["name", "type", "state_topic"].contains($0.name) }
+            ) { params throws(RPCError) in
+                try await registry.add(try DeviceSpec.parse(params, adding: true))
+            }
+        )
+        router.register(
+            RPCMethod(
+                name: "devices/update",
+                summary: "Change a device's name, type, attributes or topics; its version increases",
+                parameters: [.init("id", type: "string", required: true, description: "device id or exact name")]
+                    + DeviceSpec.parameters
+            ) { params throws(RPCError) in
+                try await registry.update(id: try params.string("id"), try DeviceSpec.parse(params, adding: false))
+            }
+        )
+        router.register(
+            RPCMethod(
+                name: "devices/remove",
+                summary: "Remove a device, its log, and every retained topic it had",
+                parameters: [.init("id", type: "string", required: true, description: "device id or exact name")]
+            ) { params throws(RPCError) in try await registry.remove(id: try params.string("id")) }
+        )
+        router.register(
+            RPCMethod(
+                name: "devices/command",
+                summary: "Publish a payload to a device's command topic; returns what was published",
+                parameters: [
+                    .init("id", type: "string", required: true, description: "device id or exact name"),
+                    .init("payload", type: "string|any", required: true, description: "a string is sent as is; other JSON values are serialized"),
+                    .init("entity", type: "string", description: "entity key (default: the first with a command topic)"),
+                    .init("qos", type: "integer", description: "0, 1 or 2 (default 1)"),
+                    .init("retain", type: "boolean", description: "publish retained (default false)"),
+                ]
+            ) { params throws(RPCError) in
+                let payload: [UInt8]
+                switch params.object["payload"] ?? .null {
+                case .string(let text): payload = Array(text.utf8)
+                case let value: payload = value.jsonBytes
+                }
+                let qos = QoS(rawValue: Int32(try params.optionalInt("qos", in: 0...2) ?? 1)) ?? .atLeastOnce
+                return try registry.command(
+                    id: try params.string("id"),
+                    entity: try params.optionalString("entity"),
+                    payload: payload,
+                    qos: qos,
+                    retain: try params.optionalBool("retain") ?? false
+                )
+            }
+        )
+        router.register(
+            RPCMethod(
+                name: "devices/logs",
+                summary: "A device's received (rx) and sent (tx) messages, newest first",
+                parameters: [
+                    .init("id", type: "string", required: true, description: "device id or exact name"),
+                    .init("limit", type: "integer", description: "1-1000 (default 50)"),
+                    .init("direction", type: "string", description: "rx or tx"),
+                    .init("before", type: "integer", description: "only entries older than this log id (next_before of the previous page)"),
+                ]
+            ) { params throws(RPCError) in
+                let (device, _) = try registry.find(try params.string("id"))
+                let limit = Int(try params.optionalInt("limit", in: 1...1000) ?? 50)
+                let direction = try params.optionalString("direction")
+                if let direction, direction != "rx" && direction != "tx" {
+                    throw .invalidParams("direction", "must be rx or tx, got '\(direction)'")
+                }
+                let before = try params.optionalInt("before", in: 1...Int64.max)
+                let entries: [DeviceStore.LogEntry]
+                do {
+                    entries = try await writer.store.log(deviceID: device.id, limit: limit, direction: direction, before: before)
+                } catch {
+                    throw .internalError("cannot read the log: \(error)")
+                }
+                let next: JSONValue = entries.count == limit ? (entries.last?.id.map { .int($0) } ?? .null) : .null
+                return ["id": .string(device.id), "items": .array(entries.map(\.json)), "next_before": next]
+            }
+        )
+        router.register(
+            RPCMethod(
+                name: "dashboard",
+                summary: "Totals: devices, online/offline, per type and origin, recent activity, ingest counters"
+            ) { _ throws(RPCError) in
+                var result = registry.totals().objectValue ?? JSONObject()
+                let recent = (try? await writer.store.recentActivity(limit: 10)) ?? []
+                result["recent_activity"] = .array(recent.map(\.json))
+                result["ingest"] = registry.ingestStatistics(writer: writer)
+                return .object(result)
+            }
+        )
+    }
+}
+
+extension DeviceRegistry {
+    /// Ingest counters shared by `health` and `dashboard`: what arrived, what was persisted, what was dropped.
+    func ingestStatistics(writer: StoreWriter) -> JSONValue {
+        let store = writer.statistics
+        let ingest = statistics
+        let publishing = publisher.statistics
+        return [
+            "messages_matched": JSONValue(ingest.matched),
+            "messages_unmatched": JSONValue(ingest.unmatched),
+            "store_rows_enqueued": JSONValue(store.enqueued),
+            "store_log_rows_persisted": JSONValue(store.persisted),
+            "store_rows_dropped": JSONValue(store.dropped),
+            "store_rows_queued": JSONValue(store.queued),
+            "store_flushes": JSONValue(store.flushes),
+            "store_failed_flushes": JSONValue(store.failedFlushes),
+            "store_error": JSONValue(store.lastError),
+            "state_publishes_requested": JSONValue(publishing.requested),
+            "state_publishes_sent": JSONValue(publishing.published),
+        ]
+    }
+}

@@ -1,0 +1,223 @@
+import GRDB
+import Logging
+import ServiceLifecycle
+import Synchronization
+
+/// The one writer of the SQLite store: state and log rows arrive from ingest, are queued in memory (bounded), and
+/// are written in one transaction per flush window; RPC changes wait for their own commit.
+///
+/// Durability contract: a kill -9 loses at most the rows queued since the last flush (one `flushInterval`, default
+/// 25 ms); a change acknowledged over RPC (`perform`) is committed before the reply. A failing write (read-only
+/// disk, full disk) keeps the queued rows, reports the error in `health`, and retries with backoff.
+public final class StoreWriter: Service, Sendable {
+    public struct Settings: Sendable {
+        /// Rows queued before new ones are dropped (and counted).
+        public var queueLimit: Int
+        /// How long the writer gathers rows before a transaction.
+        public var flushInterval: Duration
+        /// Log rows kept per device; pruned in batches once half as many again have arrived.
+        public var logLimitPerDevice: Int
+
+        public init(queueLimit: Int = 100_000, flushInterval: Duration = .milliseconds(25), logLimitPerDevice: Int = 100) {
+            self.queueLimit = queueLimit
+            self.flushInterval = flushInterval
+            self.logLimitPerDevice = logLimitPerDevice
+        }
+    }
+
+    public let store: DeviceStore
+    let settings: Settings
+    let logger: Logger
+    private let pending = Mutex(Pending())
+    private let wakeups: AsyncStream<Void>
+    private let wake: AsyncStream<Void>.Continuation
+    private let counters = Counters()
+
+    private final class Counters: Sendable {
+        let enqueued = Atomic<Int>(0)
+        let persisted = Atomic<Int>(0)
+        let dropped = Atomic<Int>(0)
+        let flushes = Atomic<Int>(0)
+        let failures = Atomic<Int>(0)
+    }
+
+    private struct Pending: ~Copyable {
+        var logs: [DeviceStore.LogEntry] = []
+        var states: [String: DeviceState] = [:]
+        var operations: [Operation] = []
+        var lastError: String?
+        /// Rows each device has in the log table at most, to prune without counting.
+        var logRows: [String: Int] = [:]
+        var rowCount: Int { logs.count + states.count }
+    }
+
+    private struct Operation: Sendable {
+        var body: @Sendable (DeviceStore, Database) throws -> Void
+        var continuation: CheckedContinuation<Void, any Error>
+    }
+
+    public init(store: DeviceStore, settings: Settings, logger: Logger) {
+        self.store = store
+        self.settings = settings
+        self.logger = logger
+        (wakeups, wake) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
+    }
+
+    public struct Statistics: Sendable, Hashable {
+        /// Rows accepted into the queue (log rows and state snapshots).
+        public var enqueued: Int
+        /// Log rows committed to SQLite.
+        public var persisted: Int
+        /// Rows refused because the queue was full.
+        public var dropped: Int
+        public var queued: Int
+        public var flushes: Int
+        public var failedFlushes: Int
+        public var lastError: String?
+    }
+
+    public var statistics: Statistics {
+        let (queued, lastError) = pending.withLock { ($0.rowCount, $0.lastError) }
+        return Statistics(
+            enqueued: counters.enqueued.load(ordering: .relaxed),
+            persisted: counters.persisted.load(ordering: .relaxed),
+            dropped: counters.dropped.load(ordering: .relaxed),
+            queued: queued,
+            flushes: counters.flushes.load(ordering: .relaxed),
+            failedFlushes: counters.failures.load(ordering: .relaxed),
+            lastError: lastError
+        )
+    }
+
+    /// Queues log rows and the newest state of some devices (a newer state replaces a queued one).
+    /// Returns false for what did not fit (counted as dropped).
+    public func enqueue(logs: [DeviceStore.LogEntry], states: [(String, DeviceState)]) {
+        let (accepted, dropped) = pending.withLock { pending -> (Int, Int) in
+            var accepted = 0
+            var dropped = 0
+            for (id, state) in states {
+                if pending.states[id] != nil || pending.rowCount < settings.queueLimit {
+                    pending.states[id] = state
+                    accepted += 1
+                } else {
+                    dropped += 1
+                }
+            }
+            let room = max(0, settings.queueLimit - pending.rowCount)
+            pending.logs.append(contentsOf: logs.prefix(room))
+            accepted += min(room, logs.count)
+            dropped += logs.count - min(room, logs.count)
+            return (accepted, dropped)
+        }
+        counters.enqueued.add(accepted, ordering: .relaxed)
+        if dropped > 0 {
+            let total = counters.dropped.add(dropped, ordering: .relaxed).newValue
+            if total == dropped || total / 10_000 != (total - dropped) / 10_000 {
+                logger.warning("store queue full; dropping rows", metadata: ["store.dropped": "\(total)"])
+            }
+        }
+        wake.yield()
+    }
+
+    /// Runs `body` in the next transaction and returns once it is committed: what RPC acknowledges is on disk.
+    public func perform(_ body: @escaping @Sendable (DeviceStore, Database) throws -> Void) async throws {
+        try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
+            pending.withLock { $0.operations.append(Operation(body: body, continuation: continuation)) }
+            wake.yield()
+        }
+    }
+
+    public func run() async throws {
+        var backoff = Duration.milliseconds(250)
+        for await _ in wakeups.cancelOnGracefulShutdown() {
+            // Gather a batch, unless an RPC caller is waiting.
+            if pending.withLock({ $0.operations.isEmpty }) {
+                try? await Task.sleep(for: settings.flushInterval)
+            }
+            while await flush() == false {
+                try? await Task.sleep(for: backoff)
+                backoff = min(backoff * 2, .seconds(30))
+                if Task.isShuttingDownGracefully || Task.isCancelled { break }
+            }
+            backoff = .milliseconds(250)
+        }
+        // Final flush on shutdown: everything still queued goes to disk.
+        _ = await flush()
+    }
+
+    /// Writes everything queued in one transaction; false (and the rows kept) when the write failed.
+    private func flush() async -> Bool {
+        let (logs, states, operations) = pending.withLock { pending in
+            defer {
+                pending.logs.removeAll(keepingCapacity: true)
+                pending.states.removeAll(keepingCapacity: true)
+                pending.operations.removeAll()
+            }
+            return (pending.logs, pending.states, pending.operations)
+        }
+        guard !logs.isEmpty || !states.isEmpty || !operations.isEmpty else { return true }
+        let prunes = pruneList(for: logs)
+        let store = store
+        let bodies = operations.map(\.body)
+        do {
+            try await store.write { db in
+                for body in bodies { try body(store, db) }
+                for entry in logs { try store.append(entry, in: db) }
+                for (id, state) in states { try store.saveState(deviceID: id, state: state, in: db) }
+                for id in prunes { try store.pruneLog(deviceID: id, keep: self.settings.logLimitPerDevice, in: db) }
+            }
+        } catch {
+            counters.failures.add(1, ordering: .relaxed)
+            let message = "\(error)"
+            let firstTime = pending.withLock { pending -> Bool in
+                defer { pending.lastError = message }
+                // Put the rows back in front of whatever arrived meanwhile; a newer queued state wins.
+                pending.logs = logs + pending.logs
+                for (id, state) in states where pending.states[id] == nil { pending.states[id] = state }
+                for id in prunes { pending.logRows[id] = settings.logLimitPerDevice + settings.logLimitPerDevice / 2 }
+                return pending.lastError != message
+            }
+            if firstTime {
+                logger.error("cannot write to the store; keeping rows in memory and retrying", metadata: ["error": "\(message)"])
+            }
+            // RPC callers learn at once; their change was not applied.
+            for operation in operations { operation.continuation.resume(throwing: error) }
+            return false
+        }
+        counters.persisted.add(logs.count, ordering: .relaxed)
+        counters.flushes.add(1, ordering: .relaxed)
+        let recovered = pending.withLock { pending -> Bool in
+            defer { pending.lastError = nil }
+            return pending.lastError != nil
+        }
+        if recovered { logger.notice("store writes succeed again") }
+        for operation in operations { operation.continuation.resume() }
+        return true
+    }
+
+    /// Devices whose log grew past 1.5 × the limit since their last prune (no COUNT query: rows are tallied here).
+    private func pruneList(for logs: [DeviceStore.LogEntry]) -> [String] {
+        let limit = settings.logLimitPerDevice
+        let threshold = limit + max(1, limit / 2)
+        return pending.withLock { pending in
+            var prunes: [String] = []
+            for entry in logs {
+                // A device not seen since start-up may already hold `limit` rows.
+                let rows = (pending.logRows[entry.deviceID] ?? limit) + 1
+                if rows >= threshold {
+                    prunes.append(entry.deviceID)
+                    pending.logRows[entry.deviceID] = limit
+                } else {
+                    pending.logRows[entry.deviceID] = rows
+                }
+            }
+            var seen = Set<String>()
+            return prunes.filter { seen.insert($0).inserted }
+        }
+    }
+
+    /// Forgets the log tally of a removed device.
+    public func forget(deviceID: String) {
+        pending.withLock { _ = $0.logRows.removeValue(forKey: deviceID) }
+    }
+}
