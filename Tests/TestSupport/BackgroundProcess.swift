@@ -9,18 +9,22 @@ public final class BackgroundProcess: @unchecked Sendable {
     public let logPath: String
 
     /// Starts `mqtt-homed` the way a user does, with `environment` (on top of PATH/HOME), in a fresh directory.
-    public static func daemon(environment: [String: String]) throws -> BackgroundProcess {
-        try start(Products.daemon, [], environment: environment)
+    /// `directory` reuses a working directory (and so its `./data`), as a restart does.
+    public static func daemon(environment: [String: String], directory: TemporaryDirectory? = nil) throws
+        -> BackgroundProcess
+    {
+        try start(Products.daemon, [], environment: environment, directory: directory)
     }
 
     /// Starts `executable` with `environment` (on top of PATH/HOME) in a fresh working directory.
     public static func start(
         _ executable: String,
         _ arguments: [String],
-        environment: [String: String] = [:]
+        environment: [String: String] = [:],
+        directory existing: TemporaryDirectory? = nil
     ) throws -> BackgroundProcess {
-        let directory = try TemporaryDirectory(prefix: "mqtt-home-process")
-        let logPath = directory.path + "/daemon.log"
+        let directory = try existing ?? TemporaryDirectory(prefix: "mqtt-home-process")
+        let logPath = directory.path + "/daemon-\(UInt32.random(in: 0...UInt32.max)).log"
         _ = FileManager.default.createFile(atPath: logPath, contents: nil)
         let log = try FileHandle(forWritingTo: URL(fileURLWithPath: logPath))
         let process = Process()
@@ -70,10 +74,15 @@ public final class BackgroundProcess: @unchecked Sendable {
 
     /// SIGTERM, wait, remove the working directory.
     public func shutdown() async {
+        await stop()
+        directory.remove()
+    }
+
+    /// SIGTERM and wait; the working directory stays (for a restart in it).
+    public func stop() async {
         if process.isRunning {
             signal(SIGTERM)
             await waitForExit()
         }
-        directory.remove()
     }
 }

@@ -13,14 +13,16 @@ public struct DaemonHarness: Sendable {
     /// Starts a broker, then the daemon against it, and waits (up to 10 s) for its retained `online`.
     public static func start(
         environment: [String: String] = [:],
-        broker existing: TestBroker? = nil
+        broker existing: TestBroker? = nil,
+        directory: TemporaryDirectory? = nil
     ) async throws -> DaemonHarness {
         let broker: TestBroker
         if let existing { broker = existing } else { broker = try await TestBroker.start() }
         let status = try await MessageCollector.connect(port: broker.port, subscribeTo: [statusTopic])
         let daemon = try BackgroundProcess.daemon(
             environment: ["MQTT_HOST": "127.0.0.1", "MQTT_PORT": String(broker.port), "LOG_LEVEL": "debug"]
-                .merging(environment) { $1 }
+                .merging(environment) { $1 },
+            directory: directory
         )
         let harness = DaemonHarness(broker: broker, daemon: daemon, status: status)
         guard await harness.waitForStatus("online") != nil else {
@@ -52,6 +54,29 @@ public struct DaemonHarness: Sendable {
         )
         try await client.connect()
         return client
+    }
+
+    /// Calls `method` and returns its result, failing the test with the daemon's error otherwise.
+    public func call(_ method: String, _ params: JSONObject = JSONObject()) async throws -> JSONValue {
+        let rpc = try await rpcClient()
+        do {
+            let result = try await rpc.result(method, params: params)
+            await rpc.close()
+            return result
+        } catch {
+            await rpc.close()
+            throw error
+        }
+    }
+
+    /// Calls `method` and returns the error reply's code and message (nil when it succeeded).
+    public func callError(_ method: String, _ params: JSONObject) async throws -> RPCError? {
+        do {
+            _ = try await call(method, params)
+            return nil
+        } catch let error as RPCError {
+            return error
+        }
     }
 
     public func shutdown() async {

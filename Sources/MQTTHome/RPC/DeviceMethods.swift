@@ -111,6 +111,8 @@ enum DeviceMethods {
                 let before = try params.optionalInt("before", in: 1...Int64.max)
                 let entries: [DeviceStore.LogEntry]
                 do {
+                    // Commit what is queued first, so a caller reads its own command in the log.
+                    try await writer.perform { _, _ in }
                     entries = try await writer.store.log(deviceID: device.id, limit: limit, direction: direction, before: before)
                 } catch {
                     throw .internalError("cannot read the log: \(error)")
