@@ -149,6 +149,8 @@ public final class EmbeddedBroker: Sendable {
             "allow_anonymous true",
             // Without it mosquitto delays small forwarded packets (Nagle), adding tens of ms to every RPC round trip.
             "set_tcp_nodelay true",
+            // mosquitto drops QoS 1 messages queued beyond 1000 per client; a burst from many devices must not be lost.
+            "max_queued_messages 100000",
             // mosquitto started as root drops to the 'mosquitto' user, which cannot write our data directory.
             "user \(Self.currentUserName())",
             "log_dest stdout",

@@ -99,6 +99,13 @@ public final class DeviceStore: Sendable {
         }
     }
 
+    /// Saves many devices in one transaction (an import, or a benchmark's fixture).
+    public func saveAll(_ devices: [Device]) async throws {
+        try await writer.write { db in
+            for device in devices { try self.save(device, in: db) }
+        }
+    }
+
     func delete(deviceID: String, in db: Database) throws {
         try db.execute(sql: "DELETE FROM device WHERE id = ?", arguments: [deviceID])
     }

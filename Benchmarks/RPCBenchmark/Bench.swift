@@ -1,0 +1,115 @@
+import Logging
+import MQTTHome
+import Mosquitto
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// `mqtt-home-bench rpc|ingest|command`: figures for BENCHMARKS.md, measured against a loopback mosquitto this
+/// program starts and the `mqtt-homed` built next to it. Prints figures; asserts nothing.
+@main
+struct Bench {
+    static let usage = """
+        usage: mqtt-home-bench rpc [sequential-calls] [calls-per-caller]
+               mqtt-home-bench ingest <devices> <messages> <qos 0|1>
+               mqtt-home-bench command [sequential-commands] [commands-per-caller]
+        """
+
+    static func main() async throws {
+        let arguments = Array(CommandLine.arguments.dropFirst())
+        let numbers = arguments.dropFirst().compactMap { Int($0) }
+        switch arguments.first {
+        case "rpc": try await RPCBenchmark.run(numbers)
+        case "ingest":
+            guard numbers.count == 3, let qos = QoS(rawValue: Int32(numbers[2])) else {
+                print(usage)
+                exit(2)
+            }
+            try await IngestBenchmark.run(devices: numbers[0], messages: numbers[1], qos: qos)
+        case "command": try await CommandBenchmark.run(numbers)
+        default:
+            print(usage)
+            exit(2)
+        }
+    }
+
+    static var quietLogger: Logger {
+        var logger = Logger(label: "bench")
+        logger.logLevel = .error
+        return logger
+    }
+
+    static func rpcClient(port: Int, logger: Logger) async throws -> RPCClient {
+        let client = try RPCClient(
+            configuration: .init(host: "127.0.0.1", port: port, clientID: RPCClient.uniqueClientID(prefix: "bench"), reconnect: false),
+            topics: Topics(base: "mqtt-home"),
+            logger: logger
+        )
+        try await client.connect()
+        return client
+    }
+
+    static func mqttClient(port: Int, name: String, buffer: Int = 1_000_000) async throws -> MosquittoClient {
+        let client = try MosquittoClient(
+            configuration: .init(
+                host: "127.0.0.1",
+                port: port,
+                clientID: RPCClient.uniqueClientID(prefix: name),
+                reconnect: false,
+                messageBufferLimit: buffer
+            ),
+            logger: quietLogger
+        )
+        try await client.connect()
+        return client
+    }
+
+    /// Starts `mqtt-homed` against the broker on `port`, with `extra` settings, output to `log`.
+    static func startDaemon(port: Int, dataDirectory: String, log: String) throws -> ChildProcess {
+        setenv("MQTT_HOST", "127.0.0.1", 1)
+        setenv("MQTT_PORT", String(port), 1)
+        setenv("LOG_LEVEL", "error", 1)
+        setenv("DATA_DIR", dataDirectory, 1)
+        return try ChildProcess.spawn(executable: executableDirectory() + "/mqtt-homed", arguments: [], outputPath: log)
+    }
+
+    static func milliseconds(_ duration: Duration) -> Double {
+        Double(duration.components.seconds) * 1000 + Double(duration.components.attoseconds) / 1e15
+    }
+
+    static func percentile(_ sorted: [Double], _ fraction: Double) -> Double {
+        guard !sorted.isEmpty else { return 0 }
+        return sorted[min(sorted.count - 1, Int(Double(sorted.count) * fraction))]
+    }
+
+    static func format(_ value: Double) -> String {
+        let rounded = (value * 10).rounded() / 10
+        return rounded >= 100 ? String(Int(rounded)) : String(rounded)
+    }
+
+    /// VmRSS of `pid` in KiB, from /proc.
+    static func rss(of pid: Int32) -> Int {
+        guard let status = FileSystem.read("/proc/\(pid)/status") else { return -1 }
+        for line in status.split(separator: "\n") where line.hasPrefix("VmRSS:") {
+            return Int(line.split(separator: " ").dropFirst().first ?? "") ?? -1
+        }
+        return -1
+    }
+
+    /// User + system CPU time of `pid` in microseconds, from /proc/<pid>/stat.
+    static func cpuMicroseconds(of pid: Int32) -> Double {
+        guard let stat = FileSystem.read("/proc/\(pid)/stat"), let close = stat.lastIndex(of: ")") else { return 0 }
+        let fields = stat[stat.index(after: close)...].split(separator: " ")
+        // After the command name: state is field 0, utime field 11, stime field 12.
+        guard fields.count > 12, let user = Double(fields[11]), let system = Double(fields[12]) else { return 0 }
+        return (user + system) / Double(sysconf(Int32(_SC_CLK_TCK))) * 1e6
+    }
+
+    static func executableDirectory() -> String {
+        var buffer = [CChar](repeating: 0, count: 4096)
+        let count = readlink("/proc/self/exe", &buffer, buffer.count - 1)
+        let path = String(decoding: buffer[0..<max(0, count)].map { UInt8(bitPattern: $0) }, as: UTF8.self)
+        return path.split(separator: "/", omittingEmptySubsequences: false).dropLast().joined(separator: "/")
+    }
+}
