@@ -1,3 +1,5 @@
+import Synchronization
+
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -9,7 +11,25 @@ public enum MQTTHomeVersion {
 
 /// Wall-clock timestamps as the topics carry them: RFC 3339 UTC with milliseconds.
 public enum Timestamp {
-    public static func now() -> String { iso8601(secondsSinceEpoch: currentSeconds()) }
+    /// The `YYYY-MM-DDTHH:MM:SS.` prefix of the current second: ingest stamps every message, and formatting the
+    /// calendar date each time cost more than the rest of the timestamp.
+    private static let cache = Mutex<(second: Int, prefix: String)>((-1, ""))
+
+    public static func now() -> String {
+        var now = timespec()
+        clock_gettime(CLOCK_REALTIME, &now)
+        let second = Int(now.tv_sec)
+        let milliseconds = Int(now.tv_nsec / 1_000_000)
+        let prefix = cache.withLock { cache -> String in
+            if cache.second != second {
+                let full = iso8601(secondsSinceEpoch: Double(second))
+                cache = (second, String(full.dropLast(4)))  // drop "000Z"
+            }
+            return cache.prefix
+        }
+        let digits = String(milliseconds)
+        return prefix + String(repeating: "0", count: 3 - digits.count) + digits + "Z"
+    }
 
     public static func currentSeconds() -> Double {
         var now = timespec()

@@ -57,3 +57,15 @@ struct DeviceModelTests {
         #expect(Entity(json: entity.json) == entity)
     }
 }
+
+@Suite("Timestamps")
+struct TimestampTests {
+    @Test("RFC 3339 UTC with milliseconds, the cached prefix matching a full format")
+    func format() {
+        let now = Timestamp.now()
+        #expect(now.count == 24 && now.hasSuffix("Z") && now.dropFirst(10).first == "T")
+        let full = Timestamp.iso8601(secondsSinceEpoch: Timestamp.currentSeconds())
+        #expect(now.prefix(16) == full.prefix(16))
+        #expect(Timestamp.iso8601(secondsSinceEpoch: 0.5) == "1970-01-01T00:00:00.500Z")
+    }
+}

@@ -20,7 +20,7 @@ import Glibc
 /// - `BASE_TOPIC` (default `mqtt-home`), `DATA_DIR` (default `./data`), `LOG_LEVEL` (trace…critical, default info).
 /// - `RPC_MAX_IN_FLIGHT` (1–10000, default 64), `RPC_MAX_PAYLOAD_BYTES` (default 262144), `RPC_SHARE_GROUP`.
 /// - `LOG_LIMIT_PER_DEVICE` (1–100000, default 100), `STORE_QUEUE_LIMIT` (1000–10000000, default 100000),
-///   `STORE_FLUSH_MS` (1–1000, default 25), `STATE_PUBLISH_INTERVAL_MS` (0–10000, default 20),
+///   `STORE_FLUSH_MS` (1–1000, default 25), `STATE_PUBLISH_INTERVAL_MS` (0–10000, default 100),
 ///   `MQTT_MESSAGE_BUFFER` (1000–10000000, default 100000).
 public struct HomeConfiguration: Sendable {
     public var mqtt: MQTTSettings
@@ -119,7 +119,7 @@ public struct HomeConfiguration: Sendable {
             flushInterval: .milliseconds(try values.int("store.flush.ms", in: 1...1000) ?? 25),
             logLimitPerDevice: try values.int("log.limit.per.device", in: 1...100_000) ?? 100
         )
-        statePublishInterval = .milliseconds(try values.int("state.publish.interval.ms", in: 0...10_000) ?? 20)
+        statePublishInterval = .milliseconds(try values.int("state.publish.interval.ms", in: 0...10_000) ?? 100)
         messageBufferLimit = try values.int("mqtt.message.buffer", in: 1000...10_000_000) ?? 100_000
         rpc = RPCSettings(
             maxInFlight: try values.int("rpc.max.in.flight", in: 1...10_000) ?? 64,

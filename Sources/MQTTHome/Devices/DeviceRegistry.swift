@@ -79,11 +79,11 @@ public final class DeviceRegistry: Sendable {
             var touched: [String] = []
             for route in routes {
                 guard let device = contents.devices[route.deviceID] else { continue }
-                var state = contents.states[route.deviceID] ?? DeviceState()
-                let wasOnline = state.online
+                let wasOnline = contents.states[route.deviceID]?.online ?? false
                 switch route.kind {
                 case .state:
-                    state.apply(
+                    // Mutated in place through the dictionary: no copy of the state per message.
+                    contents.states[route.deviceID, default: DeviceState()].apply(
                         payload: message.payload,
                         entityKey: route.entityKey,
                         at: now,
@@ -93,15 +93,15 @@ public final class DeviceRegistry: Sendable {
                     guard let availability = device.entity(route.entityKey)?.availability else { continue }
                     let text = message.payloadString
                     if text == availability.payloadAvailable {
-                        state.online = true
+                        contents.states[route.deviceID, default: DeviceState()].online = true
                     } else if text == availability.payloadNotAvailable {
-                        state.online = false
+                        contents.states[route.deviceID, default: DeviceState()].online = false
                     } else {
                         continue
                     }
                 }
-                contents.states[route.deviceID] = state
-                if state.online != wasOnline { availabilityChanged.append((route.deviceID, state.online)) }
+                let online = contents.states[route.deviceID]?.online ?? false
+                if online != wasOnline { availabilityChanged.append((route.deviceID, online)) }
                 if !touched.contains(route.deviceID) {
                     touched.append(route.deviceID)
                     logs.append(.init(deviceID: route.deviceID, at: now, direction: "rx", topic: message.topic, payload: message.payload))
@@ -115,7 +115,7 @@ public final class DeviceRegistry: Sendable {
         }
         matched.add(1, ordering: .relaxed)
         writer.enqueue(logs: logs, states: changed)
-        for (id, state) in changed { publisher.publish(topics.deviceState(id), payload: state.json.jsonBytes) }
+        for (id, state) in changed { publisher.publish(topics.deviceState(id), state: state) }
         for (id, online) in availabilityChanged {
             publisher.publish(topics.deviceAvailability(id), payload: Array((online ? "online" : "offline").utf8))
         }

@@ -11,13 +11,26 @@ public final class StatePublisher: Service, Sendable {
     let client: MosquittoClient
     let window: Duration
     let logger: Logger
-    private let pending = Mutex<[String: [UInt8]]>([:])
+    private let pending = Mutex<[String: Pending]>([:])
+
+    /// A queued value; a device state is serialized only if it is still the newest when the window ends.
+    private enum Pending: Sendable {
+        case bytes([UInt8])
+        case state(DeviceState)
+
+        var payload: [UInt8] {
+            switch self {
+            case .bytes(let bytes): bytes
+            case .state(let state): state.json.jsonBytes
+            }
+        }
+    }
     private let wakeups: AsyncStream<Void>
     private let wake: AsyncStream<Void>.Continuation
     private let requested = Atomic<Int>(0)
     private let published = Atomic<Int>(0)
 
-    public init(client: MosquittoClient, window: Duration = .milliseconds(20), logger: Logger) {
+    public init(client: MosquittoClient, window: Duration = .milliseconds(100), logger: Logger) {
         self.client = client
         self.window = window
         self.logger = logger
@@ -26,7 +39,16 @@ public final class StatePublisher: Service, Sendable {
 
     /// Queues a retained publish; an empty payload clears the retained message.
     public func publish(_ topic: String, payload: [UInt8]) {
-        pending.withLock { $0[topic] = payload }
+        enqueue(topic, .bytes(payload))
+    }
+
+    /// Queues a device's normalized state; it is serialized when published.
+    public func publish(_ topic: String, state: DeviceState) {
+        enqueue(topic, .state(state))
+    }
+
+    private func enqueue(_ topic: String, _ value: Pending) {
+        pending.withLock { $0[topic] = value }
         requested.add(1, ordering: .relaxed)
         wake.yield()
     }
@@ -45,16 +67,17 @@ public final class StatePublisher: Service, Sendable {
     }
 
     private func flush() {
-        let batch = pending.withLock { pending -> [String: [UInt8]] in
+        let batch = pending.withLock { pending -> [String: Pending] in
             defer { pending.removeAll(keepingCapacity: true) }
             return pending
         }
         guard !batch.isEmpty else { return }
         // Not connected: the values are in the registry and go out with the republish after the reconnect.
         guard client.isConnected else { return }
-        for (topic, payload) in batch {
+        for (topic, value) in batch {
             do {
-                try client.publish(topic, payload: payload, qos: .atLeastOnce, retain: true)
+                // QoS 0: no PUBACK per state update; a value lost with the connection is republished after it.
+                try client.publish(topic, payload: value.payload, qos: .atMostOnce, retain: true)
                 published.add(1, ordering: .relaxed)
             } catch {
                 logger.warning("cannot publish", metadata: ["mqtt.topic": "\(topic)", "error": "\(error)"])
