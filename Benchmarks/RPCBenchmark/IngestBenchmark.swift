@@ -89,6 +89,8 @@ enum IngestBenchmark {
         let persistedAfter = clock.now - publishStart - (clock.now - lastProgress)
         let cpu = Bench.cpuMicroseconds(of: daemon.pid) - cpuBefore
         let rss = Bench.rss(of: daemon.pid)
+        // The newest state of each device is published at most one coalescing window (100 ms) after it arrived.
+        try await Task.sleep(for: .milliseconds(300))
         let verified = try await verifyLastSequence(port: port, devices: devices, messages: messages)
         await rpc.close()
         await publisher.disconnect()
