@@ -1,7 +1,7 @@
 /// The messages a client receives, in arrival order; a single consumer iterates it.
 ///
-/// The buffer is bounded (``MosquittoClient/Configuration/messageBufferLimit``); what overflows is counted in
-/// ``MosquittoClient/Statistics/messagesDropped`` rather than silently lost.
+/// The buffer is bounded (``MosquittoClient/Configuration/messageBufferLimit``); on overflow the oldest unprocessed
+/// message is dropped and counted in ``MosquittoClient/Statistics/messagesDropped``, never silently lost.
 public struct MQTTMessages: AsyncSequence, Sendable {
     public typealias Element = MQTTMessage
     let stream: AsyncStream<MQTTMessage>

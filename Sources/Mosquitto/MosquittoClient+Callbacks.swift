@@ -153,7 +153,7 @@ extension MosquittoClient {
             // Log the first drop and then every 1000th, so a flood is visible without flooding the log.
             if dropped == 1 || dropped % 1000 == 0 {
                 logger.warning(
-                    "message buffer full; dropping incoming messages",
+                    "message buffer full; dropping the oldest unprocessed messages",
                     metadata: ["mqtt.dropped": "\(dropped)", "mqtt.buffer_limit": "\(configuration.messageBufferLimit)"]
                 )
             }

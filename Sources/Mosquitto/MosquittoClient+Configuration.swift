@@ -19,7 +19,7 @@ extension MosquittoClient {
         public var reconnectDelayCap: Duration
         /// When false, the client makes one connection attempt and stops after the first failure or disconnect.
         public var reconnect: Bool
-        /// Messages buffered for the consumer before new ones are dropped (and counted).
+        /// Messages buffered for the consumer; beyond it the oldest are dropped (and counted).
         public var messageBufferLimit: Int
 
         public struct TLS: Sendable, Hashable {

@@ -48,7 +48,8 @@ public final class MosquittoClient: Sendable {
         self.logger = logger
         let (messageStream, messageContinuation) = AsyncStream.makeStream(
             of: MQTTMessage.self,
-            bufferingPolicy: .bufferingOldest(max(1, configuration.messageBufferLimit))
+            // When the consumer falls behind, the oldest messages go: for device state the newest value matters.
+            bufferingPolicy: .bufferingNewest(max(1, configuration.messageBufferLimit))
         )
         let (eventStream, eventContinuation) = AsyncStream.makeStream(
             of: MQTTConnectionEvent.self,

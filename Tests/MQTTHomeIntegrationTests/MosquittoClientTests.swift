@@ -181,4 +181,38 @@ struct MosquittoClientTests {
         #expect(client.fellBackToV311)
         await client.disconnect()
     }
+
+    @Test("a consumer that falls behind loses the oldest messages, counted, and keeps the newest")
+    func overflowKeepsNewest() async throws {
+        let broker = try await TestBroker.start()
+        defer { Task { await broker.shutdown() } }
+        let slow = try MosquittoClient(
+            configuration: .init(
+                host: "127.0.0.1", port: broker.port, clientID: RPCClient.uniqueClientID(prefix: "slow"),
+                reconnect: false, messageBufferLimit: 10
+            ),
+            logger: Logger(label: "slow")
+        )
+        try await slow.connect()
+        try await slow.subscribe("flood", qos: .atLeastOnce)
+        let publisher = try Self.client(port: broker.port, reconnect: false)
+        try await publisher.connect()
+        for n in 1...50 { try publisher.publish("flood", payload: Array("\(n)".utf8), qos: .atLeastOnce) }
+        let clock = ContinuousClock()
+        let deadline = clock.now + .seconds(5)
+        while slow.statistics.messagesReceived < 50 && clock.now < deadline { try await Task.sleep(for: .milliseconds(10)) }
+        #expect(slow.statistics.messagesDropped == 40)
+        let messages = slow.messages
+        let kept = try await withTimeout(.seconds(5)) { () async -> [String] in
+            var kept: [String] = []
+            for await message in messages {
+                kept.append(message.payloadString)
+                if kept.count == 10 { break }
+            }
+            return kept
+        }
+        #expect(kept == (41...50).map(String.init))
+        await publisher.disconnect()
+        await slow.disconnect()
+    }
 }
