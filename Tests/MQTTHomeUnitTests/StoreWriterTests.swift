@@ -1,0 +1,79 @@
+import Logging
+import Testing
+
+@testable import MQTTHome
+
+@Suite("Store writer and device parameters")
+struct StoreWriterTests {
+    @Test("queued rows are committed in batches, the log is capped per device, perform waits for its commit")
+    func batchesAndPrunes() async throws {
+        let store = try DeviceStore.inMemory()
+        let writer = StoreWriter(
+            store: store,
+            settings: .init(queueLimit: 10_000, flushInterval: .milliseconds(5), logLimitPerDevice: 20),
+            logger: Logger(label: "test")
+        )
+        let running = Task { try await writer.run() }
+        defer { running.cancel() }
+        try await writer.perform { store, db in try store.save(DeviceStoreTests.device("a"), in: db) }
+        for n in 0..<100 {
+            writer.enqueue(
+                logs: [.init(deviceID: "a", at: "t", direction: "rx", topic: "x", payload: Array("\(n)".utf8))],
+                states: [("a", DeviceState(values: ["value": .int(Int64(n))], lastSeen: "t", online: true))]
+            )
+        }
+        try await writer.perform { _, _ in }  // everything queued before is committed now
+        let stats = writer.statistics
+        #expect(stats.persisted == 100 && stats.dropped == 0 && stats.queued == 0)
+        #expect(stats.flushes < 100)
+        let entries = try await store.log(deviceID: "a", limit: 1000, direction: nil, before: nil)
+        #expect(entries.count >= 20 && entries.count <= 30, "\(entries.count) rows kept")
+        #expect(entries.first?.payload == Array("99".utf8))
+        #expect(try await store.loadAll().first?.1.values["value"] == 99)
+    }
+
+    @Test("a full queue refuses rows and counts them")
+    func boundedQueue() {
+        let writer = StoreWriter(
+            store: try! DeviceStore.inMemory(),
+            settings: .init(queueLimit: 1000, flushInterval: .seconds(60), logLimitPerDevice: 10),
+            logger: Logger(label: "test")
+        )
+        let rows = (0..<1500).map { _ in DeviceStore.LogEntry(deviceID: "a", at: "t", direction: "rx", topic: "x", payload: []) }
+        writer.enqueue(logs: rows, states: [])
+        #expect(writer.statistics.queued == 1000)
+        #expect(writer.statistics.dropped == 500)
+    }
+
+    @Test("device parameters are validated field by field")
+    func deviceSpec() throws {
+        let valid = try DeviceSpec.parse(
+            RPCParams(["name": "  Lamp ", "type": "light", "state_topic": "z/lamp", "command_topic": nil]),
+            adding: true
+        )
+        #expect(valid.name == "Lamp")
+        #expect(valid.commandTopic == .some(nil))
+        for (params, field) in [
+            (["type": "light", "state_topic": "a"] as JSONObject, "name"),
+            (["name": "", "type": "light", "state_topic": "a"], "name"),
+            (["name": "A", "type": "bulb", "state_topic": "a"], "type"),
+            (["name": "A", "type": "light"], "state_topic"),
+            (["name": "A", "type": "light", "state_topic": "a/+"], "state_topic"),
+            (["name": "A", "type": "light", "state_topic": "a", "availability_topic": ""], "availability_topic"),
+            (["name": "A", "type": "light", "state_topic": "a", "entity": "Not Valid"], "entity"),
+            (["name": "A", "type": "light", "state_topic": "a", "attributes": "x"], "attributes"),
+        ] {
+            #expect(throws: RPCError.self) { try DeviceSpec.parse(RPCParams(params), adding: true) }
+            do {
+                _ = try DeviceSpec.parse(RPCParams(params), adding: true)
+            } catch {
+                #expect(error.data?["parameter"] == .string(field), "\(params): \(error)")
+            }
+        }
+        let filter = try DeviceSpec.parse(
+            RPCParams(["name": "A", "type": "switch", "state_topic": "p/+/s", "state_topic_filter": true]),
+            adding: true
+        )
+        #expect(filter.stateTopicIsFilter == true)
+    }
+}
