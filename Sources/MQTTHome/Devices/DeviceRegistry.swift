@@ -62,11 +62,6 @@ public final class DeviceRegistry: Sendable {
 
     // MARK: - Ingest (hot path)
 
-    /// True when `topic` feeds a device, so the router hands the message here.
-    public func routes(_ topic: String) -> Bool {
-        contents.withLock { !$0.index.matches(topic).isEmpty }
-    }
-
     /// Applies one message to every device whose state or availability topic it matches.
     public func ingest(_ message: MQTTMessage) {
         let now = Timestamp.now()
