@@ -154,40 +154,14 @@ public final class DeviceRegistry: Sendable {
         contents.devices[device.id] = device
         contents.states[device.id] = state
         contents.names[device.name.lowercased()] = device.id
-        var filters: [String] = []
-        for entity in device.entities {
-            if let topic = entity.stateTopic,
-                contents.index.insert(Route(deviceID: device.id, entityKey: entity.key, kind: .state), for: topic)
-            {
-                filters.append(topic)
-            }
-            if let topic = entity.availability?.topic,
-                contents.index.insert(Route(deviceID: device.id, entityKey: entity.key, kind: .availability), for: topic)
-            {
-                filters.append(topic)
-            }
-        }
-        return filters
+        return device.routes.compactMap { route, topic in contents.index.insert(route, for: topic) ? topic : nil }
     }
 
     /// Removes a device from the maps and the index; returns the filters no device uses any more (to unsubscribe).
     static func remove(_ device: Device, from contents: inout Contents) -> [String] {
         contents.devices.removeValue(forKey: device.id)
         contents.names.removeValue(forKey: device.name.lowercased())
-        var filters: [String] = []
-        for entity in device.entities {
-            if let topic = entity.stateTopic,
-                contents.index.remove(Route(deviceID: device.id, entityKey: entity.key, kind: .state), for: topic)
-            {
-                filters.append(topic)
-            }
-            if let topic = entity.availability?.topic,
-                contents.index.remove(Route(deviceID: device.id, entityKey: entity.key, kind: .availability), for: topic)
-            {
-                filters.append(topic)
-            }
-        }
-        return filters
+        return device.routes.compactMap { route, topic in contents.index.remove(route, for: topic) ? topic : nil }
     }
 
     /// Ingest and routing counters for `health`.
@@ -199,4 +173,18 @@ public final class DeviceRegistry: Sendable {
 extension Device {
     /// True when any entity reports availability; then `online` follows that topic, not incoming data.
     var hasAvailability: Bool { entities.contains { $0.availability != nil } }
+
+    /// Every topic the device listens on, with the route a message on it takes.
+    var routes: [(DeviceRegistry.Route, String)] {
+        entities.flatMap { entity -> [(DeviceRegistry.Route, String)] in
+            var routes: [(DeviceRegistry.Route, String)] = []
+            if let topic = entity.stateTopic {
+                routes.append((.init(deviceID: id, entityKey: entity.key, kind: .state), topic))
+            }
+            if let topic = entity.availability?.topic {
+                routes.append((.init(deviceID: id, entityKey: entity.key, kind: .availability), topic))
+            }
+            return routes
+        }
+    }
 }
