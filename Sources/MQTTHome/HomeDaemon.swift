@@ -66,7 +66,10 @@ public struct HomeDaemon: Sendable {
         let publisher = StatePublisher(client: client, window: configuration.statePublishInterval, logger: logger)
         let registry = DeviceRegistry(writer: writer, publisher: publisher, client: client, topics: topics, logger: logger)
         try await registry.load()
-        link.beforeOnline { registry.republishAll() }
+        link.beforeOnline {
+            registry.republishAll()
+            publisher.resume()
+        }
         // Holder for the server, so `health` can report its counters; set before any request can arrive.
         let serverBox = ServerBox()
         var router = RPCRouter()

@@ -1,8 +1,13 @@
 /// Every topic the daemon owns, built from `BASE_TOPIC`. topics.md is the human copy of this table.
 public struct Topics: Sendable, Hashable {
     public let base: String
+    /// `<base>/rpc/`, stored because the router checks every incoming message against it.
+    public let rpcPrefix: String
 
-    public init(base: String) { self.base = base }
+    public init(base: String) {
+        self.base = base
+        self.rpcPrefix = "\(base)/rpc/"
+    }
 
     /// Retained presence: `{"state":"online",…}` while running, `{"state":"offline"}` otherwise (also the will).
     public var status: String { "\(base)/status" }
@@ -18,7 +23,6 @@ public struct Topics: Sendable, Hashable {
 
     /// Requests arrive here; the method is the suffix: `<base>/rpc/health`.
     public var rpcFilter: String { "\(base)/rpc/#" }
-    public var rpcPrefix: String { "\(base)/rpc/" }
 
     /// Where the CLI asks for answers: `<base>/reply/<client id>/<call>`; outside `rpcFilter`, so never a request.
     public func replyTopic(clientID: String, call: String) -> String { "\(base)/reply/\(clientID)/\(call)" }

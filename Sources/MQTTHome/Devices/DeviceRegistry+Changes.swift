@@ -88,8 +88,8 @@ extension DeviceRegistry {
                 let fresh = Self.insert(saved, state: state, into: &contents)
                 return (stale, fresh)
             }
-            // A filter both dropped and re-added stays subscribed.
-            for filter in stale where !fresh.contains(filter) && !contents.withLock({ $0.index.filters.contains(filter) }) {
+            // `stale` filters have no route left, `fresh` ones are new; one that is both stays subscribed.
+            for filter in stale where !fresh.contains(filter) {
                 try? client.unsubscribe(filter)
             }
             await subscribe(fresh.filter { !stale.contains($0) })
@@ -109,10 +109,11 @@ extension DeviceRegistry {
             }
             writer.forget(deviceID: device.id)
             for filter in unused { try? client.unsubscribe(filter) }
-            // Empty retained payloads clear every topic of the device; state first, document last.
+            // Empty retained payloads clear every topic of the device; queued in the publisher, they also replace a
+            // state still waiting there and are kept across a disconnect.
             publisher.publish(topics.deviceState(device.id), payload: [])
             publisher.publish(topics.deviceAvailability(device.id), payload: [])
-            _ = try? client.publish(topics.device(device.id), payload: [], qos: .atLeastOnce, retain: true)
+            publisher.publish(topics.device(device.id), payload: [])
             publishEvent("device_removed", id: device.id)
             logger.info("device removed", metadata: ["device.id": "\(device.id)"])
             return ["id": .string(device.id), "removed": true]

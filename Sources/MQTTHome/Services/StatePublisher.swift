@@ -72,16 +72,34 @@ public final class StatePublisher: Service, Sendable {
             return pending
         }
         guard !batch.isEmpty else { return }
-        // Not connected: the values are in the registry and go out with the republish after the reconnect.
-        guard client.isConnected else { return }
+        var unsent: [String: Pending] = [:]
         for (topic, value) in batch {
+            guard client.isConnected else {
+                unsent[topic] = value
+                continue
+            }
             do {
                 // QoS 0: no PUBACK per state update; a value lost with the connection is republished after it.
                 try client.publish(topic, payload: value.payload, qos: .atMostOnce, retain: true)
                 published.add(1, ordering: .relaxed)
             } catch {
-                logger.warning("cannot publish", metadata: ["mqtt.topic": "\(topic)", "error": "\(error)"])
+                unsent[topic] = value
             }
         }
+        guard !unsent.isEmpty else { return }
+        // Kept until the next connect (``resume()``): the registry republishes states, but a removed device's clears
+        // exist only here. A newer value queued meanwhile wins.
+        pending.withLock { pending in
+            for (topic, value) in unsent where pending[topic] == nil { pending[topic] = value }
+        }
+        logger.debug("kept unsent retained publishes for the next connect", metadata: ["mqtt.unsent": "\(unsent.count)"])
     }
+
+    /// Flushes what was kept while disconnected; called after each (re)connect.
+    public func resume() {
+        wake.yield()
+    }
+
+    /// Topics waiting to be published (kept while disconnected, or within the current window).
+    public var queued: Int { pending.withLock { $0.count } }
 }
