@@ -25,7 +25,7 @@ struct MQTTHomeCLI: AsyncParsableCommand {
     /// Maps every failure onto the documented exit codes (argument-parser's own usage code, 64, becomes 2).
     static func main() async {
         do {
-            var command = try parseAsRoot()
+            var command = try parseAsRoot(optionsAfterSubcommand(Array(CommandLine.arguments.dropFirst())))
             if var asyncCommand = command as? any AsyncParsableCommand {
                 try await asyncCommand.run()
             } else {
@@ -43,6 +43,17 @@ struct MQTTHomeCLI: AsyncParsableCommand {
             printToStandardError(fullMessage(for: error))
             Glibc.exit(CLIExit.Code.usage.rawValue)
         }
+    }
+
+    /// `mqtt-home --host h --port p health` reads as `mqtt-home health --host h --port p`: the connection options
+    /// belong to the subcommands, but people write them first, as with mosquitto's clients.
+    static func optionsAfterSubcommand(_ arguments: [String]) -> [String] {
+        let names = Set(configuration.subcommands.map { $0._commandName })
+        guard let first = arguments.first, first.hasPrefix("-"),
+            !["-h", "--help", "--version", "--generate-completion-script"].contains(first),
+            let index = arguments.firstIndex(where: { names.contains($0) })
+        else { return arguments }
+        return [arguments[index]] + arguments[..<index] + arguments[(index + 1)...]
     }
 
     /// Quiet by default: the CLI's own output is the answer; libmosquitto warnings only with MQTT_HOME_CLI_DEBUG.

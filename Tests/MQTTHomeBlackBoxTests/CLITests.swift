@@ -104,6 +104,15 @@ struct CLITests {
         #expect(result.standardError.contains("cannot connect to the broker at 127.0.0.1:\(port): Connection refused"))
     }
 
+    @Test("connection options may come before the subcommand, as with mosquitto's clients")
+    func optionsFirst() async throws {
+        let harness = try await DaemonHarness.start()
+        defer { Task { await harness.shutdown() } }
+        let result = try await Self.cli(Self.brokerArguments(harness) + ["call", "health", "{}", "--json"])
+        #expect(result.exitCode == 0, "\(result.standardError)")
+        #expect(try JSONParser.parse(result.standardOutput.trimmingSuffixNewline)["result"] != nil)
+    }
+
     @Test("settings come from the environment too (MQTT_HOST, MQTT_PORT)")
     func environment() async throws {
         let harness = try await DaemonHarness.start()
