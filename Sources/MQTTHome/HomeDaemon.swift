@@ -64,7 +64,14 @@ public struct HomeDaemon: Sendable {
         let store = try DeviceStore(directory: configuration.dataDirectory)
         let writer = StoreWriter(store: store, settings: configuration.store, logger: logger)
         let publisher = StatePublisher(client: client, window: configuration.statePublishInterval, logger: logger)
-        let registry = DeviceRegistry(writer: writer, publisher: publisher, client: client, topics: topics, logger: logger)
+        let registry = DeviceRegistry(
+            writer: writer,
+            publisher: publisher,
+            client: client,
+            topics: topics,
+            discoveryPrefix: configuration.discoveryPrefix ?? "homeassistant",
+            logger: logger
+        )
         try await registry.load()
         link.beforeOnline {
             registry.republishAll()
@@ -87,7 +94,8 @@ public struct HomeDaemon: Sendable {
                     rpc: serverBox.server?.statistics,
                     uptime: ContinuousClock.now - startInstant,
                     devices: registry.count,
-                    ingest: registry.ingestStatistics(writer: writer)
+                    ingest: registry.ingestStatistics(writer: writer),
+                    discovery: configuration.discoveryPrefix == nil ? .null : registry.discoveryStatistics()
                 )
             }
         )
@@ -104,16 +112,25 @@ public struct HomeDaemon: Sendable {
         }
         serverBox.server = rpcServer
         try await client.subscribe(topics.rpcSubscription(shareGroup: configuration.rpc.shareGroup), qos: .atLeastOnce)
+        if configuration.discoveryPrefix != nil { try await client.subscribe(registry.discoveryFilters, qos: .atLeastOnce) }
 
         var services: [(name: String, service: any Service)] = []
         if let embedded { services.append(("embedded-broker", EmbeddedBrokerService(broker: embedded, logger: logger))) }
         services.append(("store-writer", writer))
         services.append(("broker-link", link))
         services.append(("state-publisher", publisher))
+        services.append(("availability-expiry", AvailabilityExpiry(registry: registry)))
         services.append(
             (
                 "message-router",
-                MessageRouter(messages: client.messages, topics: topics, rpcServer: rpcServer, registry: registry, logger: logger)
+                MessageRouter(
+                    messages: client.messages,
+                    topics: topics,
+                    rpcServer: rpcServer,
+                    registry: registry,
+                    discovery: configuration.discoveryPrefix != nil,
+                    logger: logger
+                )
             )
         )
         return HomeDaemon(
@@ -153,7 +170,8 @@ public struct HomeDaemon: Sendable {
         rpc: RPCServer.Statistics?,
         uptime: Duration,
         devices: Int,
-        ingest: JSONValue
+        ingest: JSONValue,
+        discovery: JSONValue
     ) -> JSONValue {
         let client = link.client
         let stats = client.statistics
@@ -193,6 +211,7 @@ public struct HomeDaemon: Sendable {
             "rpc": rpcObject,
             "devices": JSONValue(devices),
             "ingest": ingest,
+            "discovery": discovery,
             "libmosquitto": .string(MosquittoLibrary.version),
         ]
     }

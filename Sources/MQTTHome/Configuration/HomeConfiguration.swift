@@ -18,6 +18,8 @@ import Glibc
 /// - `MQTT_PROTOCOL` (`5` or `3.1.1`, default `5`; 5 falls back to 3.1.1 when the broker refuses it).
 /// - `MQTT_TLS_CA_FILE`, `MQTT_TLS_CERT_FILE`, `MQTT_TLS_KEY_FILE`, `MQTT_TLS_INSECURE` (bool): TLS; any one turns it on.
 /// - `BASE_TOPIC` (default `mqtt-home`), `DATA_DIR` (default `./data`), `LOG_LEVEL` (trace…critical, default info).
+/// - `DISCOVERY_PREFIX` (default `homeassistant`): where Home Assistant discovery configs are read;
+///   `DISCOVERY_ENABLED` (bool, default true).
 /// - `RPC_MAX_IN_FLIGHT` (1–10000, default 64), `RPC_MAX_PAYLOAD_BYTES` (default 262144), `RPC_SHARE_GROUP`.
 /// - `LOG_LIMIT_PER_DEVICE` (1–100000, default 100), `STORE_QUEUE_LIMIT` (1000–10000000, default 100000),
 ///   `STORE_FLUSH_MS` (1–1000, default 25), `STATE_PUBLISH_INTERVAL_MS` (0–10000, default 100),
@@ -25,6 +27,8 @@ import Glibc
 public struct HomeConfiguration: Sendable {
     public var mqtt: MQTTSettings
     public var baseTopic: String
+    /// Nil when discovery is off.
+    public var discoveryPrefix: String?
     public var dataDirectory: String
     public var logLevel: Logger.Level
     public var rpc: RPCSettings
@@ -100,6 +104,11 @@ public struct HomeConfiguration: Sendable {
         if let problem = Topics.baseTopicProblem(baseTopic) {
             throw HomeError.configuration(key: "BASE_TOPIC", problem: "\(problem), got '\(baseTopic)'")
         }
+        let prefix = try values.string("discovery.prefix") ?? "homeassistant"
+        if let problem = Topics.baseTopicProblem(prefix) {
+            throw HomeError.configuration(key: "DISCOVERY_PREFIX", problem: "\(problem), got '\(prefix)'")
+        }
+        discoveryPrefix = try values.bool("discovery.enabled") ?? true ? prefix : nil
         dataDirectory = try values.string("data.dir") ?? "./data"
         let levelText = (try values.string("log.level") ?? "info").lowercased()
         guard let level = Logger.Level(rawValue: levelText == "warn" ? "warning" : levelText) else {

@@ -11,7 +11,10 @@ public final class DeviceRegistry: Sendable {
     /// Which device and entity a subscribed topic feeds, and whether it carries state or availability.
     struct Route: Hashable, Sendable {
         enum Kind: Hashable, Sendable {
+            /// Manual devices: Zigbee2MQTT-style merge, and one availability topic.
             case state, availability
+            /// Discovered entities: input `n` of their ``EntityBehavior``, attributes, availability source `n`.
+            case input(Int), attributes, availabilitySource(Int)
         }
         var deviceID: String
         var entityKey: String
@@ -24,6 +27,32 @@ public final class DeviceRegistry: Sendable {
         /// Lower-cased name → id, for unique names and lookup by name.
         var names: [String: String] = [:]
         var index = TopicIndex<Route>()
+        /// Discovered entities' compiled behaviour, by device id and entity key.
+        var behaviors: [String: [String: EntityBehavior]] = [:]
+        /// Discovered entities' availability inputs and last update, by device id and entity key.
+        var tracking: [String: [String: EntityTracking]] = [:]
+        /// Discovery hash → entity; config topic → hashes; `"<platform> <unique_id>"` → entity.
+        var discoveryKeys: [String: EntityRef] = [:]
+        var discoveryTopics: [String: Set<String>] = [:]
+        var uniqueIDs: [String: EntityRef] = [:]
+        /// `id:<identifier>` and `cn:<type>:<value>` of discovered devices → device id.
+        var identities: [String: String] = [:]
+        /// `devices/set` callers waiting for an entity to report a value.
+        var waiters: [String: [StateWaiter]] = [:]
+    }
+
+    struct EntityRef: Hashable, Sendable {
+        var deviceID: String
+        var entityKey: String
+    }
+
+    /// What HA's availability logic needs per entity: the last result of each availability source, the latest one,
+    /// and when its state last arrived (for `expire_after`).
+    struct EntityTracking: Sendable {
+        var sources: [Bool?] = []
+        var latest: Bool?
+        var lastUpdate: ContinuousClock.Instant = .now
+        var expired = false
     }
 
     let contents = Mutex(Contents())
@@ -35,12 +64,31 @@ public final class DeviceRegistry: Sendable {
     let mutations = AsyncLock()
     let matched = Atomic<Int>(0)
     let unmatched = Atomic<Int>(0)
+    let discoveryPrefix: String
+    let discoveryCounters = DiscoveryCounters()
+    /// (topic, reason) pairs already logged, so a producer repeating a bad config is logged once.
+    let loggedDiscoveryProblems = Mutex<Set<String>>([])
 
-    public init(writer: StoreWriter, publisher: StatePublisher, client: MosquittoClient, topics: Topics, logger: Logger) {
+    final class DiscoveryCounters: Sendable {
+        let configs = Atomic<Int>(0)
+        let invalid = Atomic<Int>(0)
+        let removals = Atomic<Int>(0)
+        let templateErrors = Atomic<Int>(0)
+    }
+
+    public init(
+        writer: StoreWriter,
+        publisher: StatePublisher,
+        client: MosquittoClient,
+        topics: Topics,
+        discoveryPrefix: String = "homeassistant",
+        logger: Logger
+    ) {
         self.writer = writer
         self.publisher = publisher
         self.client = client
         self.topics = topics
+        self.discoveryPrefix = discoveryPrefix
         self.logger = logger
     }
 
@@ -68,6 +116,8 @@ public final class DeviceRegistry: Sendable {
         var logs: [DeviceStore.LogEntry] = []
         var changed: [(String, DeviceState)] = []
         var availabilityChanged: [(String, Bool)] = []
+        var confirmed: [(StateWaiter, JSONValue?)] = []
+        var templateErrors = 0
         contents.withLock { contents in
             let routes = contents.index.matches(message.topic)
             guard !routes.isEmpty else { return }
@@ -94,6 +144,43 @@ public final class DeviceRegistry: Sendable {
                     } else {
                         continue
                     }
+                case .input(let index):
+                    guard let behavior = contents.behaviors[route.deviceID]?[route.entityKey],
+                        behavior.inputs.indices.contains(index)
+                    else { continue }
+                    let input = behavior.inputs[index]
+                    switch behavior.value(of: input, payload: message.payload) {
+                    case .failure:
+                        templateErrors += 1
+                        continue
+                    case .success(nil):
+                        continue
+                    case .success(let value?):
+                        contents.states[route.deviceID, default: DeviceState()].set(value, entity: route.entityKey, field: input.field, at: now)
+                        contents.tracking[route.deviceID]?[route.entityKey]?.lastUpdate = .now
+                        if contents.tracking[route.deviceID]?[route.entityKey]?.expired == true {
+                            contents.tracking[route.deviceID]?[route.entityKey]?.expired = false
+                            Self.updateOnline(route.deviceID, &contents)
+                        }
+                        let current = contents.states[route.deviceID]?.values[route.entityKey]
+                        confirmed += Self.takeWaiters(route.deviceID, route.entityKey, current, &contents)
+                    }
+                case .attributes:
+                    guard let behavior = contents.behaviors[route.deviceID]?[route.entityKey],
+                        let attributes = behavior.attributes(payload: message.payload)
+                    else { continue }
+                    var state = contents.states[route.deviceID] ?? DeviceState()
+                    for (key, value) in attributes { state.attributes[key] = value }
+                    state.lastSeen = now
+                    contents.states[route.deviceID] = state
+                case .availabilitySource(let index):
+                    guard let behavior = contents.behaviors[route.deviceID]?[route.entityKey],
+                        behavior.availability.indices.contains(index),
+                        let available = behavior.availabilityValue(source: index, payload: message.payload)
+                    else { continue }
+                    contents.tracking[route.deviceID]?[route.entityKey]?.sources[index] = available
+                    contents.tracking[route.deviceID]?[route.entityKey]?.latest = available
+                    Self.updateOnline(route.deviceID, &contents)
                 }
                 let online = contents.states[route.deviceID]?.online ?? false
                 if online != wasOnline { availabilityChanged.append((route.deviceID, online)) }
@@ -104,6 +191,8 @@ public final class DeviceRegistry: Sendable {
             }
             changed = touched.map { ($0, contents.states[$0]!) }
         }
+        if templateErrors > 0 { discoveryCounters.templateErrors.add(templateErrors, ordering: .relaxed) }
+        for (waiter, value) in confirmed { waiter.resolve(confirmed: true, value: value) }
         guard !changed.isEmpty else {
             unmatched.add(1, ordering: .relaxed)
             return
@@ -114,6 +203,35 @@ public final class DeviceRegistry: Sendable {
         for (id, online) in availabilityChanged {
             publisher.publish(topics.deviceAvailability(id), payload: Array((online ? "online" : "offline").utf8))
         }
+    }
+
+    /// A discovered device's `online`, from its entities as Home Assistant computes each entity's availability:
+    /// no availability configured means available; `latest`/`all`/`any` over the availability topics; expired
+    /// (`expire_after`) means unavailable. The device is online when any entity that has availability is available.
+    static func updateOnline(_ deviceID: String, _ contents: inout Contents) {
+        guard let behaviors = contents.behaviors[deviceID], !behaviors.isEmpty else { return }
+        var hasAvailability = false
+        var online = false
+        for (key, behavior) in behaviors where !behavior.availability.isEmpty || behavior.expireAfter > 0 {
+            hasAvailability = true
+            let tracking = contents.tracking[deviceID]?[key] ?? EntityTracking()
+            var available: Bool
+            if behavior.availability.isEmpty {
+                available = true
+            } else {
+                switch behavior.availabilityMode {
+                case "all": available = tracking.sources.allSatisfy { $0 == true }
+                case "any": available = tracking.sources.contains { $0 == true }
+                default: available = tracking.latest ?? false
+                }
+            }
+            if tracking.expired { available = false }
+            if available {
+                online = true
+                break
+            }
+        }
+        contents.states[deviceID, default: DeviceState()].online = hasAvailability ? online : true
     }
 
     // MARK: - Retained topics
@@ -154,14 +272,76 @@ public final class DeviceRegistry: Sendable {
         contents.devices[device.id] = device
         contents.states[device.id] = state
         contents.names[device.name.lowercased()] = device.id
-        return device.routes.compactMap { route, topic in contents.index.insert(route, for: topic) ? topic : nil }
+        var behaviors: [String: EntityBehavior] = [:]
+        var tracking: [String: EntityTracking] = [:]
+        let previous = contents.tracking[device.id] ?? [:]
+        for entity in device.entities {
+            guard let discovery = entity.discovery else { continue }
+            let behavior = EntityBehavior(platform: entity.platform, config: discovery.config)
+            behaviors[entity.key] = behavior
+            var entry = previous[entity.key] ?? EntityTracking()
+            if entry.sources.count != behavior.availability.count {
+                entry.sources = Array(repeating: nil, count: behavior.availability.count)
+                entry.latest = nil
+            }
+            tracking[entity.key] = entry
+            let reference = EntityRef(deviceID: device.id, entityKey: entity.key)
+            contents.discoveryKeys[discovery.key] = reference
+            contents.discoveryTopics[discovery.topic, default: []].insert(discovery.key)
+            if let uniqueID = discovery.uniqueID { contents.uniqueIDs["\(entity.platform) \(uniqueID)"] = reference }
+        }
+        if !behaviors.isEmpty {
+            contents.behaviors[device.id] = behaviors
+            contents.tracking[device.id] = tracking
+            for identity in device.identities { contents.identities[identity] = device.id }
+            updateOnline(device.id, &contents)
+        }
+        return routes(of: device, behaviors).compactMap { route, topic in contents.index.insert(route, for: topic) ? topic : nil }
     }
 
     /// Removes a device from the maps and the index; returns the filters no device uses any more (to unsubscribe).
     static func remove(_ device: Device, from contents: inout Contents) -> [String] {
+        let behaviors = contents.behaviors.removeValue(forKey: device.id) ?? [:]
         contents.devices.removeValue(forKey: device.id)
         contents.names.removeValue(forKey: device.name.lowercased())
-        return device.routes.compactMap { route, topic in contents.index.remove(route, for: topic) ? topic : nil }
+        for entity in device.entities {
+            guard let discovery = entity.discovery else { continue }
+            let reference = EntityRef(deviceID: device.id, entityKey: entity.key)
+            if contents.discoveryKeys[discovery.key] == reference { contents.discoveryKeys[discovery.key] = nil }
+            contents.discoveryTopics[discovery.topic]?.remove(discovery.key)
+            if contents.discoveryTopics[discovery.topic]?.isEmpty == true { contents.discoveryTopics[discovery.topic] = nil }
+            if let uniqueID = discovery.uniqueID, contents.uniqueIDs["\(entity.platform) \(uniqueID)"] == reference {
+                contents.uniqueIDs["\(entity.platform) \(uniqueID)"] = nil
+            }
+        }
+        for identity in device.identities where contents.identities[identity] == device.id { contents.identities[identity] = nil }
+        return routes(of: device, behaviors).compactMap { route, topic in contents.index.remove(route, for: topic) ? topic : nil }
+    }
+
+    /// Every topic the device listens on, with the route a message on it takes.
+    static func routes(of device: Device, _ behaviors: [String: EntityBehavior]) -> [(Route, String)] {
+        device.entities.flatMap { entity -> [(Route, String)] in
+            var routes: [(Route, String)] = []
+            if let behavior = behaviors[entity.key] {
+                for (index, input) in behavior.inputs.enumerated() {
+                    routes.append((.init(deviceID: device.id, entityKey: entity.key, kind: .input(index)), input.topic))
+                }
+                if let topic = behavior.attributesTopic {
+                    routes.append((.init(deviceID: device.id, entityKey: entity.key, kind: .attributes), topic))
+                }
+                for (index, source) in behavior.availability.enumerated() {
+                    routes.append((.init(deviceID: device.id, entityKey: entity.key, kind: .availabilitySource(index)), source.topic))
+                }
+                return routes
+            }
+            if let topic = entity.stateTopic {
+                routes.append((.init(deviceID: device.id, entityKey: entity.key, kind: .state), topic))
+            }
+            if let topic = entity.availability?.topic {
+                routes.append((.init(deviceID: device.id, entityKey: entity.key, kind: .availability), topic))
+            }
+            return routes
+        }
     }
 
     /// Ingest and routing counters for `health`.
@@ -174,17 +354,20 @@ extension Device {
     /// True when any entity reports availability; then `online` follows that topic, not incoming data.
     var hasAvailability: Bool { entities.contains { $0.availability != nil } }
 
-    /// Every topic the device listens on, with the route a message on it takes.
-    var routes: [(DeviceRegistry.Route, String)] {
-        entities.flatMap { entity -> [(DeviceRegistry.Route, String)] in
-            var routes: [(DeviceRegistry.Route, String)] = []
-            if let topic = entity.stateTopic {
-                routes.append((.init(deviceID: id, entityKey: entity.key, kind: .state), topic))
-            }
-            if let topic = entity.availability?.topic {
-                routes.append((.init(deviceID: id, entityKey: entity.key, kind: .availability), topic))
-            }
-            return routes
+    /// Identities of a discovered device (`dev.identifiers`, `dev.connections`), so its entities group together.
+    var identities: [String] {
+        guard case .object(let info) = attributes["device"] ?? .null else { return [] }
+        var result: [String] = []
+        switch info["identifiers"] ?? .null {
+        case .string(let identifier): result.append("id:\(identifier)")
+        case .array(let identifiers): result += identifiers.compactMap { $0.scalarText.map { "id:\($0)" } }
+        default: break
         }
+        for connection in info["connections"]?.arrayValue ?? [] {
+            if let pair = connection.arrayValue, pair.count == 2, let type = pair[0].scalarText, let value = pair[1].scalarText {
+                result.append("cn:\(type.lowercased()):\(value.lowercased())")
+            }
+        }
+        return result
     }
 }

@@ -4,11 +4,15 @@ public struct DeviceState: Sendable, Hashable {
     public var lastSeen: String?
     /// From the availability topic when the device has one; else true once the device has been heard from.
     public var online: Bool
+    /// Discovered devices: what their `json_attributes_topic`s said, merged key by key (one copy per device, since
+    /// producers such as Zigbee2MQTT point every entity at the same payload).
+    public var attributes: JSONObject
 
-    public init(values: JSONObject = JSONObject(), lastSeen: String? = nil, online: Bool = false) {
+    public init(values: JSONObject = JSONObject(), lastSeen: String? = nil, online: Bool = false, attributes: JSONObject = JSONObject()) {
         self.values = values
         self.lastSeen = lastSeen
         self.online = online
+        self.attributes = attributes
     }
 
     /// The retained payload on `<base>/devices/<id>/state`.
@@ -16,6 +20,7 @@ public struct DeviceState: Sendable, Hashable {
         var object = values
         object["last_seen"] = JSONValue(lastSeen)
         object["online"] = .bool(online)
+        if !attributes.isEmpty { object["attributes"] = .object(attributes) }
         return .object(object)
     }
 
@@ -24,7 +29,8 @@ public struct DeviceState: Sendable, Hashable {
         var values = json.objectValue ?? JSONObject()
         let lastSeen = values.removeValue(forKey: "last_seen")?.stringValue
         let online = values.removeValue(forKey: "online")?.boolValue ?? false
-        self.init(values: values, lastSeen: lastSeen, online: online)
+        let attributes = values.removeValue(forKey: "attributes")?.objectValue ?? JSONObject()
+        self.init(values: values, lastSeen: lastSeen, online: online, attributes: attributes)
     }
 
     /// Applies one state message for `entityKey`, the way Zigbee2MQTT's state topics work: a JSON object is merged
@@ -37,7 +43,7 @@ public struct DeviceState: Sendable, Hashable {
         let value = Self.decode(payload)
         var changed = false
         if case .object(let object) = value {
-            for (key, newValue) in object where key != "last_seen" && key != "online" && values[key] != newValue {
+            for (key, newValue) in object where !Self.reserved.contains(key) && values[key] != newValue {
                 values[key] = newValue
                 changed = true
             }
@@ -47,6 +53,26 @@ public struct DeviceState: Sendable, Hashable {
         }
         return changed
     }
+
+    /// Sets a discovered entity's value, or one field of it (`brightness` of a light); an object value (the JSON
+    /// light schema) is merged into the entity's object.
+    mutating func set(_ value: JSONValue, entity key: String, field: String?, at time: String) {
+        lastSeen = time
+        guard field != nil || value.objectValue != nil else {
+            values[key] = value
+            return
+        }
+        var object = values[key]?.objectValue ?? JSONObject()
+        if let field {
+            object[field] = value
+        } else if case .object(let fields) = value {
+            for (name, fieldValue) in fields { object[name] = fieldValue }
+        }
+        values[key] = .object(object)
+    }
+
+    /// Keys of the state document that are not entity values.
+    static let reserved: Set<String> = ["last_seen", "online", "attributes"]
 
     /// A payload as a JSON value: JSON when it parses, else the text (empty payload: null).
     static func decode(_ payload: [UInt8]) -> JSONValue {

@@ -13,6 +13,25 @@ public struct Entity: Sendable, Hashable {
     public var availability: Availability?
     public var unit: String?
     public var deviceClass: String?
+    /// Set for entities found through Home Assistant discovery: where the config came from and all of it.
+    public var discovery: Discovery?
+
+    /// A discovered entity's origin: its discovery hash, config topic, `unique_id` and expanded config as received,
+    /// so nothing Home Assistant would use is lost and a re-announce is recognized.
+    public struct Discovery: Sendable, Hashable {
+        /// `"<platform> <discovery id>"`, Home Assistant's discovery hash.
+        public var key: String
+        public var topic: String
+        public var uniqueID: String?
+        public var config: JSONObject
+
+        public init(key: String, topic: String, uniqueID: String?, config: JSONObject) {
+            self.key = key
+            self.topic = topic
+            self.uniqueID = uniqueID
+            self.config = config
+        }
+    }
 
     /// Where a device says it is reachable, with Home Assistant's default payloads.
     public struct Availability: Sendable, Hashable {
@@ -36,7 +55,8 @@ public struct Entity: Sendable, Hashable {
         commandTopic: String? = nil,
         availability: Availability? = nil,
         unit: String? = nil,
-        deviceClass: String? = nil
+        deviceClass: String? = nil,
+        discovery: Discovery? = nil
     ) {
         self.key = key
         self.name = name
@@ -47,6 +67,7 @@ public struct Entity: Sendable, Hashable {
         self.availability = availability
         self.unit = unit
         self.deviceClass = deviceClass
+        self.discovery = discovery
     }
 
     /// The entity as it appears in the device document and RPC results.
@@ -67,6 +88,21 @@ public struct Entity: Sendable, Hashable {
         }
         if let unit { object["unit"] = .string(unit) }
         if let deviceClass { object["device_class"] = .string(deviceClass) }
+        if let discovery {
+            let behavior = EntityBehavior(platform: platform, config: discovery.config)
+            object["optimistic"] = .bool(behavior.isOptimistic)
+            if !behavior.unsupportedTemplates.isEmpty {
+                object["template_unsupported"] = .array(behavior.unsupportedTemplates.map(JSONValue.string))
+            }
+            var config = discovery.config
+            // The device and origin blocks are the device's attributes; the document keeps one copy.
+            config["device"] = nil
+            config["origin"] = nil
+            object["discovery"] = [
+                "key": .string(discovery.key), "topic": .string(discovery.topic), "unique_id": JSONValue(discovery.uniqueID),
+                "config": .object(config),
+            ]
+        }
         return .object(object)
     }
 

@@ -3,7 +3,7 @@ import Mosquitto
 import ServiceLifecycle
 
 /// Reads every incoming message once and hands it to the feature that owns its topic: RPC requests to the RPC
-/// server, everything else to the device registry (whose topic index knows which devices it feeds).
+/// server, discovery configs and everything else to the device registry (whose topic index knows which devices it feeds).
 ///
 /// RPC requests run concurrently in a discarding task group, bounded by the RPC server's slots; on graceful
 /// shutdown the loop stops reading and the group waits for the requests already running.
@@ -12,13 +12,22 @@ public struct MessageRouter: Service {
     let topics: Topics
     let rpcServer: RPCServer
     let registry: DeviceRegistry
+    let discovery: Bool
     let logger: Logger
 
-    public init(messages: MQTTMessages, topics: Topics, rpcServer: RPCServer, registry: DeviceRegistry, logger: Logger) {
+    public init(
+        messages: MQTTMessages,
+        topics: Topics,
+        rpcServer: RPCServer,
+        registry: DeviceRegistry,
+        discovery: Bool = true,
+        logger: Logger
+    ) {
         self.messages = messages
         self.topics = topics
         self.rpcServer = rpcServer
         self.registry = registry
+        self.discovery = discovery
         self.logger = logger
     }
 
@@ -39,6 +48,9 @@ public struct MessageRouter: Service {
                     } else {
                         rpcServer.rejectBusy(message)
                     }
+                } else if discovery && registry.isDiscoveryTopic(message.topic) {
+                    // In arrival order with state, so a config is in place before the state that follows it.
+                    await registry.discover(message)
                 } else {
                     // Device state and availability, in arrival order on this one task.
                     registry.ingest(message)

@@ -47,6 +47,16 @@ extension DeviceStore {
                     """
             )
         }
+        migrator.registerMigration("v2: discovered entities keep their discovery hash, topic, unique_id and config") { db in
+            try db.execute(
+                sql: """
+                    ALTER TABLE entity ADD COLUMN discovery_key TEXT;
+                    ALTER TABLE entity ADD COLUMN discovery_topic TEXT;
+                    ALTER TABLE entity ADD COLUMN unique_id TEXT;
+                    ALTER TABLE entity ADD COLUMN config TEXT;
+                    """
+            )
+        }
         return migrator
     }
 }

@@ -85,8 +85,9 @@ public final class DeviceStore: Sendable {
         let insert = try db.cachedStatement(
             sql: """
                 INSERT INTO entity (device_id, key, position, name, platform, state_topic, state_topic_is_filter,
-                    command_topic, availability_topic, payload_available, payload_not_available, unit, device_class)
-                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                    command_topic, availability_topic, payload_available, payload_not_available, unit, device_class,
+                    discovery_key, discovery_topic, unique_id, config)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                 """
         )
         for (position, entity) in device.entities.enumerated() {
@@ -94,7 +95,8 @@ public final class DeviceStore: Sendable {
                 device.id, entity.key, position, entity.name, entity.platform, entity.stateTopic,
                 entity.stateTopicIsFilter, entity.commandTopic, entity.availability?.topic,
                 entity.availability?.payloadAvailable, entity.availability?.payloadNotAvailable, entity.unit,
-                entity.deviceClass,
+                entity.deviceClass, entity.discovery?.key, entity.discovery?.topic, entity.discovery?.uniqueID,
+                entity.discovery.map { JSONValue.object($0.config).jsonString },
             ])
         }
     }
@@ -206,6 +208,8 @@ public final class DeviceStore: Sendable {
 
     private static func entity(from row: Row) -> Entity {
         let availabilityTopic: String? = row["availability_topic"]
+        let discoveryKey: String? = row["discovery_key"]
+        let discoveryTopic: String? = row["discovery_topic"]
         return Entity(
             key: row["key"],
             name: row["name"],
@@ -221,7 +225,10 @@ public final class DeviceStore: Sendable {
                 )
             },
             unit: row["unit"],
-            deviceClass: row["device_class"]
+            deviceClass: row["device_class"],
+            discovery: discoveryKey.map { key in
+                Entity.Discovery(key: key, topic: discoveryTopic ?? "", uniqueID: row["unique_id"], config: Self.object(row["config"]))
+            }
         )
     }
 

@@ -53,7 +53,8 @@ public final class StoreWriter: Service, Sendable {
 
     private struct Operation: Sendable {
         var body: @Sendable (DeviceStore, Database) throws -> Void
-        var continuation: CheckedContinuation<Void, any Error>
+        /// Nil for changes nobody waits for (discovery): those are kept and retried when a write fails.
+        var continuation: CheckedContinuation<Void, any Error>?
     }
 
     public init(store: DeviceStore, settings: Settings, logger: Logger) {
@@ -127,11 +128,18 @@ public final class StoreWriter: Service, Sendable {
         }
     }
 
+    /// Queues `body` for the next batched transaction without waiting: for changes whose source can replay them
+    /// (retained discovery configs). A failed write keeps it for the retry.
+    public func submit(_ body: @escaping @Sendable (DeviceStore, Database) throws -> Void) {
+        pending.withLock { $0.operations.append(Operation(body: body, continuation: nil)) }
+        wake.yield()
+    }
+
     public func run() async throws {
         var backoff = Duration.milliseconds(250)
         for await _ in wakeups.cancelOnGracefulShutdown() {
             // Gather a batch, unless an RPC caller is waiting.
-            if pending.withLock({ $0.operations.isEmpty }) {
+            if pending.withLock({ !$0.operations.contains { $0.continuation != nil } }) {
                 try? await Task.sleep(for: settings.flushInterval)
             }
             while await flush() == false {
@@ -175,13 +183,14 @@ public final class StoreWriter: Service, Sendable {
                 pending.logs = logs + pending.logs
                 for (id, state) in states where pending.states[id] == nil { pending.states[id] = state }
                 for id in prunes { pending.logRows[id] = settings.logLimitPerDevice + settings.logLimitPerDevice / 2 }
+                pending.operations = operations.filter { $0.continuation == nil } + pending.operations
                 return pending.lastError != message
             }
             if firstTime {
                 logger.error("cannot write to the store; keeping rows in memory and retrying", metadata: ["error": "\(message)"])
             }
             // RPC callers learn at once; their change was not applied.
-            for operation in operations { operation.continuation.resume(throwing: error) }
+            for operation in operations { operation.continuation?.resume(throwing: error) }
             return false
         }
         counters.persisted.add(logs.count, ordering: .relaxed)
@@ -191,7 +200,7 @@ public final class StoreWriter: Service, Sendable {
             return pending.lastError != nil
         }
         if recovered { logger.notice("store writes succeed again") }
-        for operation in operations { operation.continuation.resume() }
+        for operation in operations { operation.continuation?.resume() }
         return true
     }
 

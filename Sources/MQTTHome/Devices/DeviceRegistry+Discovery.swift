@@ -1,0 +1,309 @@
+import Logging
+import Mosquitto
+import Synchronization
+
+/// Home Assistant discovery: configs become entities of devices, grouped by `device.identifiers`/`connections`,
+/// keyed by discovery hash and `unique_id`, so a re-announce under another topic updates instead of duplicating.
+///
+/// Applied in memory at once and persisted in the writer's next batch (the broker replays retained configs, so a
+/// crash loses nothing the producer does not send again); serialized with RPC changes by ``mutations``.
+extension DeviceRegistry {
+    /// Discovery filters: `<prefix>/<component>/[<node_id>/]<object_id>/config` for every platform and `device`.
+    public var discoveryFilters: [String] { ["\(discoveryPrefix)/+/+/config", "\(discoveryPrefix)/+/+/+/config"] }
+
+    public func isDiscoveryTopic(_ topic: String) -> Bool {
+        topic.hasSuffix("/config") && topic.hasPrefix(discoveryPrefix) && topic.utf8.dropFirst(discoveryPrefix.utf8.count).first == UInt8(ascii: "/")
+    }
+
+    public func discover(_ message: MQTTMessage) async {
+        guard let parsed = DiscoveryParser.parse(topic: message.topic, payload: message.payload, prefix: discoveryPrefix) else { return }
+        discoveryCounters.configs.add(1, ordering: .relaxed)
+        await mutations.withLock {
+                switch parsed {
+                case .invalid(let reason):
+                    invalidConfig(topic: message.topic, reason: reason)
+                case .removal(let address):
+                    let keys = contents.withLock { contents -> [String] in
+                        if address.component == "device" { return Array(contents.discoveryTopics[address.topic] ?? []) }
+                        let id = address.nodeID.map { "\($0) \(address.objectID)" } ?? address.objectID
+                        return ["\(address.component) \(id)"]
+                    }
+                    for key in keys { await removeDiscovered(key: key) }
+                case .migration(let address):
+                    // The entity stays; its next config (device-based, same unique_id) takes it over.
+                    contents.withLock { contents in
+                        for key in contents.discoveryTopics.removeValue(forKey: address.topic) ?? [] {
+                            contents.discoveryKeys[key] = nil
+                        }
+                    }
+                    logger.info("discovery migration", metadata: ["mqtt.topic": "\(address.topic)"])
+                case .configs(let components, let removed):
+                    for key in removed { await removeDiscovered(key: key) }
+                    for component in components { await applyDiscovered(component) }
+                }
+        }
+    }
+
+    private func invalidConfig(topic: String, reason: String) {
+        discoveryCounters.invalid.add(1, ordering: .relaxed)
+        let first = loggedDiscoveryProblems.withLock { logged -> Bool in
+            if logged.count > 10_000 { logged.removeAll() }
+            return logged.insert("\(topic)\n\(reason)").inserted
+        }
+        if first {
+            logger.warning("ignoring an invalid discovery config", metadata: ["mqtt.topic": "\(topic)", "reason": "\(reason)"])
+        }
+    }
+
+    // MARK: - Create and update
+
+    private func applyDiscovered(_ component: DiscoveryParser.Component) async {
+        let config = component.config
+        let uniqueKey = config["unique_id"]?.scalarText.map { "\(component.platform) \($0)" }
+        let deviceInfo = config["device"]?.objectValue
+        let identities = Device.identities(of: deviceInfo)
+        let (old, current, target) = contents.withLock { contents -> (Device?, EntityRef?, Device?) in
+            let reference = contents.discoveryKeys[component.key] ?? uniqueKey.flatMap { contents.uniqueIDs[$0] }
+            let owner = reference.flatMap { contents.devices[$0.deviceID] }
+            var byIdentity: Device?
+            for identity in identities {
+                if let id = contents.identities[identity], let device = contents.devices[id] {
+                    byIdentity = device
+                    break
+                }
+            }
+            return (owner, reference, byIdentity ?? owner)
+        }
+        var changes: [(old: Device?, new: Device?)] = []
+        var device: Device
+        var entityKey: String
+        if let target {
+            device = target
+            entityKey = current?.deviceID == target.id ? current!.entityKey : Self.freeKey(Device.slug(component.objectID), in: target, platform: component.platform)
+        } else {
+            let now = Timestamp.now()
+            let base = identities.first.map { Device.slug(String($0.dropFirst(3))) }
+                ?? Device.slug(config["unique_id"]?.scalarText ?? component.discoveryID)
+            let id = contents.withLock { contents in Self.freeID(base, contents) }
+            device = Device(id: id, name: id, type: component.platform, origin: "ha_discovery", createdAt: now, updatedAt: now, version: 0, entities: [])
+            entityKey = Device.slug(component.objectID)
+        }
+        // Moved to another device (its identifiers changed): the old device loses the entity.
+        if let old, let current, old.id != device.id {
+            var shrunk = old
+            shrunk.entities.removeAll { $0.key == current.entityKey }
+            changes.append((old, shrunk.entities.isEmpty ? nil : Self.touched(shrunk)))
+        }
+        let before = device
+        let entity = Self.entity(from: component, key: entityKey, deviceName: deviceInfo?["name"]?.stringValue ?? device.name)
+        if let index = device.entities.firstIndex(where: { $0.key == entityKey }) {
+            device.entities[index] = entity
+        } else {
+            device.entities.append(entity)
+        }
+        if let deviceInfo {
+            var merged = device.attributes["device"]?.objectValue ?? JSONObject()
+            for (key, value) in deviceInfo { merged[key] = value }
+            device.attributes["device"] = .object(merged)
+        }
+        if let origin = config["origin"] { device.attributes["origin"] = origin }
+        let wantedName = deviceInfo?["name"]?.stringValue ?? (before.entities.isEmpty ? entity.name : device.name)
+        if wantedName != device.name {
+            device.name = contents.withLock { contents in Self.freeName(wantedName, for: device.id, contents) }
+        }
+        device.type = Self.primaryPlatform(device.entities)
+        guard device != before else { return }
+        changes.append((before.entities.isEmpty && before.version == 0 ? nil : before, Self.touched(device)))
+        await commit(changes)
+    }
+
+    private func removeDiscovered(key: String) async {
+        guard let (device, entityKey) = contents.withLock({ contents -> (Device, String)? in
+            guard let reference = contents.discoveryKeys[key], let device = contents.devices[reference.deviceID] else { return nil }
+            return (device, reference.entityKey)
+        }) else { return }
+        discoveryCounters.removals.add(1, ordering: .relaxed)
+        var shrunk = device
+        shrunk.entities.removeAll { $0.key == entityKey }
+        await commit([(device, shrunk.entities.isEmpty ? nil : Self.touched(shrunk))])
+    }
+
+    /// Applies device changes in memory, queues them for the store, (un)subscribes and publishes. `old` nil is a
+    /// new device; `new` nil removes the device and clears its retained topics.
+    private func commit(_ changes: [(old: Device?, new: Device?)]) async {
+        for (old, new) in changes {
+            if let new {
+                writer.submit { store, db in try store.save(new, in: db) }
+                let (stale, fresh, state) = contents.withLock { contents in
+                    let state = contents.states[new.id] ?? DeviceState()
+                    let stale = old.map { Self.remove($0, from: &contents) } ?? []
+                    let fresh = Self.insert(new, state: state, into: &contents)
+                    return (stale, fresh, contents.states[new.id] ?? state)
+                }
+                for filter in stale where !fresh.contains(filter) { try? client.unsubscribe(filter) }
+                await subscribeQuietly(fresh.filter { !stale.contains($0) })
+                publishRetained(new, state: state)
+                publishEvent(old == nil ? "device_discovered" : "device_updated", id: new.id)
+                if old == nil {
+                    logger.info("device discovered", metadata: ["device.id": "\(new.id)", "device.name": "\(new.name)"])
+                }
+            } else if let old {
+                writer.submit { store, db in try store.delete(deviceID: old.id, in: db) }
+                let unused = contents.withLock { contents in
+                    contents.states.removeValue(forKey: old.id)
+                    contents.tracking.removeValue(forKey: old.id)
+                    return Self.remove(old, from: &contents)
+                }
+                writer.forget(deviceID: old.id)
+                for filter in unused { try? client.unsubscribe(filter) }
+                publisher.publish(topics.deviceState(old.id), payload: [])
+                publisher.publish(topics.deviceAvailability(old.id), payload: [])
+                publisher.publish(topics.device(old.id), payload: [])
+                publishEvent("device_removed", id: old.id)
+                logger.info("discovered device removed", metadata: ["device.id": "\(old.id)"])
+            }
+        }
+    }
+
+    func subscribeQuietly(_ filters: [String]) async {
+        guard !filters.isEmpty else { return }
+        do {
+            try await client.subscribe(filters, qos: .atLeastOnce)
+        } catch {
+            logger.warning("cannot subscribe to device topics", metadata: ["mqtt.filter": "\(filters)", "error": "\(error)"])
+        }
+    }
+
+    // MARK: - Mapping
+
+    static func entity(from component: DiscoveryParser.Component, key: String, deviceName: String) -> Entity {
+        let config = component.config
+        let name: String
+        switch config["name"] {
+        case .string(let text)?: name = text
+        case .null?: name = deviceName
+        default: name = config["device_class"]?.stringValue.map { $0.replacingUnderscores } ?? key
+        }
+        return Entity(
+            key: key,
+            name: name,
+            platform: component.platform,
+            stateTopic: config["state_topic"]?.stringValue,
+            commandTopic: config["command_topic"]?.stringValue,
+            unit: config["unit_of_measurement"]?.stringValue,
+            deviceClass: config["device_class"]?.stringValue,
+            discovery: Entity.Discovery(
+                key: component.key,
+                topic: component.topic,
+                uniqueID: config["unique_id"]?.scalarText,
+                config: config
+            )
+        )
+    }
+
+    /// The platform that best names a device of several entities: what it controls before what it measures.
+    static func primaryPlatform(_ entities: [Entity]) -> String {
+        let order = [
+            "light", "climate", "cover", "fan", "lock", "switch", "valve", "humidifier", "water_heater", "vacuum",
+            "lawn_mower", "alarm_control_panel", "siren", "media_player", "camera", "binary_sensor", "sensor",
+        ]
+        let platforms = Set(entities.map(\.platform))
+        return order.first { platforms.contains($0) } ?? entities.first?.platform ?? "sensor"
+    }
+
+    static func touched(_ device: Device) -> Device {
+        var device = device
+        device.version += 1
+        device.updatedAt = Timestamp.now()
+        return device
+    }
+
+    static func freeKey(_ base: String, in device: Device, platform: String) -> String {
+        let taken = Set(device.entities.map(\.key))
+        if !taken.contains(base) { return base }
+        if !taken.contains("\(base)_\(platform)") { return "\(base)_\(platform)" }
+        var suffix = 2
+        while taken.contains("\(base)_\(suffix)") { suffix += 1 }
+        return "\(base)_\(suffix)"
+    }
+
+    static func freeID(_ base: String, _ contents: borrowing Contents) -> String {
+        var candidate = base
+        var suffix = 2
+        while contents.devices[candidate] != nil {
+            candidate = "\(base)_\(suffix)"
+            suffix += 1
+        }
+        return candidate
+    }
+
+    /// Device names are unique (case-insensitive); a second "Kitchen" becomes "Kitchen 2".
+    static func freeName(_ base: String, for id: String, _ contents: borrowing Contents) -> String {
+        var candidate = base
+        var suffix = 2
+        while let owner = contents.names[candidate.lowercased()], owner != id {
+            candidate = "\(base) \(suffix)"
+            suffix += 1
+        }
+        return candidate
+    }
+
+    /// Counters for `health`.
+    func discoveryStatistics() -> JSONValue {
+        let (devices, entities) = contents.withLock { contents in
+            (contents.behaviors.count, contents.behaviors.values.reduce(0) { $0 + $1.count })
+        }
+        return [
+            "prefix": .string(discoveryPrefix),
+            "configs_received": JSONValue(discoveryCounters.configs.load(ordering: .relaxed)),
+            "invalid_configs": JSONValue(discoveryCounters.invalid.load(ordering: .relaxed)),
+            "removals": JSONValue(discoveryCounters.removals.load(ordering: .relaxed)),
+            "devices": JSONValue(devices),
+            "entities": JSONValue(entities),
+            "template_errors": JSONValue(discoveryCounters.templateErrors.load(ordering: .relaxed)),
+        ]
+    }
+}
+
+extension Device {
+    static func identities(of info: JSONObject?) -> [String] {
+        guard let info else { return [] }
+        var probe = Device(id: "", name: "", type: "", createdAt: "", updatedAt: "", entities: [])
+        probe.attributes["device"] = .object(info)
+        return probe.identities
+    }
+}
+
+extension String {
+    var replacingUnderscores: String { String(map { $0 == "_" ? " " : $0 }).capitalizedFirst }
+    var capitalizedFirst: String { prefix(1).uppercased() + dropFirst() }
+}
+
+extension DeviceRegistry {
+    /// Flags entities whose `expire_after` passed and publishes the availability of devices that went offline.
+    func expireStale(now: ContinuousClock.Instant) {
+        let wentOffline = contents.withLock { contents -> [String] in
+            var offline: [String] = []
+            for (deviceID, behaviors) in contents.behaviors {
+                var changed = false
+                for (key, behavior) in behaviors where behavior.expireAfter > 0 {
+                    guard let tracking = contents.tracking[deviceID]?[key], !tracking.expired,
+                        now - tracking.lastUpdate > .milliseconds(Int64(behavior.expireAfter * 1000))
+                    else { continue }
+                    contents.tracking[deviceID]?[key]?.expired = true
+                    changed = true
+                }
+                guard changed else { continue }
+                let wasOnline = contents.states[deviceID]?.online ?? false
+                Self.updateOnline(deviceID, &contents)
+                if wasOnline && contents.states[deviceID]?.online == false { offline.append(deviceID) }
+            }
+            return offline
+        }
+        for id in wentOffline {
+            publisher.publish(topics.deviceAvailability(id), payload: Array("offline".utf8))
+            let state = contents.withLock { $0.states[id] }
+            if let state { publisher.publish(topics.deviceState(id), state: state) }
+        }
+    }
+}
