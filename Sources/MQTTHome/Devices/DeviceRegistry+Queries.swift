@@ -25,6 +25,7 @@ extension DeviceRegistry {
         object["online"] = .bool(state.online)
         object["last_seen"] = JSONValue(state.lastSeen)
         object["state"] = .object(state.values)
+        if !state.attributes.isEmpty { object["state_attributes"] = .object(state.attributes) }
         return .object(object)
     }
 

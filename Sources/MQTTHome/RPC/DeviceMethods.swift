@@ -93,6 +93,39 @@ enum DeviceMethods {
         )
         router.register(
             RPCMethod(
+                name: "devices/set",
+                summary: "Set an entity in its own payload dialect; answers confirmed, unconfirmed (timeout) or sent (optimistic)",
+                parameters: [
+                    .init("id", type: "string", required: true, description: "device id or exact name"),
+                    .init("entity", type: "string", description: "entity key (default: the device's main controllable entity)"),
+                    .init("state", type: "string|boolean", description: "ON, OFF, toggle; open, close, stop (cover); lock, unlock (lock); press (button)"),
+                    .init("brightness", type: "number", description: "light brightness 0-255"),
+                    .init("color_temp", type: "number", description: "light colour temperature in mireds"),
+                    .init("rgb", type: "array", description: "light colour [r, g, b], each 0-255"),
+                    .init("position", type: "number", description: "cover position 0 (closed) - 100 (open)"),
+                    .init("tilt", type: "number", description: "cover tilt"),
+                    .init("temperature", type: "number", description: "climate target temperature"),
+                    .init("mode", type: "string", description: "climate mode"),
+                    .init("fan_mode", type: "string", description: "climate fan mode"),
+                    .init("preset_mode", type: "string", description: "climate or fan preset"),
+                    .init("percentage", type: "number", description: "fan speed 0-100"),
+                    .init("value", type: "any", description: "number, select or text value; raw payload for other entities"),
+                    .init("confirm_timeout_ms", type: "integer", description: "how long to wait for the state topic, 0-60000 (default 3000)"),
+                ]
+            ) { params throws(RPCError) in
+                var intent = params.object
+                for key in ["id", "entity", "confirm_timeout_ms"] { intent[key] = nil }
+                let timeout = try params.optionalInt("confirm_timeout_ms", in: 0...60_000) ?? 3000
+                return try await registry.set(
+                    id: try params.string("id"),
+                    entity: try params.optionalString("entity"),
+                    intent: intent,
+                    timeout: .milliseconds(timeout)
+                )
+            }
+        )
+        router.register(
+            RPCMethod(
                 name: "devices/logs",
                 summary: "A device's received (rx) and sent (tx) messages, newest first",
                 parameters: [

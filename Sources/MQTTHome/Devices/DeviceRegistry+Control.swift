@@ -1,0 +1,84 @@
+import Mosquitto
+import Synchronization
+
+/// `devices/set`: a structured intent published in the entity's own dialect, confirmed by its state topic.
+extension DeviceRegistry {
+    public func set(
+        id query: String,
+        entity entityKey: String?,
+        intent: JSONObject,
+        timeout: Duration
+    ) async throws(RPCError) -> JSONValue {
+        let (device, state) = try find(query)
+        let entity: Entity
+        if let entityKey {
+            guard let found = device.entity(entityKey) else {
+                throw .entityNotFound(device: device.id, entity: entityKey, available: device.entities.map(\.key))
+            }
+            entity = found
+        } else {
+            // The entity that best matches the device's type, among those that take commands.
+            let controllable = device.entities.filter {
+                $0.commandTopic != nil || $0.discovery?.config.keys.contains { $0.hasSuffix("command_topic") } == true
+            }
+            guard let first = controllable.first(where: { $0.platform == device.type }) ?? controllable.first else {
+                throw .noCommandTopic(device: device.id)
+            }
+            entity = first
+        }
+        let current = state.values[entity.key]
+        let translation = try ControlIntent(entity: entity, intent: intent, current: current)
+        guard client.isConnected else { throw .notConnected("the command was not sent") }
+        let optimistic = entity.discovery.map { EntityBehavior(platform: entity.platform, config: $0.config).isOptimistic }
+            ?? (entity.stateTopic == nil)
+        let waiter: StateWaiter? = optimistic ? nil : translation.expected.map { StateWaiter(entityKey: entity.key, expected: $0) }
+        if let waiter { contents.withLock { $0.waiters[device.id, default: []].append(waiter) } }
+        let started = ContinuousClock.now
+        var logs: [DeviceStore.LogEntry] = []
+        for publish in translation.publishes {
+            do {
+                try client.publish(publish.topic, payload: Array(publish.payload.utf8), qos: .atLeastOnce)
+            } catch {
+                if let waiter { cancel(waiter, deviceID: device.id) }
+                throw .notConnected("the command was not sent: \(error)")
+            }
+            logs.append(.init(deviceID: device.id, at: Timestamp.now(), direction: "tx", topic: publish.topic, payload: Array(publish.payload.utf8)))
+        }
+        writer.enqueue(logs: logs, states: [])
+        var result: JSONObject = [
+            "id": .string(device.id), "entity": .string(entity.key),
+            "published": .array(translation.publishes.map { ["topic": .string($0.topic), "payload": .string($0.payload)] }),
+        ]
+        guard let waiter else {
+            result["status"] = "sent"
+            result["reason"] = .string(
+                optimistic ? "the entity has no state topic (optimistic): nothing can confirm it" : "nothing the entity reports can confirm this command"
+            )
+            return .object(result)
+        }
+        let timer = Task { [weak self] in
+            try? await Task.sleep(for: timeout)
+            guard let self else { return }
+            let last = self.cancel(waiter, deviceID: device.id)
+            waiter.resolve(confirmed: false, value: last)
+        }
+        let (confirmed, value) = await waiter.result()
+        timer.cancel()
+        let elapsed = ContinuousClock.now - started
+        result["status"] = .string(confirmed ? "confirmed" : "unconfirmed")
+        result["expected"] = translation.expected ?? .null
+        result[confirmed ? "value" : "last_value"] = value ?? .null
+        result["elapsed_ms"] = .int(elapsed.components.seconds * 1000 + elapsed.components.attoseconds / 1_000_000_000_000_000)
+        return .object(result)
+    }
+
+    /// Removes a waiter (timeout, failed publish) and returns the entity's value now.
+    @discardableResult
+    private func cancel(_ waiter: StateWaiter, deviceID: String) -> JSONValue? {
+        contents.withLock { contents in
+            contents.waiters[deviceID]?.removeAll { $0 === waiter }
+            if contents.waiters[deviceID]?.isEmpty == true { contents.waiters[deviceID] = nil }
+            return contents.states[deviceID]?.values[waiter.entityKey]
+        }
+    }
+}
