@@ -14,6 +14,7 @@ struct Bench {
         usage: mqtt-home-bench rpc [sequential-calls] [calls-per-caller]
                mqtt-home-bench ingest <devices> <messages> <qos 0|1>
                mqtt-home-bench command [sequential-commands] [commands-per-caller]
+               mqtt-home-bench discovery <configs> <messages>
         """
 
     static func main() async throws {
@@ -28,6 +29,12 @@ struct Bench {
             }
             try await IngestBenchmark.run(devices: numbers[0], messages: numbers[1], qos: qos)
         case "command": try await CommandBenchmark.run(numbers)
+        case "discovery":
+            guard numbers.count == 2 else {
+                print(usage)
+                exit(2)
+            }
+            try await DiscoveryBenchmark.run(configs: numbers[0], messages: numbers[1])
         default:
             print(usage)
             exit(2)

@@ -120,6 +120,8 @@ public struct HomeDaemon: Sendable {
         services.append(("broker-link", link))
         services.append(("state-publisher", publisher))
         services.append(("availability-expiry", AvailabilityExpiry(registry: registry)))
+        let discovery = configuration.discoveryPrefix == nil ? nil : DiscoveryService(registry: registry)
+        if let discovery { services.append(("discovery", discovery)) }
         services.append(
             (
                 "message-router",
@@ -128,7 +130,7 @@ public struct HomeDaemon: Sendable {
                     topics: topics,
                     rpcServer: rpcServer,
                     registry: registry,
-                    discovery: configuration.discoveryPrefix != nil,
+                    discovery: discovery,
                     logger: logger
                 )
             )

@@ -12,7 +12,7 @@ public struct MessageRouter: Service {
     let topics: Topics
     let rpcServer: RPCServer
     let registry: DeviceRegistry
-    let discovery: Bool
+    let discovery: DiscoveryService?
     let logger: Logger
 
     public init(
@@ -20,7 +20,7 @@ public struct MessageRouter: Service {
         topics: Topics,
         rpcServer: RPCServer,
         registry: DeviceRegistry,
-        discovery: Bool = true,
+        discovery: DiscoveryService? = nil,
         logger: Logger
     ) {
         self.messages = messages
@@ -48,9 +48,10 @@ public struct MessageRouter: Service {
                     } else {
                         rpcServer.rejectBusy(message)
                     }
-                } else if discovery && registry.isDiscoveryTopic(message.topic) {
-                    // In arrival order with state, so a config is in place before the state that follows it.
-                    await registry.discover(message)
+                } else if let discovery, registry.isDiscoveryTopic(message.topic) {
+                    // Applied in order on the discovery task; a config's state topics are subscribed only once it
+                    // is applied, so its state cannot overtake it.
+                    discovery.enqueue(message)
                 } else {
                     // Device state and availability, in arrival order on this one task.
                     registry.ingest(message)
