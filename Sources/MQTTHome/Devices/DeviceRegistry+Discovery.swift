@@ -141,7 +141,16 @@ extension DeviceRegistry {
                     return (stale, fresh, contents.states[new.id] ?? state)
                 }
                 for filter in stale where !fresh.contains(filter) { try? client.unsubscribe(filter) }
-                await subscribeQuietly(fresh.filter { !stale.contains($0) })
+                // A new or changed entity on a topic that is already subscribed (Zigbee2MQTT: every entity of a device
+                // reads the device topic) subscribes again: the broker then re-sends the retained state and
+                // availability, which the entity would otherwise never see.
+                let behaviors = contents.withLock { $0.behaviors[new.id] ?? [:] }
+                let changed = new.entities.filter { old?.entity($0.key) != $0 }
+                let replay = Self.routes(of: Device(id: new.id, name: "", type: "", createdAt: "", updatedAt: "", entities: changed), behaviors)
+                    .map(\.1)
+                var filters = fresh.filter { !stale.contains($0) }
+                for topic in replay where !filters.contains(topic) { filters.append(topic) }
+                await subscribeQuietly(filters)
                 publishRetained(new, state: state)
                 publishEvent(old == nil ? "device_discovered" : "device_updated", id: new.id)
                 if old == nil {
