@@ -103,18 +103,7 @@ extension DeviceRegistry {
         try await serialized { () throws(RPCError) -> JSONValue in
             let (device, _) = try find(query)
             try await save { store, db in try store.delete(deviceID: device.id, in: db) }
-            let unused = contents.withLock { contents in
-                contents.states.removeValue(forKey: device.id)
-                return Self.remove(device, from: &contents)
-            }
-            writer.forget(deviceID: device.id)
-            for filter in unused { try? client.unsubscribe(filter) }
-            // Empty retained payloads clear every topic of the device; queued in the publisher, they also replace a
-            // state still waiting there and are kept across a disconnect.
-            publisher.publish(topics.deviceState(device.id), payload: [])
-            publisher.publish(topics.deviceAvailability(device.id), payload: [])
-            publisher.publish(topics.device(device.id), payload: [])
-            publishEvent("device_removed", id: device.id)
+            forgetAndClear(device)
             logger.info("device removed", metadata: ["device.id": "\(device.id)"])
             return ["id": .string(device.id), "removed": true]
         }
@@ -131,10 +120,7 @@ extension DeviceRegistry {
         let (device, _) = try find(query)
         let entity: Entity
         if let entityKey {
-            guard let found = device.entity(entityKey) else {
-                throw .entityNotFound(device: device.id, entity: entityKey, available: device.entities.map(\.key))
-            }
-            entity = found
+            entity = try self.entity(entityKey, of: device)
         } else {
             guard let first = device.entities.first(where: { $0.commandTopic != nil }) else {
                 throw .noCommandTopic(device: device.id)
@@ -160,6 +146,30 @@ extension DeviceRegistry {
     }
 
     // MARK: - Helpers
+
+    /// Drops a removed device from memory and its subscriptions, and clears its retained topics with empty payloads
+    /// (queued in the publisher, they also replace a state still waiting there and are kept across a disconnect).
+    func forgetAndClear(_ device: Device) {
+        let unused = contents.withLock { contents in
+            contents.states.removeValue(forKey: device.id)
+            contents.tracking.removeValue(forKey: device.id)
+            return Self.remove(device, from: &contents)
+        }
+        writer.forget(deviceID: device.id)
+        for filter in unused { try? client.unsubscribe(filter) }
+        publisher.publish(topics.deviceState(device.id), payload: [])
+        publisher.publish(topics.deviceAvailability(device.id), payload: [])
+        publisher.publish(topics.device(device.id), payload: [])
+        publishEvent("device_removed", id: device.id)
+    }
+
+    /// The entity `key` of a device, or -32005 listing the keys it has.
+    func entity(_ key: String, of device: Device) throws(RPCError) -> Entity {
+        guard let found = device.entity(key) else {
+            throw .entityNotFound(device: device.id, entity: key, available: device.entities.map(\.key))
+        }
+        return found
+    }
 
     private func serialized<T: Sendable>(_ body: () async throws(RPCError) -> T) async throws(RPCError) -> T {
         do {

@@ -12,10 +12,7 @@ extension DeviceRegistry {
         let (device, state) = try find(query)
         let entity: Entity
         if let entityKey {
-            guard let found = device.entity(entityKey) else {
-                throw .entityNotFound(device: device.id, entity: entityKey, available: device.entities.map(\.key))
-            }
-            entity = found
+            entity = try self.entity(entityKey, of: device)
         } else {
             // The entity that best matches the device's type, among those that take commands.
             let controllable = device.entities.filter {

@@ -158,17 +158,7 @@ extension DeviceRegistry {
                 }
             } else if let old {
                 writer.submit { store, db in try store.delete(deviceID: old.id, in: db) }
-                let unused = contents.withLock { contents in
-                    contents.states.removeValue(forKey: old.id)
-                    contents.tracking.removeValue(forKey: old.id)
-                    return Self.remove(old, from: &contents)
-                }
-                writer.forget(deviceID: old.id)
-                for filter in unused { try? client.unsubscribe(filter) }
-                publisher.publish(topics.deviceState(old.id), payload: [])
-                publisher.publish(topics.deviceAvailability(old.id), payload: [])
-                publisher.publish(topics.device(old.id), payload: [])
-                publishEvent("device_removed", id: old.id)
+                forgetAndClear(old)
                 logger.info("discovered device removed", metadata: ["device.id": "\(old.id)"])
             }
         }
