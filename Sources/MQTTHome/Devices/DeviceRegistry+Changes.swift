@@ -19,14 +19,7 @@ extension DeviceRegistry {
                     }
                     return requested
                 }
-                let base = Device.slug(name)
-                var candidate = base
-                var suffix = 2
-                while contents.devices[candidate] != nil {
-                    candidate = "\(base)_\(suffix)"
-                    suffix += 1
-                }
-                return candidate
+                return Self.freeID(Device.slug(name), contents)
             }
             let now = Timestamp.now()
             let key = spec.entityKey ?? (spec.deviceClass ?? nil).map(Device.slug) ?? (type == "sensor" ? "value" : "state")

@@ -226,6 +226,7 @@ extension DeviceRegistry {
         return "\(base)_\(suffix)"
     }
 
+    /// `base`, or `base_2`, `base_3`… when a device already has that id.
     static func freeID(_ base: String, _ contents: borrowing Contents) -> String {
         var candidate = base
         var suffix = 2
