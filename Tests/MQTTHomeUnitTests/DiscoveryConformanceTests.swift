@@ -62,7 +62,7 @@ struct DiscoveryConformanceTests {
             let topic = try #require(message["topic"]?.stringValue)
             let bytes = Array(try #require(message["payload"]?.stringValue).utf8)
             for input in behavior.inputs where TopicRules.matches(filter: input.topic, topic: topic) {
-                if case .success(let value?) = behavior.value(of: input, payload: bytes) {
+                if case .success(let value?) = behavior.value(of: input, payload: bytes, json: EntityBehavior.json(bytes)) {
                     states[index].set(value, entity: "entity", field: input.field, at: "t")
                 }
             }
@@ -71,7 +71,8 @@ struct DiscoveryConformanceTests {
         for message in expect["availability_messages"]?.arrayValue ?? [] {
             let behavior = behaviors[0]
             let source = try #require(behavior.availability.firstIndex { $0.topic == message["topic"]?.stringValue })
-            let result = behavior.availabilityValue(source: source, payload: Array((message["payload"]?.stringValue ?? "").utf8))
+            let bytes = Array((message["payload"]?.stringValue ?? "").utf8)
+            let result = behavior.availabilityValue(source: source, payload: bytes, json: EntityBehavior.json(bytes))
             #expect(result.map(JSONValue.bool) ?? .null == message["available"], "\(name): availability \(message)")
         }
         for control in expect["control"]?.arrayValue ?? [] {

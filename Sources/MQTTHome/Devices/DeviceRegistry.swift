@@ -118,10 +118,19 @@ public final class DeviceRegistry: Sendable {
         var availabilityChanged: [(String, Bool)] = []
         var confirmed: [(StateWaiter, JSONValue?)] = []
         var templateErrors = 0
+        // Parsed at most once per message, however many discovered entities read it (Zigbee2MQTT: all of a device's).
+        var parsed: JSONValue?? = nil
+        func json() -> JSONValue? {
+            if let parsed { return parsed }
+            let value = EntityBehavior.json(message.payload)
+            parsed = .some(value)
+            return value
+        }
         contents.withLock { contents in
             let routes = contents.index.matches(message.topic)
             guard !routes.isEmpty else { return }
             var touched: [String] = []
+            var attributesMerged: Set<String> = []
             for route in routes {
                 guard let device = contents.devices[route.deviceID] else { continue }
                 let wasOnline = contents.states[route.deviceID]?.online ?? false
@@ -149,7 +158,7 @@ public final class DeviceRegistry: Sendable {
                         behavior.inputs.indices.contains(index)
                     else { continue }
                     let input = behavior.inputs[index]
-                    switch behavior.value(of: input, payload: message.payload) {
+                    switch behavior.value(of: input, payload: message.payload, json: json()) {
                     case .failure:
                         templateErrors += 1
                         continue
@@ -166,8 +175,10 @@ public final class DeviceRegistry: Sendable {
                         confirmed += Self.takeWaiters(route.deviceID, route.entityKey, current, &contents)
                     }
                 case .attributes:
+                    // Attributes are merged per device: one merge per message and template, not one per entity.
                     guard let behavior = contents.behaviors[route.deviceID]?[route.entityKey],
-                        let attributes = behavior.attributes(payload: message.payload)
+                        attributesMerged.insert("\(route.deviceID)\n\(behavior.attributesTemplate?.source ?? "")").inserted,
+                        let attributes = behavior.attributes(payload: message.payload, json: json())
                     else { continue }
                     var state = contents.states[route.deviceID] ?? DeviceState()
                     for (key, value) in attributes { state.attributes[key] = value }
@@ -176,7 +187,7 @@ public final class DeviceRegistry: Sendable {
                 case .availabilitySource(let index):
                     guard let behavior = contents.behaviors[route.deviceID]?[route.entityKey],
                         behavior.availability.indices.contains(index),
-                        let available = behavior.availabilityValue(source: index, payload: message.payload)
+                        let available = behavior.availabilityValue(source: index, payload: message.payload, json: json())
                     else { continue }
                     contents.tracking[route.deviceID]?[route.entityKey]?.sources[index] = available
                     contents.tracking[route.deviceID]?[route.entityKey]?.latest = available

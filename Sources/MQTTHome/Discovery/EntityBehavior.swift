@@ -161,19 +161,20 @@ public struct EntityBehavior: Sendable {
 
     /// The normalized value an input's message carries, `.null` for Home Assistant's `None` (unknown), or nil
     /// when the message says nothing for this input (no matching payload, empty rendering, a template error).
-    public func value(of input: Input, payload: [UInt8]) -> Result<JSONValue?, TemplateError> {
+    /// `json` is the payload parsed once by the caller (``json(_:)``), shared by every entity the message feeds.
+    public func value(of input: Input, payload: [UInt8], json: JSONValue?) -> Result<JSONValue?, TemplateError> {
         let text = String(decoding: payload, as: UTF8.self)
         let rendered: String
         if let template = input.template {
             do {
-                rendered = try template.render(Template.Context(payload: text, json: Self.json(payload)))
+                rendered = try template.render(Template.Context(payload: text, json: json))
             } catch {
                 return .failure(error)
             }
         } else {
             rendered = text
         }
-        if case .lightJSON(let scale) = input.kind { return .success(Self.lightJSON(payload, brightnessScale: scale)) }
+        if case .lightJSON(let scale) = input.kind { return .success(Self.lightJSON(json, brightnessScale: scale)) }
         if rendered == "None" { return .success(.null) }
         switch input.kind {
         case .onOff(let on, let off):
@@ -205,11 +206,11 @@ public struct EntityBehavior: Sendable {
     }
 
     /// `true`/`false` for a message on availability source `index`, nil when it matches neither payload.
-    public func availabilityValue(source index: Int, payload: [UInt8]) -> Bool? {
+    public func availabilityValue(source index: Int, payload: [UInt8], json: JSONValue?) -> Bool? {
         let source = availability[index]
         var text = String(decoding: payload, as: UTF8.self)
         if let template = source.template {
-            guard let rendered = try? template.render(Template.Context(payload: text, json: Self.json(payload))) else { return nil }
+            guard let rendered = try? template.render(Template.Context(payload: text, json: json)) else { return nil }
             text = rendered
         }
         if text == source.payloadAvailable { return true }
@@ -218,8 +219,7 @@ public struct EntityBehavior: Sendable {
     }
 
     /// The attributes object a `json_attributes_topic` message carries, or nil when it is not an object.
-    public func attributes(payload: [UInt8]) -> JSONObject? {
-        let json = Self.json(payload)
+    public func attributes(payload: [UInt8], json: JSONValue?) -> JSONObject? {
         if let template = attributesTemplate {
             let context = Template.Context(payload: String(decoding: payload, as: UTF8.self), json: json)
             switch try? template.evaluate(context) {
@@ -233,7 +233,8 @@ public struct EntityBehavior: Sendable {
 
     // MARK: - Helpers
 
-    static func json(_ payload: [UInt8]) -> JSONValue? {
+    /// A payload as JSON when it looks like JSON and parses (depth-bounded), else nil: `value_json` of templates.
+    public static func json(_ payload: [UInt8]) -> JSONValue? {
         guard let first = payload.first(where: { $0 != 0x20 && $0 != 0x09 && $0 != 0x0A && $0 != 0x0D }),
             first == UInt8(ascii: "{") || first == UInt8(ascii: "[") || first == UInt8(ascii: "\"")
                 || first == UInt8(ascii: "-") || (first >= UInt8(ascii: "0") && first <= UInt8(ascii: "9"))
@@ -247,8 +248,8 @@ public struct EntityBehavior: Sendable {
         return .double(value)
     }
 
-    private static func lightJSON(_ payload: [UInt8], brightnessScale: Double) -> JSONValue? {
-        guard case .object(let object) = json(payload) ?? .null else { return nil }
+    private static func lightJSON(_ json: JSONValue?, brightnessScale: Double) -> JSONValue? {
+        guard case .object(let object) = json ?? .null else { return nil }
         var value = JSONObject()
         if let state = object["state"] {
             value["state"] = state.stringValue.map { .string($0.uppercased()) } ?? .null
