@@ -26,8 +26,7 @@ extension DeviceRegistry {
         let current = state.values[entity.key]
         let translation = try ControlIntent(entity: entity, intent: intent, current: current)
         guard client.isConnected else { throw .notConnected("the command was not sent") }
-        let optimistic = entity.discovery.map { EntityBehavior(platform: entity.platform, config: $0.config).isOptimistic }
-            ?? (entity.stateTopic == nil)
+        let optimistic = entity.discovery?.optimistic ?? (entity.stateTopic == nil)
         let waiter: StateWaiter? = optimistic ? nil : translation.expected.map { StateWaiter(entityKey: entity.key, expected: $0) }
         if let waiter { contents.withLock { $0.waiters[device.id, default: []].append(waiter) } }
         let started = ContinuousClock.now

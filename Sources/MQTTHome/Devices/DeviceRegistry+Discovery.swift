@@ -195,6 +195,7 @@ extension DeviceRegistry {
                 key: component.key,
                 topic: component.topic,
                 uniqueID: config["unique_id"]?.scalarText,
+                platform: component.platform,
                 config: config
             )
         )

@@ -24,12 +24,19 @@ public struct Entity: Sendable, Hashable {
         public var topic: String
         public var uniqueID: String?
         public var config: JSONObject
+        /// Derived once from the config (not per document): no state topic, or `optimistic: true`.
+        public let optimistic: Bool
+        /// Template keys outside the supported subset.
+        public let unsupportedTemplates: [String]
 
-        public init(key: String, topic: String, uniqueID: String?, config: JSONObject) {
+        public init(key: String, topic: String, uniqueID: String?, platform: String, config: JSONObject) {
             self.key = key
             self.topic = topic
             self.uniqueID = uniqueID
             self.config = config
+            let behavior = EntityBehavior(platform: platform, config: config)
+            optimistic = behavior.isOptimistic
+            unsupportedTemplates = behavior.unsupportedTemplates
         }
     }
 
@@ -89,10 +96,9 @@ public struct Entity: Sendable, Hashable {
         if let unit { object["unit"] = .string(unit) }
         if let deviceClass { object["device_class"] = .string(deviceClass) }
         if let discovery {
-            let behavior = EntityBehavior(platform: platform, config: discovery.config)
-            object["optimistic"] = .bool(behavior.isOptimistic)
-            if !behavior.unsupportedTemplates.isEmpty {
-                object["template_unsupported"] = .array(behavior.unsupportedTemplates.map(JSONValue.string))
+            object["optimistic"] = .bool(discovery.optimistic)
+            if !discovery.unsupportedTemplates.isEmpty {
+                object["template_unsupported"] = .array(discovery.unsupportedTemplates.map(JSONValue.string))
             }
             var config = discovery.config
             // The device and origin blocks are the device's attributes; the document keeps one copy.

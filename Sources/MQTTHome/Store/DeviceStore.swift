@@ -227,7 +227,13 @@ public final class DeviceStore: Sendable {
             unit: row["unit"],
             deviceClass: row["device_class"],
             discovery: discoveryKey.map { key in
-                Entity.Discovery(key: key, topic: discoveryTopic ?? "", uniqueID: row["unique_id"], config: Self.object(row["config"]))
+                Entity.Discovery(
+                    key: key,
+                    topic: discoveryTopic ?? "",
+                    uniqueID: row["unique_id"],
+                    platform: row["platform"],
+                    config: Self.object(row["config"])
+                )
             }
         )
     }
