@@ -29,7 +29,13 @@ let package = Package(
             pkgConfig: "libmosquitto",
             providers: [.apt(["libmosquitto-dev"])]
         ),
+        .systemLibrary(
+            name: "CCurl",
+            pkgConfig: "libcurl",
+            providers: [.apt(["libcurl4-openssl-dev"])]
+        ),
         .target(name: "CSystemShims"),
+        .target(name: "Curl", dependencies: ["CCurl"], swiftSettings: swiftSettings),
         .target(
             name: "Mosquitto",
             dependencies: [
@@ -42,6 +48,7 @@ let package = Package(
             name: "MQTTHome",
             dependencies: [
                 "Mosquitto",
+                "Curl",
                 "CSystemShims",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Configuration", package: "swift-configuration"),
