@@ -1,3 +1,4 @@
+import Curl
 import Logging
 import Mosquitto
 import ServiceLifecycle
@@ -73,8 +74,14 @@ public struct HomeDaemon: Sendable {
             logger: logger
         )
         try await registry.load()
+        let board = BrokerStatusBoard(source: configuration.emqx == nil ? .mosquitto : .emqx, topics: topics, publisher: publisher)
+        // Six HTTP workers: a poll uses four at most, so RPC listings never queue behind a slow poll.
+        let emqx = configuration.emqx.map { EMQXClient(settings: $0, http: HTTPClient(workers: 6), logger: logger) }
+        let poller = emqx.map { EMQXPoller(client: $0, board: board, logger: logger) }
+        let sysCollector = emqx == nil ? SysTopicCollector(board: board, logger: logger) : nil
         link.beforeOnline {
             registry.republishAll()
+            board.republish()
             publisher.resume()
         }
         // Holder for the server, so `health` can report its counters; set before any request can arrive.
@@ -95,11 +102,13 @@ public struct HomeDaemon: Sendable {
                     uptime: ContinuousClock.now - startInstant,
                     devices: registry.count,
                     ingest: registry.ingestStatistics(writer: writer),
-                    discovery: configuration.discoveryPrefix == nil ? .null : registry.discoveryStatistics()
+                    discovery: configuration.discoveryPrefix == nil ? .null : registry.discoveryStatistics(),
+                    bridge: Self.bridgeHealth(board: board, poller: poller, sysCollector: sysCollector)
                 )
             }
         )
         DeviceMethods.register(into: &router, registry: registry, writer: writer)
+        BrokerMethods.register(into: &router, board: board, emqx: emqx)
         let rpcServer = RPCServer(router: router, topics: topics, settings: configuration.rpc, logger: logger) {
             route, payload throws in
             try client.publish(
@@ -113,6 +122,14 @@ public struct HomeDaemon: Sendable {
         serverBox.server = rpcServer
         try await client.subscribe(topics.rpcSubscription(shareGroup: configuration.rpc.shareGroup), qos: .atLeastOnce)
         if configuration.discoveryPrefix != nil { try await client.subscribe(registry.discoveryFilters, qos: .atLeastOnce) }
+        if sysCollector != nil {
+            do {
+                try await client.subscribe(SysTopicCollector.filter, qos: .atMostOnce)
+            } catch {
+                // An ACL that denies $SYS must not stop the daemon; the collector reports no_data instead.
+                logger.warning("cannot subscribe to $SYS/broker/#", metadata: ["error": "\(error)"])
+            }
+        }
 
         var services: [(name: String, service: any Service)] = []
         if let embedded { services.append(("embedded-broker", EmbeddedBrokerService(broker: embedded, logger: logger))) }
@@ -122,6 +139,8 @@ public struct HomeDaemon: Sendable {
         services.append(("availability-expiry", AvailabilityExpiry(registry: registry)))
         let discovery = configuration.discoveryPrefix == nil ? nil : DiscoveryService(registry: registry)
         if let discovery { services.append(("discovery", discovery)) }
+        if let poller { services.append(("emqx-poller", poller)) }
+        if let sysCollector { services.append(("sys-collector", sysCollector)) }
         services.append(
             (
                 "message-router",
@@ -131,6 +150,7 @@ public struct HomeDaemon: Sendable {
                     rpcServer: rpcServer,
                     registry: registry,
                     discovery: discovery,
+                    sysCollector: sysCollector,
                     logger: logger
                 )
             )
@@ -173,7 +193,8 @@ public struct HomeDaemon: Sendable {
         uptime: Duration,
         devices: Int,
         ingest: JSONValue,
-        discovery: JSONValue
+        discovery: JSONValue,
+        bridge: JSONValue
     ) -> JSONValue {
         let client = link.client
         let stats = client.statistics
@@ -214,8 +235,34 @@ public struct HomeDaemon: Sendable {
             "devices": JSONValue(devices),
             "ingest": ingest,
             "discovery": discovery,
+            "broker_bridge": bridge,
             "libmosquitto": .string(MosquittoLibrary.version),
         ]
+    }
+}
+
+extension HomeDaemon {
+    /// `health.broker_bridge`: where the broker status comes from and how its reading goes.
+    static func bridgeHealth(board: BrokerStatusBoard, poller: EMQXPoller?, sysCollector: SysTopicCollector?) -> JSONValue {
+        let status = board.status
+        var object = JSONObject([
+            ("source", .string(status.source.rawValue)),
+            ("state", .string(status.state.rawValue)),
+            ("updated_at", status.updatedAt.map(JSONValue.string) ?? .null),
+            ("publishes", JSONValue(board.publishes)),
+        ])
+        if let poller {
+            let statistics = poller.statistics
+            object["url"] = .string(poller.client.settings.baseURL)
+            object["poll_interval_s"] = .double(poller.client.settings.pollInterval.seconds)
+            object["polls"] = JSONValue(statistics.polls)
+            object["failed_polls"] = JSONValue(statistics.failures)
+            object["consecutive_failures"] = JSONValue(statistics.consecutiveFailures)
+            object["last_poll_ms"] = statistics.lastPollMilliseconds.map(JSONValue.double) ?? .null
+        }
+        if let sysCollector { object["sys_messages"] = JSONValue(sysCollector.received) }
+        if let error = status.error { object["error"] = .string(error) }
+        return .object(object)
     }
 }
 

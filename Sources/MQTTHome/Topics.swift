@@ -18,6 +18,10 @@ public struct Topics: Sendable, Hashable {
     public func deviceState(_ id: String) -> String { "\(base)/devices/\(id)/state" }
     /// Retained `online`/`offline`: `<base>/devices/<id>/availability`.
     public func deviceAvailability(_ id: String) -> String { "\(base)/devices/\(id)/availability" }
+    /// Retained normalized broker health (EMQX REST or mosquitto `$SYS`): `<base>/broker/status`.
+    public var brokerStatus: String { "\(base)/broker/status" }
+    /// Retained EMQX cluster members, keyed by node name: `<base>/broker/nodes`.
+    public var brokerNodes: String { "\(base)/broker/nodes" }
     /// Not retained: `device_added`, `device_updated`, `device_removed`.
     public var events: String { "\(base)/events" }
 

@@ -24,6 +24,9 @@ import Glibc
 /// - `LOG_LIMIT_PER_DEVICE` (1–100000, default 100), `STORE_QUEUE_LIMIT` (1000–10000000, default 100000),
 ///   `STORE_FLUSH_MS` (1–1000, default 25), `STATE_PUBLISH_INTERVAL_MS` (0–10000, default 100),
 ///   `MQTT_MESSAGE_BUFFER` (1000–10000000, default 100000).
+/// - `EMQX_API_URL` (e.g. `http://127.0.0.1:18083/api/v5`), `EMQX_API_KEY`, `EMQX_API_SECRET` (secret): bridge the
+///   EMQX REST API; unset, the broker's status comes from mosquitto's `$SYS`. `EMQX_POLL_INTERVAL` (seconds,
+///   0.1–3600, default 10), `EMQX_TIMEOUT` (seconds, 0.1–300, default 5).
 public struct HomeConfiguration: Sendable {
     public var mqtt: MQTTSettings
     public var baseTopic: String
@@ -37,6 +40,8 @@ public struct HomeConfiguration: Sendable {
     public var statePublishInterval: Duration
     /// Incoming messages buffered for the router before new ones are dropped (counted in `health`).
     public var messageBufferLimit: Int
+    /// Nil: no EMQX API; the broker bridge reads mosquitto's `$SYS` instead.
+    public var emqx: EMQXClient.Settings?
 
     public struct MQTTSettings: Sendable {
         /// Nil means: start the embedded broker.
@@ -130,10 +135,39 @@ public struct HomeConfiguration: Sendable {
         )
         statePublishInterval = .milliseconds(try values.int("state.publish.interval.ms", in: 0...10_000) ?? 100)
         messageBufferLimit = try values.int("mqtt.message.buffer", in: 1000...10_000_000) ?? 100_000
+        emqx = try Self.emqxSettings(values)
         rpc = RPCSettings(
             maxInFlight: try values.int("rpc.max.in.flight", in: 1...10_000) ?? 64,
             maxPayloadBytes: try values.int("rpc.max.payload.bytes", in: 2...268_435_455) ?? 262_144,
             shareGroup: shareGroup
+        )
+    }
+
+    static func emqxSettings(_ values: Values) throws(HomeError) -> EMQXClient.Settings? {
+        let key = try values.string("emqx.api.key")
+        let secret = try values.string("emqx.api.secret", isSecret: true)
+        guard var url = try values.string("emqx.api.url") else {
+            if key != nil || secret != nil {
+                throw HomeError.configuration(key: "EMQX_API_URL",
+                    problem: "must be set when EMQX_API_KEY or EMQX_API_SECRET is, e.g. http://127.0.0.1:18083/api/v5")
+            }
+            return nil
+        }
+        guard url.hasPrefix("http://") || url.hasPrefix("https://"), url.split(separator: "/").count >= 2 else {
+            throw HomeError.configuration(key: "EMQX_API_URL",
+                problem: "must be an http:// or https:// URL such as http://127.0.0.1:18083/api/v5, got '\(url)'")
+        }
+        while url.hasSuffix("/") { url.removeLast() }
+        guard let key, let secret else {
+            throw HomeError.configuration(key: key == nil ? "EMQX_API_KEY" : "EMQX_API_SECRET",
+                problem: "must be set with EMQX_API_URL: create an API key in the EMQX dashboard (System → API Key)")
+        }
+        return EMQXClient.Settings(
+            baseURL: url,
+            apiKey: key,
+            apiSecret: secret,
+            pollInterval: try values.seconds("emqx.poll.interval", in: 0.1...3600) ?? .seconds(10),
+            timeout: try values.seconds("emqx.timeout", in: 0.1...300) ?? .seconds(5)
         )
     }
 
@@ -168,6 +202,17 @@ public struct HomeConfiguration: Sendable {
                 )
             }
             return value
+        }
+
+        /// Seconds, with a fraction if wanted: `10`, `0.5`.
+        func seconds(_ key: String, in range: ClosedRange<Double>) throws(HomeError) -> Duration? {
+            guard let text = try string(key) else { return nil }
+            guard let value = Double(text), value.isFinite, range.contains(value) else {
+                throw HomeError.configuration(key: HomeConfiguration.envName(key),
+                    problem: "must be a number of seconds from \(range.lowerBound) to \(range.upperBound), got '\(text)'"
+                )
+            }
+            return .milliseconds(Int64((value * 1000).rounded()))
         }
 
         func bool(_ key: String) throws(HomeError) -> Bool? {

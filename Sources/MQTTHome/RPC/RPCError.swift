@@ -121,6 +121,35 @@ public struct RPCError: Error, Sendable, Hashable, CustomStringConvertible {
         )
     }
 
+    /// EMQX has no client with that id.
+    public static func brokerClientNotFound(_ clientID: String) -> RPCError {
+        RPCError(
+            code: -32011,
+            message: "client not found: EMQX has no client '\(clientID)'",
+            data: ["clientid": .string(clientID)]
+        )
+    }
+
+    /// The EMQX REST API gave no usable answer; `data.state` is the bridge state it stands for.
+    public static func brokerAPI(_ failure: BrokerAPIFailure) -> RPCError {
+        var data = JSONObject([("state", .string(failure.state.rawValue))])
+        if let status = failure.httpStatus { data["http_status"] = .int(Int64(status)) }
+        if let code = failure.code { data["emqx_code"] = .string(code) }
+        if let retryAfter = failure.retryAfter { data["retry_after_s"] = .double(retryAfter.seconds) }
+        return RPCError(code: -32012, message: "EMQX API \(failure.state.rawValue): \(failure.message)", data: .object(data))
+    }
+
+    /// The method needs the EMQX REST API, and this daemon reads a mosquitto broker through `$SYS`.
+    public static func notOfferedByBroker(method: String) -> RPCError {
+        RPCError(
+            code: -32013,
+            message: "\(method) needs the EMQX REST API (set EMQX_API_URL, EMQX_API_KEY and EMQX_API_SECRET); "
+                + "this daemon reads the broker through mosquitto's $SYS, which offers no client, topic or "
+                + "subscription listing",
+            data: ["method": .string(method)]
+        )
+    }
+
     /// Every code the daemon can send, for `rpc/methods` and topics.md.
     public static let catalogue: [(code: Int, meaning: String)] = [
         (-32700, "payload is not valid JSON"),
@@ -136,5 +165,8 @@ public struct RPCError: Error, Sendable, Hashable, CustomStringConvertible {
         (-32005, "no such entity on the device"),
         (-32009, "a device with that name exists; data.id is its id"),
         (-32010, "the device has no command topic"),
+        (-32011, "broker/client: EMQX has no client with that id"),
+        (-32012, "the EMQX REST API gave no usable answer; data.state says why (auth_failed, unreachable, ...)"),
+        (-32013, "this broker does not offer the method (mosquitto has no client listing; needs EMQX)"),
     ]
 }

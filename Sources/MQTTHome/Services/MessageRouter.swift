@@ -3,7 +3,7 @@ import Mosquitto
 import ServiceLifecycle
 
 /// Reads every incoming message once and hands it to the feature that owns its topic: RPC requests to the RPC
-/// server, discovery configs and everything else to the device registry (whose topic index knows which devices it feeds).
+/// server, discovery configs, mosquitto's `$SYS` to the broker bridge, and everything else to the device registry (whose topic index knows which devices it feeds).
 ///
 /// RPC requests run concurrently in a discarding task group, bounded by the RPC server's slots; on graceful
 /// shutdown the loop stops reading and the group waits for the requests already running.
@@ -13,6 +13,7 @@ public struct MessageRouter: Service {
     let rpcServer: RPCServer
     let registry: DeviceRegistry
     let discovery: DiscoveryService?
+    let sysCollector: SysTopicCollector?
     let logger: Logger
 
     public init(
@@ -21,6 +22,7 @@ public struct MessageRouter: Service {
         rpcServer: RPCServer,
         registry: DeviceRegistry,
         discovery: DiscoveryService? = nil,
+        sysCollector: SysTopicCollector? = nil,
         logger: Logger
     ) {
         self.messages = messages
@@ -28,6 +30,7 @@ public struct MessageRouter: Service {
         self.rpcServer = rpcServer
         self.registry = registry
         self.discovery = discovery
+        self.sysCollector = sysCollector
         self.logger = logger
     }
 
@@ -52,6 +55,8 @@ public struct MessageRouter: Service {
                     // Applied in order on the discovery task; a config's state topics are subscribed only once it
                     // is applied, so its state cannot overtake it.
                     discovery.enqueue(message)
+                } else if let sysCollector, SysTopicCollector.owns(message.topic) {
+                    sysCollector.ingest(message)
                 } else {
                     // Device state and availability, in arrival order on this one task.
                     registry.ingest(message)
