@@ -88,7 +88,7 @@ let package = Package(
         ),
         .target(
             name: "TestSupport",
-            dependencies: ["MQTTHome", "Mosquitto", .product(name: "Logging", package: "swift-log")],
+            dependencies: ["MQTTHome", "Mosquitto", "Curl", .product(name: "Logging", package: "swift-log")],
             path: "Tests/TestSupport",
             swiftSettings: swiftSettings
         ),
@@ -106,7 +106,7 @@ let package = Package(
         .testTarget(
             name: "MQTTHomeIntegrationTests",
             dependencies: [
-                "MQTTHome", "Mosquitto", "TestSupport",
+                "MQTTHome", "Mosquitto", "Curl", "TestSupport",
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: swiftSettings

@@ -1,0 +1,93 @@
+import Curl
+import MQTTHome
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// `Tests/Fixtures/fake-emqx.py` on a free loopback port: EMQX 5's REST responses (protocols.md §4), since EMQX
+/// itself cannot run here. Faults are switched at run time through its `/__control` path.
+public final class FakeEMQX: Sendable {
+    public let port: Int
+    public let clients: Int
+    private let process: LockedProcess
+    let http = HTTPClient(workers: 1)
+
+    public static let apiKey = "mqtt-home-test-key"
+    public static let apiSecret = "s3cr3t-never-logged"
+
+    /// The daemon's `EMQX_*` settings for this server.
+    public func environment(pollInterval: Double = 0.5, timeout: Double = 2) -> [String: String] {
+        [
+            "EMQX_API_URL": "http://127.0.0.1:\(port)/api/v5",
+            "EMQX_API_KEY": Self.apiKey,
+            "EMQX_API_SECRET": Self.apiSecret,
+            "EMQX_POLL_INTERVAL": String(pollInterval),
+            "EMQX_TIMEOUT": String(timeout),
+        ]
+    }
+
+    public static func start(clients: Int = 3) async throws -> FakeEMQX {
+        guard let port = LoopbackPort.free() else { throw HarnessError(description: "no free port for the fake EMQX") }
+        let server = FakeEMQX(port: port, clients: clients, process: try await launch(port: port, clients: clients))
+        return server
+    }
+
+    init(port: Int, clients: Int, process: BackgroundProcess) {
+        self.port = port
+        self.clients = clients
+        self.process = LockedProcess(process)
+    }
+
+    private static func launch(port: Int, clients: Int) async throws -> BackgroundProcess {
+        let process = try BackgroundProcess.start(
+            "/usr/bin/env",
+            [
+                "python3", Fixtures.path("fake-emqx.py"), "--port", String(port), "--clients", String(clients),
+                "--api-key", apiKey, "--api-secret", apiSecret,
+            ]
+        )
+        guard await process.waitForLog("listening") else {
+            await process.shutdown()
+            throw HarnessError(description: "the fake EMQX did not start: \(process.log)")
+        }
+        return process
+    }
+
+    /// Changes the server's behaviour: `["fault": "401"]`, `["api_secret": "rotated"]`, `["slow_seconds": "10"]`…
+    public func control(_ settings: [String: String]) async throws {
+        let query = settings.map { "\($0.key)=\($0.value)" }.joined(separator: "&")
+        let response = try await http.perform(HTTPRequest(url: "http://127.0.0.1:\(port)/__control?\(query)"))
+        guard response.status == 200 else { throw HarnessError(description: "fake EMQX control failed: \(response.status)") }
+    }
+
+    /// How many requests each path received.
+    public func requests() async throws -> JSONValue {
+        let response = try await http.perform(HTTPRequest(url: "http://127.0.0.1:\(port)/__requests"))
+        return try JSONParser.parse(response.body)
+    }
+
+    /// SIGKILL, as a crashed or powered-off EMQX.
+    public func kill() async {
+        let process = self.process.current
+        process.signal(SIGKILL)
+        _ = await process.waitForExit(timeout: 5)
+    }
+
+    /// Starts again on the same port, with the default behaviour.
+    public func restart() async throws {
+        process.current = try await Self.launch(port: port, clients: clients)
+    }
+
+    public func shutdown() async {
+        await process.current.shutdown()
+        http.shutdown()
+    }
+}
+
+/// The server process, replaced by ``FakeEMQX/restart()``.
+final class LockedProcess: @unchecked Sendable {
+    // Touched by one test task at a time.
+    var current: BackgroundProcess
+    init(_ process: BackgroundProcess) { current = process }
+}
