@@ -97,6 +97,7 @@ let package = Package(
             dependencies: [
                 "MQTTHome",
                 "Mosquitto",
+                "Curl",
                 "CMosquitto",
                 .product(name: "Configuration", package: "swift-configuration"),
                 .product(name: "Logging", package: "swift-log"),

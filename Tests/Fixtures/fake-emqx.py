@@ -23,6 +23,7 @@ Prints `listening <port>` on stdout once it accepts connections.
 import argparse
 import base64
 import json
+import signal
 import sys
 import threading
 import time
@@ -366,6 +367,8 @@ def main():
     parser.add_argument("--api-key", default="key")
     parser.add_argument("--api-secret", default="secret")
     arguments = parser.parse_args()
+    # A child started from a thread that blocks signals inherits the mask: make SIGTERM end it as usual.
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGTERM, signal.SIGINT})
     ThreadingHTTPServer.allow_reuse_address = True
     ThreadingHTTPServer.daemon_threads = True
     server = ThreadingHTTPServer(("127.0.0.1", arguments.port), Handler)
