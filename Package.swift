@@ -82,7 +82,7 @@ let package = Package(
         ),
         .executableTarget(
             name: "RPCBenchmark",
-            dependencies: ["MQTTHome", "Mosquitto", .product(name: "Logging", package: "swift-log")],
+            dependencies: ["MQTTHome", "Mosquitto", "Curl", .product(name: "Logging", package: "swift-log")],
             path: "Benchmarks/RPCBenchmark",
             swiftSettings: swiftSettings
         ),

@@ -6,7 +6,7 @@ import Mosquitto
 import Glibc
 #endif
 
-/// `mqtt-home-bench rpc|ingest|command`: figures for BENCHMARKS.md, measured against a loopback mosquitto this
+/// `mqtt-home-bench rpc|ingest|command|discovery|bridge`: figures for BENCHMARKS.md, measured against a loopback mosquitto this
 /// program starts and the `mqtt-homed` built next to it. Prints figures; asserts nothing.
 @main
 struct Bench {
@@ -15,6 +15,7 @@ struct Bench {
                mqtt-home-bench ingest <devices> <messages> <qos 0|1>
                mqtt-home-bench command [sequential-commands] [commands-per-caller]
                mqtt-home-bench discovery <configs> <messages>
+               mqtt-home-bench bridge <emqx-clients> <polls>
         """
 
     static func main() async throws {
@@ -35,6 +36,12 @@ struct Bench {
                 exit(2)
             }
             try await DiscoveryBenchmark.run(configs: numbers[0], messages: numbers[1])
+        case "bridge":
+            guard numbers.count == 2 else {
+                print(usage)
+                exit(2)
+            }
+            try await BridgeBenchmark.run(clients: numbers[0], polls: numbers[1])
         default:
             print(usage)
             exit(2)

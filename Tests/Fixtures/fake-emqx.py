@@ -5,7 +5,7 @@ It reproduces the responses documented in ../shared/reference/protocols.md secti
 `/api/v5/status` (text or `format=json`, no auth, 503 + `retry-after` when down), `/stats` and `/metrics` (dotted
 keys, an array per node or one object with `aggregate=true`), `/nodes` (a stopped cluster member included),
 `/clients` paged with `meta {page, limit, hasnext, count?}` (`count` left out when a `like_*` filter is used, as EMQX
-does when it must scan), `limit` above 10000 refused with 400 `INVALID_PARAMETER`, `/clients/{clientid}` with 404
+does when it must scan), `limit` above 10000 refused with 400 `INVALID_PARAMETER`, `fields=a,b` trimming each client, `/clients/{clientid}` with 404
 `CLIENTID_NOT_FOUND`, `/topics`, `/subscriptions`; errors always `{"code": "UPPER_SNAKE", "message": "..."}`, 401
 `BAD_API_KEY_OR_SECRET` with `WWW-Authenticate: Basic Realm="emqx-dashboard"`.
 
@@ -304,9 +304,14 @@ class Handler(BaseHTTPRequestHandler):
         usernames = query.get("username")
         conn_state = query.get("conn_state", [None])[0]
         filtered = like is not None or usernames is not None or conn_state is not None
+        fields = query.get("fields", ["all"])[0]
+        keep = None if fields == "all" else set(fields.split(","))
+
+        def trimmed(client):
+            return client if keep is None else {key: value for key, value in client.items() if key in keep}
         if not filtered:
             start = (page - 1) * limit
-            data = [client_object(i) for i in range(start, min(total, start + limit))]
+            data = [trimmed(client_object(i)) for i in range(start, min(total, start + limit))]
             return self.send(200, {"data": data, "meta": {"page": page, "limit": limit, "hasnext": start + limit < total,
                                                           "count": total}})
         rows = []
@@ -320,7 +325,7 @@ class Handler(BaseHTTPRequestHandler):
                 continue
             if conn_state == "disconnected" and client["connected"]:
                 continue
-            rows.append(client)
+            rows.append(trimmed(client))
         # EMQX leaves `count` out when a fuzzy filter forces a table scan.
         return self.send(200, self.page_of(rows, page, limit, with_count=like is None))
 

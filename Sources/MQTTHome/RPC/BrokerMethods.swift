@@ -47,6 +47,8 @@ enum BrokerMethods {
                     }
                     filters.append(("conn_state", state))
                 }
+                // EMQX trims the objects itself (5.x `fields`); trimming again below covers one that ignores it.
+                filters.append(("fields", listedClientFields.joined(separator: ",")))
                 return try await page(of: "clients", emqx: emqx, params: params, filters: filters) { client in
                     guard let object = client.objectValue else { return client }
                     var trimmed = JSONObject()
