@@ -9,6 +9,7 @@ struct DaemonExecutableTests {
         "an invalid setting stops start-up with one line naming the key; exit 2",
         arguments: [
             ("MQTT_PORT", "abc"), ("LOG_LEVEL", "loud"), ("BASE_TOPIC", "a/+/b"), ("RPC_MAX_PAYLOAD_BYTES", "lots"),
+            ("EMQX_API_URL", "emqx.lan:18083"),
         ]
     )
     func invalidSetting(key: String, value: String) async throws {

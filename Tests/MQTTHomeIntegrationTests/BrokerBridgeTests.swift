@@ -64,6 +64,8 @@ struct BrokerBridgeTests {
         let health = try await harness.call("health")
         #expect(health["broker_bridge"]?["source"] == "emqx")
         #expect((health["broker_bridge"]?["polls"]?.intValue ?? 0) >= 2)
+        #expect(!health.jsonString.contains(FakeEMQX.apiSecret) && !answer.jsonString.contains(FakeEMQX.apiSecret))
+        #expect(!harness.daemon.log.contains(FakeEMQX.apiSecret))
         await stop(emqx, harness, observer)
     }
 
@@ -205,6 +207,12 @@ struct BrokerBridgeTests {
         }
         #expect(value == 21.5, "state ingest waited on the slow EMQX")
         await rpc.close()
+
+        // SIGTERM aborts the hanging poll rather than waiting for it.
+        let stopping = ContinuousClock.now
+        harness.daemon.signal(SIGTERM)
+        #expect(await harness.daemon.waitForExit(timeout: 10) == 0)
+        #expect(ContinuousClock.now - stopping < .seconds(4), "shutdown waited on the slow EMQX")
         try await emqx.control(["fault": "none"])
         await stop(emqx, harness, observer)
     }

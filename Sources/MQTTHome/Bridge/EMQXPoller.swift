@@ -36,7 +36,11 @@ public final class EMQXPoller: Service, Sendable {
         logger.info("polling the EMQX REST API", metadata: ["emqx.url": "\(client.settings.baseURL)"])
         while !Task.isShuttingDownGracefully && !Task.isCancelled {
             let delay: Duration
-            switch await poll(previous: previous) {
+            // A shutdown aborts the poll's transfers instead of waiting out EMQX_TIMEOUT.
+            let previousSample = previous
+            let outcome = await cancelWhenGracefulShutdown { await self.poll(previous: previousSample) }
+            if Task.isShuttingDownGracefully || Task.isCancelled { break }
+            switch outcome {
             case .success(let reading):
                 previous = reading.sample
                 board.update(reading.status, nodes: reading.nodes)
