@@ -103,9 +103,15 @@ struct Bench {
     }
 
     /// VmRSS of `pid` in KiB, from /proc.
-    static func rss(of pid: Int32) -> Int {
+    static func rss(of pid: Int32) -> Int { statusField("VmRSS", of: pid) }
+
+    /// VmHWM (peak resident set) of `pid` in KiB.
+    static func peakRSS(of pid: Int32) -> Int { statusField("VmHWM", of: pid) }
+
+    /// A `<name>: <number> kB` line of /proc/<pid>/status; -1 when absent.
+    static func statusField(_ name: String, of pid: Int32) -> Int {
         guard let status = FileSystem.read("/proc/\(pid)/status") else { return -1 }
-        for line in status.split(separator: "\n") where line.hasPrefix("VmRSS:") {
+        for line in status.split(separator: "\n") where line.hasPrefix(name + ":") {
             return Int(line.split(separator: " ").dropFirst().first ?? "") ?? -1
         }
         return -1

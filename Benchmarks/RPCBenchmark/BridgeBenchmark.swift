@@ -76,7 +76,7 @@ enum BridgeBenchmark {
             let used = (Bench.cpuMicroseconds(of: daemon.pid) - cpu) / 1000
             print("  broker/clients limit \(limit): \(listed) clients in \(pages) pages, \(Bench.format(elapsed)) ms, "
                 + "daemon CPU \(Bench.format(used)) ms; RSS \(rssBefore / 1024) → \(Bench.rss(of: daemon.pid) / 1024) MiB, "
-                + "peak \(peakRSS(of: daemon.pid) / 1024) MiB")
+                + "peak \(Bench.peakRSS(of: daemon.pid) / 1024) MiB")
         }
         await rpc.close()
         await daemon.terminate()
@@ -85,15 +85,6 @@ enum BridgeBenchmark {
     }
 
     enum BenchmarkError: Error { case noPort, serverDidNotStart }
-
-    /// VmHWM (peak resident set) of `pid` in KiB.
-    static func peakRSS(of pid: Int32) -> Int {
-        guard let status = FileSystem.read("/proc/\(pid)/status") else { return -1 }
-        for line in status.split(separator: "\n") where line.hasPrefix("VmHWM:") {
-            return Int(line.split(separator: " ").dropFirst().first ?? "") ?? -1
-        }
-        return -1
-    }
 
     /// `Tests/Fixtures/<name>` in this checkout.
     static func fixturePath(_ name: String) -> String {

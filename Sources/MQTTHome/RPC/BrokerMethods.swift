@@ -13,6 +13,12 @@ enum BrokerMethods {
         "subscriptions_cnt", "inflight_cnt", "mqueue_len", "mqueue_dropped", "recv_msg", "send_msg",
     ]
 
+    /// `limit` and `cursor`, as every EMQX listing takes them.
+    static let pageParameters: [RPCMethod.Parameter] = [
+        .init("limit", type: "integer", description: "page size, 1-10000 (default 100)"),
+        .init("cursor", type: "string", description: "next_cursor of the previous page (it keeps that page's size)"),
+    ]
+
     static func register(into router: inout RPCRouter, board: BrokerStatusBoard, emqx: EMQXClient?) {
         router.register(
             RPCMethod(
@@ -30,12 +36,10 @@ enum BrokerMethods {
                 name: "broker/clients",
                 summary: "Clients connected to EMQX (or with a session), paged: next_cursor feeds the next call",
                 parameters: [
-                    .init("limit", type: "integer", description: "page size, 1-10000 (default 100)"),
-                    .init("cursor", type: "string", description: "next_cursor of the previous page (it keeps its page size)"),
                     .init("like_clientid", type: "string", description: "client id contains this text"),
                     .init("username", type: "string", description: "exactly this username"),
                     .init("conn_state", type: "string", description: "connected, idle or disconnected"),
-                ]
+                ] + pageParameters
             ) { params throws(RPCError) in
                 let emqx = try requireEMQX(emqx, method: "broker/clients")
                 var filters: [(String, String)] = []
@@ -80,10 +84,8 @@ enum BrokerMethods {
                 name: "broker/topics",
                 summary: "Topics with subscribers on EMQX, paged",
                 parameters: [
-                    .init("topic", type: "string", description: "exactly this topic"),
-                    .init("limit", type: "integer", description: "page size, 1-10000 (default 100)"),
-                    .init("cursor", type: "string", description: "next_cursor of the previous page"),
-                ]
+                    .init("topic", type: "string", description: "exactly this topic")
+                ] + pageParameters
             ) { params throws(RPCError) in
                 let emqx = try requireEMQX(emqx, method: "broker/topics")
                 let filters = try params.optionalString("topic").map { [("topic", $0)] } ?? []
@@ -97,9 +99,7 @@ enum BrokerMethods {
                 parameters: [
                     .init("clientid", type: "string", description: "only this client's"),
                     .init("topic", type: "string", description: "exactly this topic filter"),
-                    .init("limit", type: "integer", description: "page size, 1-10000 (default 100)"),
-                    .init("cursor", type: "string", description: "next_cursor of the previous page"),
-                ]
+                ] + pageParameters
             ) { params throws(RPCError) in
                 let emqx = try requireEMQX(emqx, method: "broker/subscriptions")
                 var filters: [(String, String)] = []
