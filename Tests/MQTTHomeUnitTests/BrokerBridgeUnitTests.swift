@@ -181,6 +181,13 @@ struct BrokerBridgeUnitTests {
             #expect(error.description.contains("EMQX_API_URL"))
         }
         do {
+            _ = try configuration(["EMQX_API_URL": "http://admin:public@h:18083/api/v5", "EMQX_API_KEY": "k", "EMQX_API_SECRET": "s"])
+            Issue.record("credentials in the URL were accepted")
+        } catch {
+            #expect(error.description.contains("must not contain credentials"))
+            #expect(!error.description.contains("public"))
+        }
+        do {
             _ = try configuration(["EMQX_API_KEY": "k"])
             Issue.record("a key without a URL was accepted")
         } catch {

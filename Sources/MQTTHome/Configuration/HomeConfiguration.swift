@@ -158,6 +158,11 @@ public struct HomeConfiguration: Sendable {
                 problem: "must be an http:// or https:// URL such as http://127.0.0.1:18083/api/v5, got '\(url)'")
         }
         while url.hasSuffix("/") { url.removeLast() }
+        if let authority = url.split(separator: "/").dropFirst().first, authority.contains("@") {
+            // The URL is logged; credentials inside it would be too.
+            throw HomeError.configuration(key: "EMQX_API_URL",
+                problem: "must not contain credentials; put them in EMQX_API_KEY and EMQX_API_SECRET")
+        }
         guard let key, let secret else {
             throw HomeError.configuration(key: key == nil ? "EMQX_API_KEY" : "EMQX_API_SECRET",
                 problem: "must be set with EMQX_API_URL: create an API key in the EMQX dashboard (System → API Key)")
