@@ -143,6 +143,11 @@ public final class DeviceRegistry: Sendable {
                         at: now,
                         hasAvailability: device.hasAvailability
                     )
+                    // A manual device confirms `devices/set` through the same state topic it reports on.
+                    if contents.waiters[route.deviceID] != nil {
+                        let current = contents.states[route.deviceID]?.values[route.entityKey]
+                        confirmed += Self.takeWaiters(route.deviceID, route.entityKey, current, &contents)
+                    }
                 case .availability:
                     guard let availability = device.entity(route.entityKey)?.availability else { continue }
                     let text = message.payloadString
