@@ -109,6 +109,7 @@ public struct HomeDaemon: Sendable {
         )
         DeviceMethods.register(into: &router, registry: registry, writer: writer)
         BrokerMethods.register(into: &router, board: board, emqx: emqx)
+        PluginMethods.register(into: &router, registry: registry, writer: writer, staleAfter: configuration.sensorStaleAfter)
         let rpcServer = RPCServer(router: router, topics: topics, settings: configuration.rpc, logger: logger) {
             route, payload throws in
             try client.publish(

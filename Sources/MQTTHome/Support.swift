@@ -37,6 +37,63 @@ public enum Timestamp {
         return Double(now.tv_sec) + Double(now.tv_nsec) / 1e9
     }
 
+    /// Seconds since the epoch of an RFC 3339 time: `2026-11-23T17:32:01.329Z`, `…+08:00`, without fraction, or a
+    /// bare date; nil when it is none of these.
+    public static func seconds(from text: String) -> Double? {
+        let bytes = Array(text.utf8)
+        func number(_ range: Range<Int>) -> Int? {
+            guard range.upperBound <= bytes.count else { return nil }
+            var value = 0
+            for byte in bytes[range] {
+                guard byte >= 48 && byte <= 57 else { return nil }
+                value = value * 10 + Int(byte - 48)
+            }
+            return value
+        }
+        guard let year = number(0..<4), bytes.count >= 10, bytes[4] == 45, let month = number(5..<7), bytes[7] == 45,
+            let day = number(8..<10), (1...12).contains(month), (1...31).contains(day)
+        else { return nil }
+        var parts = tm()
+        parts.tm_year = Int32(year - 1900)
+        parts.tm_mon = Int32(month - 1)
+        parts.tm_mday = Int32(day)
+        var index = 10
+        var fraction = 0.0
+        var offset = 0
+        if bytes.count > 10 {
+            guard bytes[10] == 84 || bytes[10] == 116 || bytes[10] == 32, let hour = number(11..<13), bytes.count > 13,
+                bytes[13] == 58, let minute = number(14..<16), bytes.count > 16, bytes[16] == 58, let second = number(17..<19)
+            else { return nil }
+            parts.tm_hour = Int32(hour)
+            parts.tm_min = Int32(minute)
+            parts.tm_sec = Int32(second)
+            index = 19
+            if index < bytes.count, bytes[index] == 46 {
+                var scale = 0.1
+                index += 1
+                while index < bytes.count, bytes[index] >= 48 && bytes[index] <= 57 {
+                    fraction += Double(bytes[index] - 48) * scale
+                    scale /= 10
+                    index += 1
+                }
+            }
+            if index < bytes.count {
+                switch bytes[index] {
+                case 90, 122: index += 1
+                case 43, 45:
+                    guard let hours = number((index + 1)..<(index + 3)), index + 6 <= bytes.count, bytes[index + 3] == 58,
+                        let minutes = number((index + 4)..<(index + 6))
+                    else { return nil }
+                    offset = (hours * 3600 + minutes * 60) * (bytes[index] == 43 ? 1 : -1)
+                    index += 6
+                default: return nil
+                }
+            }
+            guard index == bytes.count else { return nil }
+        }
+        return Double(timegm(&parts) - offset) + fraction
+    }
+
     public static func iso8601(secondsSinceEpoch: Double) -> String {
         var seconds = time_t(secondsSinceEpoch.rounded(.down))
         let milliseconds = Int((secondsSinceEpoch - Double(seconds)) * 1000)

@@ -27,6 +27,8 @@ import Glibc
 /// - `EMQX_API_URL` (e.g. `http://127.0.0.1:18083/api/v5`), `EMQX_API_KEY`, `EMQX_API_SECRET` (secret): bridge the
 ///   EMQX REST API; unset, the broker's status comes from mosquitto's `$SYS`. `EMQX_POLL_INTERVAL` (seconds,
 ///   0.1–3600, default 10), `EMQX_TIMEOUT` (seconds, 0.1–300, default 5).
+/// - `SENSOR_STALE_AFTER` (seconds, 1–2592000, default 3600): `sensors/read` calls a value stale past this age
+///   unless its entity has its own `expire_after`.
 public struct HomeConfiguration: Sendable {
     public var mqtt: MQTTSettings
     public var baseTopic: String
@@ -40,6 +42,8 @@ public struct HomeConfiguration: Sendable {
     public var statePublishInterval: Duration
     /// Incoming messages buffered for the router before new ones are dropped (counted in `health`).
     public var messageBufferLimit: Int
+    /// Age past which `sensors/read` reports a value as stale (unless the entity has `expire_after`).
+    public var sensorStaleAfter: Duration
     /// Nil: no EMQX API; the broker bridge reads mosquitto's `$SYS` instead.
     public var emqx: EMQXClient.Settings?
 
@@ -136,6 +140,7 @@ public struct HomeConfiguration: Sendable {
         statePublishInterval = .milliseconds(try values.int("state.publish.interval.ms", in: 0...10_000) ?? 100)
         messageBufferLimit = try values.int("mqtt.message.buffer", in: 1000...10_000_000) ?? 100_000
         emqx = try Self.emqxSettings(values)
+        sensorStaleAfter = try values.seconds("sensor.stale.after", in: 1...2_592_000) ?? .seconds(3600)
         rpc = RPCSettings(
             maxInFlight: try values.int("rpc.max.in.flight", in: 1...10_000) ?? 64,
             maxPayloadBytes: try values.int("rpc.max.payload.bytes", in: 2...268_435_455) ?? 262_144,

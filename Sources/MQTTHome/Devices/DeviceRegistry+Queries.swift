@@ -9,13 +9,8 @@ extension DeviceRegistry {
             if let id, let device = contents.devices[id] {
                 return (device, contents.states[id] ?? DeviceState())
             }
-            let needle = query.lowercased()
-            let suggestions = contents.devices.values
-                .filter { $0.id.contains(needle) || $0.name.lowercased().contains(needle) || needle.contains($0.id) }
-                .map(\.id)
-                .sorted()
-                .prefix(5)
-            throw .deviceNotFound(query, suggestions: Array(suggestions))
+            let suggestions = NameSuggestions.closest(to: query, among: contents.devices.values.map { ($0.id, $0.name) })
+            throw .deviceNotFound(query, suggestions: suggestions)
         }
     }
 

@@ -7,6 +7,9 @@ public struct DeviceState: Sendable, Hashable {
     /// Discovered devices: what their `json_attributes_topic`s said, merged key by key (one copy per device, since
     /// producers such as Zigbee2MQTT point every entity at the same payload).
     public var attributes: JSONObject
+    /// When each value last arrived (RFC 3339), for `sensors/read`'s `updated_at` and `stale`. Kept in memory only:
+    /// after a restart a value's time is the device's `last_seen`.
+    public var updatedAt: [String: String] = [:]
 
     public init(values: JSONObject = JSONObject(), lastSeen: String? = nil, online: Bool = false, attributes: JSONObject = JSONObject()) {
         self.values = values
@@ -43,13 +46,19 @@ public struct DeviceState: Sendable, Hashable {
         let value = Self.decode(payload)
         var changed = false
         if case .object(let object) = value {
-            for (key, newValue) in object where !Self.reserved.contains(key) && values[key] != newValue {
-                values[key] = newValue
+            for (key, newValue) in object where !Self.reserved.contains(key) {
+                updatedAt[key] = time
+                if values[key] != newValue {
+                    values[key] = newValue
+                    changed = true
+                }
+            }
+        } else {
+            updatedAt[entityKey] = time
+            if values[entityKey] != value {
+                values[entityKey] = value
                 changed = true
             }
-        } else if values[entityKey] != value {
-            values[entityKey] = value
-            changed = true
         }
         return changed
     }
@@ -58,6 +67,7 @@ public struct DeviceState: Sendable, Hashable {
     /// light schema) is merged into the entity's object.
     mutating func set(_ value: JSONValue, entity key: String, field: String?, at time: String) {
         lastSeen = time
+        updatedAt[key] = time
         guard field != nil || value.objectValue != nil else {
             values[key] = value
             return
@@ -70,6 +80,9 @@ public struct DeviceState: Sendable, Hashable {
         }
         values[key] = .object(object)
     }
+
+    /// When `key`'s value last arrived: its own time, else the device's `last_seen`.
+    public func updated(_ key: String) -> String? { updatedAt[key] ?? lastSeen }
 
     /// Keys of the state document that are not entity values.
     static let reserved: Set<String> = ["last_seen", "online", "attributes"]

@@ -150,6 +150,15 @@ public struct RPCError: Error, Sendable, Hashable, CustomStringConvertible {
         )
     }
 
+    /// Several sensors of the device fit the query equally well; `data.candidates` lists their keys.
+    public static func ambiguousSensor(device: String, query: String, candidates: [String]) -> RPCError {
+        RPCError(
+            code: -32014,
+            message: "'\(query)' fits several sensors of '\(device)': \(candidates.joined(separator: ", ")); name one by its key",
+            data: ["id": .string(device), "sensor": .string(query), "candidates": .array(candidates.map(JSONValue.string))]
+        )
+    }
+
     /// Every code the daemon can send, for `rpc/methods` and topics.md.
     public static let catalogue: [(code: Int, meaning: String)] = [
         (-32700, "payload is not valid JSON"),
@@ -168,5 +177,6 @@ public struct RPCError: Error, Sendable, Hashable, CustomStringConvertible {
         (-32011, "broker/client: EMQX has no client with that id"),
         (-32012, "the EMQX REST API gave no usable answer; data.state says why (auth_failed, unreachable, ...)"),
         (-32013, "this broker does not offer the method (mosquitto has no client listing; needs EMQX)"),
+        (-32014, "the sensor name fits several sensors; data.candidates lists their keys"),
     ]
 }

@@ -1,0 +1,105 @@
+/// `devices/control`: the original plugin contract `{device_uuid, port_type, port_id, action}` on top of
+/// `devices/set`, so plugins written for it work unchanged and get the same confirmation.
+extension DeviceRegistry {
+    /// Port types the plugin contract uses, mapped to the entity platforms they mean; the second list is tried
+    /// when the device has none of the first (a "relay" that a Tasmota config announces as a light).
+    static let portPlatforms: [String: (primary: [String], fallback: [String])] = {
+        var table: [String: (primary: [String], fallback: [String])] = [:]
+        for word in ["light", "led", "lamp", "bulb", "灯", "灯光"] { table[word] = (["light"], ["switch"]) }
+        for word in ["switch", "relay", "outlet", "plug", "socket", "开关", "继电器", "插座"] { table[word] = (["switch"], ["light"]) }
+        for word in ["cover", "curtain", "blind", "shutter", "shade", "garage", "窗帘"] { table[word] = (["cover"], []) }
+        for word in ["valve", "阀门"] { table[word] = (["valve"], ["switch"]) }
+        for word in ["fan", "风扇"] { table[word] = (["fan"], []) }
+        for word in ["lock", "锁", "门锁"] { table[word] = (["lock"], []) }
+        for word in ["climate", "thermostat", "ac", "hvac", "heater", "空调"] { table[word] = (["climate", "water_heater"], []) }
+        return table
+    }()
+
+    public func control(
+        device query: String,
+        portType: String,
+        portID: JSONValue,
+        action: JSONValue,
+        timeout: Duration
+    ) async throws(RPCError) -> JSONValue {
+        let (device, _) = try find(query)
+        let type = portType.trimmingSpaces.lowercased()
+        let platforms = Self.portPlatforms[type] ?? ([type], [])
+        var ports = device.entities.filter { platforms.primary.contains($0.platform) }
+        if ports.isEmpty { ports = device.entities.filter { platforms.fallback.contains($0.platform) } }
+        guard !ports.isEmpty else {
+            let present = Array(Set(device.entities.map(\.platform))).sorted()
+            throw .invalidParams("port_type", "device '\(device.id)' has no \(portType) port (its entities are: \(present.joined(separator: ", ")))")
+        }
+        let port = try Self.port(portID, among: ports)
+        let intent = try Self.intent(for: action, platform: port.platform)
+        let result = try await set(id: device.id, entity: port.key, intent: intent, timeout: timeout)
+        guard var object = result.objectValue else { return result }
+        object["port"] = [
+            "type": .string(portType), "id": portID, "platform": .string(port.platform), "entity": .string(port.key),
+        ]
+        return .object(object)
+    }
+
+    /// Port `id`: a number is the n-th port of the type, counting from 1; text is an entity key or name.
+    static func port(_ id: JSONValue, among ports: [Entity]) throws(RPCError) -> Entity {
+        let listing = ports.enumerated().map { "\($0.offset + 1) = \($0.element.key)" }.joined(separator: ", ")
+        if let number = id.intValue ?? id.stringValue.flatMap({ Int64($0.trimmingSpaces) }) {
+            guard number >= 1 && number <= ports.count else {
+                throw .invalidParams("port_id", "ports count from 1; this device has \(ports.count) (\(listing)), got \(number)")
+            }
+            return ports[Int(number) - 1]
+        }
+        if let text = id.stringValue?.trimmingSpaces.lowercased(),
+            let port = ports.first(where: { $0.key.lowercased() == text || $0.name.lowercased() == text })
+        {
+            return port
+        }
+        throw .invalidParams("port_id", "expected a port number or an entity key (\(listing)), got \(id.jsonString)")
+    }
+
+    /// The `devices/set` intent an action stands for on a platform.
+    static func intent(for action: JSONValue, platform: String) throws(RPCError) -> JSONObject {
+        if let number = action.doubleValue ?? action.stringValue.flatMap({ Double($0.trimmingSpaces) }) {
+            let value = EntityBehavior.number(number)
+            switch platform {
+            case "light": return ["brightness": value]
+            case "cover", "valve": return ["position": value]
+            case "climate", "water_heater": return ["temperature": value]
+            case "fan": return ["percentage": value]
+            case "number", "select", "text": return ["value": value]
+            default:
+                throw .invalidParams("action", "a \(platform) port takes on, off or toggle, not a number")
+            }
+        }
+        if let flag = action.boolValue { return ["state": .string(flag ? "ON" : "OFF")] }
+        guard let text = action.stringValue?.trimmingSpaces, !text.isEmpty else {
+            throw .invalidParams("action", "expected on, off, toggle, open, close, stop, lock, unlock, press or a value")
+        }
+        let word = text.lowercased()
+        let on = ["on", "开", "打开", "开启"].contains(word)
+        let off = ["off", "关", "关闭"].contains(word)
+        switch platform {
+        case "cover", "valve":
+            if on || word == "open" { return ["state": "open"] }
+            if off || word == "close" { return ["state": "close"] }
+            if ["stop", "停", "停止"].contains(word) { return ["state": "stop"] }
+        case "lock":
+            if ["lock", "锁", "上锁"].contains(word) || on { return ["state": "lock"] }
+            if ["unlock", "解锁"].contains(word) || off { return ["state": "unlock"] }
+            if word == "open" { return ["state": "open"] }
+        case "button", "scene":
+            if ["press", "on", "按"].contains(word) { return ["state": "press"] }
+        case "climate", "water_heater":
+            if off { return ["mode": "off"] }
+            return ["mode": .string(text)]
+        case "number", "select", "text":
+            return ["value": .string(text)]
+        default:
+            if on { return ["state": "ON"] }
+            if off { return ["state": "OFF"] }
+            if ["toggle", "切换"].contains(word) { return ["state": "toggle"] }
+        }
+        throw .invalidParams("action", "a \(platform) port does not take '\(text)'")
+    }
+}
