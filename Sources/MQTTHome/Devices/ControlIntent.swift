@@ -41,7 +41,9 @@ public struct ControlIntent: Sendable {
         default: try schema.onOff(current: current)
         }
         publishes = schema.publishes
-        expected = schema.expected.isEmpty ? nil : (schema.scalarKey.flatMap { schema.expected[$0] } ?? .object(schema.expected))
+        // `Optional.none` spelled out: JSONValue is ExpressibleByNilLiteral, so a bare `nil` here became `.null`,
+        // and a command nothing can confirm waited for a null instead of answering `sent`.
+        expected = schema.expected.isEmpty ? Optional<JSONValue>.none : (schema.scalarKey.flatMap { schema.expected[$0] } ?? .object(schema.expected))
     }
 
     /// Which intent fields each platform accepts, for the error that names them.
@@ -235,7 +237,17 @@ public struct ControlIntent: Sendable {
                 publishes.append(Publish(topic: topic, payload: try render("rgb_command_template", text, ["red": .int(rgb[0]), "green": .int(rgb[1]), "blue": .int(rgb[2])])))
                 if string("rgb_state_topic") != nil { expected["rgb"] = .array(rgb.map(JSONValue.int)) }
             }
-            if string("state_topic") == nil { expected["state"] = nil }
+            if entity.discovery == nil {
+                // A manual light's value is its state payload as it arrives ("ON", or the state field of a JSON
+                // payload): only the on/off part can be confirmed, and only when it has a state topic.
+                expected = JSONObject()
+                if let on, entity.stateTopic != nil {
+                    expected["value"] = on ? "ON" : "OFF"
+                    scalarKey = "value"
+                }
+                return
+            }
+            if string("state_topic") == nil { expected.removeValue(forKey: "state") }
         }
 
         mutating func cover() throws(RPCError) {

@@ -132,7 +132,8 @@ extension DeviceRegistry {
                 guard case .success(let value?) = behavior.value(of: input, payload: entry.payload, json: json) else { continue }
                 if let field = input.field { fields[field] = value } else { scalar = value }
             }
-            return scalar ?? (fields.isEmpty ? nil : .object(fields))
+            if let scalar { return scalar }
+            return fields.isEmpty ? Optional<JSONValue>.none : .object(fields)
         }
         if let topic = candidate.entity?.stateTopic {
             let isFilter = candidate.entity?.stateTopicIsFilter ?? false
@@ -140,6 +141,7 @@ extension DeviceRegistry {
         }
         let decoded = DeviceState.decode(entry.payload)
         if case .object(let object) = decoded { return object[candidate.key] }
-        return candidate.entity == nil ? nil : decoded
+        // A plain payload is the entity's value; a field candidate only exists inside JSON objects.
+        return candidate.entity == nil ? Optional<JSONValue>.none : decoded
     }
 }
