@@ -12,6 +12,10 @@ struct CallCommand: AsyncParsableCommand {
               mqtt-home call health
               mqtt-home call rpc/methods
               mqtt-home call health '{}' --json
+              mqtt-home call sensors/read '{"device":"weather","sensor":"温度"}'
+
+            With --json the result is printed exactly as the daemon returned it; an error reply prints its
+            error object ({"code","message","data"}) and exits 1.
             """
     )
 
@@ -46,7 +50,7 @@ struct CallCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
-        let reply = try await connection.call(method, params: try parsedParams(), logger: MQTTHomeCLI.logger)
-        try output.emit(reply) { $0.prettyJSONString }
+        let result = try await connection.result(method, try parsedParams())
+        output.emit(result) { result.prettyJSONString }
     }
 }

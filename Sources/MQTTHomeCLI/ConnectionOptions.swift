@@ -32,8 +32,17 @@ struct ConnectionOptions: ParsableArguments {
 
     var timeoutDuration: Duration { .milliseconds(Int64(timeout * 1000)) }
 
-    /// Resolves settings and connects; failures become the documented exit codes.
-    func connect(logger: Logger) async throws -> (RPCClient, broker: String) {
+    /// Where to connect and how, from flags, the environment, `.env` and a local daemon's embedded broker.
+    struct Target {
+        var configuration: MosquittoClient.Configuration
+        var topics: Topics
+        /// `host:port`, for messages.
+        var broker: String
+        /// Said after a connection failure when the broker was guessed from a local daemon.
+        var hint: String
+    }
+
+    func target(clientID: String = RPCClient.uniqueClientID(), reconnect: Bool = false) async throws -> Target {
         let configuration: HomeConfiguration
         do {
             configuration = try HomeConfiguration(reader: try await HomeConfiguration.standardReader())
@@ -66,59 +75,62 @@ struct ConnectionOptions: ParsableArguments {
             }
             password = String(text.split(separator: "\n", omittingEmptySubsequences: false).first ?? "")
         }
-        let broker = "\(finalHost):\(finalPort)"
+        return Target(
+            configuration: MosquittoClient.Configuration(
+                host: finalHost,
+                port: finalPort,
+                clientID: clientID,
+                username: username ?? mqtt.username,
+                password: password,
+                tls: tls,
+                protocolVersion: mqtt.protocolVersion,
+                reconnect: reconnect
+            ),
+            topics: configuration.topics,
+            broker: "\(finalHost):\(finalPort)",
+            hint: hint
+        )
+    }
+
+    /// Connects `connect` within the timeout; failures become exit 4 with the broker's reason.
+    func connecting(_ target: Target, _ connect: @escaping @Sendable () async throws -> Void) async throws {
+        do {
+            try await withTimeout(timeoutDuration) { try await connect() }
+        } catch is TimeoutError {
+            throw CLIExit(code: .brokerUnreachable, message: "cannot connect to the broker at \(target.broker)\(target.hint): no answer within \(Self.format(timeout)) s")
+        } catch {
+            throw CLIExit(code: .brokerUnreachable, message: "cannot connect to the broker at \(target.broker)\(target.hint): \(error)")
+        }
+    }
+
+    /// Resolves settings and connects an RPC client; failures become the documented exit codes.
+    func connect(logger: Logger) async throws -> CLISession {
+        let target = try await target()
         let rpc: RPCClient
         do {
-            rpc = try RPCClient(
-                configuration: MosquittoClient.Configuration(
-                    host: finalHost,
-                    port: finalPort,
-                    clientID: RPCClient.uniqueClientID(),
-                    username: username ?? mqtt.username,
-                    password: password,
-                    tls: tls,
-                    protocolVersion: mqtt.protocolVersion,
-                    reconnect: false
-                ),
-                topics: configuration.topics,
-                logger: logger
-            )
+            rpc = try RPCClient(configuration: target.configuration, topics: target.topics, logger: logger)
         } catch {
             throw CLIExit(code: .usage, message: "\(error)")
         }
-        do {
-            try await withTimeout(timeoutDuration) { try await rpc.connect() }
-        } catch is TimeoutError {
-            throw CLIExit(code: .brokerUnreachable, message: "cannot connect to the broker at \(broker)\(hint): no answer within \(Self.format(timeout)) s")
-        } catch {
-            throw CLIExit(code: .brokerUnreachable, message: "cannot connect to the broker at \(broker)\(hint): \(error)")
-        }
-        return (rpc, broker)
+        try await connecting(target) { try await rpc.connect() }
+        return CLISession(rpc: rpc, broker: target.broker, timeout: timeout)
     }
 
-    /// Connects, calls, disconnects; returns the whole reply envelope.
-    func call(_ method: String, params: JSONObject, logger: Logger) async throws -> JSONValue {
-        let (rpc, broker) = try await connect(logger: logger)
-        let outcome: Result<JSONValue, RPCClient.CallError>
+    /// One call on its own connection: the result, or the documented exit.
+    func result(_ method: String, _ params: JSONObject = JSONObject(), wait extra: Double = 0) async throws -> JSONValue {
+        try await withSession { try await $0.call(method, params, wait: extra) }
+    }
+
+    /// Connects, runs `body` with the session, and disconnects, also when `body` fails.
+    func withSession<T>(_ body: (CLISession) async throws -> T) async throws -> T {
+        let session = try await connect(logger: MQTTHomeCLI.logger)
         do {
-            outcome = .success(try await rpc.call(method, params: params, timeout: timeoutDuration))
+            let value = try await body(session)
+            await session.close()
+            return value
         } catch {
-            outcome = .failure(error)
-        }
-        await rpc.close()
-        switch outcome {
-        case .success(let reply):
-            return reply
-        case .failure(.timeout):
-            throw CLIExit(
-                code: .noAnswer,
-                message: "no answer from mqtt-homed on \(broker) within \(Self.format(timeout)) s; is it running? "
-                    + "(it listens on \(rpc.topics.rpcFilter))"
-            )
-        case .failure(.transport(let error)):
-            throw CLIExit(code: .brokerUnreachable, message: "lost the broker at \(broker): \(error)")
-        case .failure(.invalidReply(let detail)):
-            throw CLIExit(code: .rpcError, message: "the reply is not a JSON-RPC response: \(detail)")
+            await session.close()
+            throw error
         }
     }
 

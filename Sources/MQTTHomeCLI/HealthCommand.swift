@@ -8,7 +8,7 @@ struct HealthCommand: AsyncParsableCommand {
         discussion: """
             Example:
               mqtt-home health
-              mqtt-home health --json | jq .result.mqtt
+              mqtt-home health --json | jq .mqtt
             """
     )
 
@@ -16,8 +16,8 @@ struct HealthCommand: AsyncParsableCommand {
     @OptionGroup var output: OutputOptions
 
     func run() async throws {
-        let reply = try await connection.call("health", params: JSONObject(), logger: MQTTHomeCLI.logger)
-        try output.emit(reply, human: Self.describe)
+        let result = try await connection.result("health", JSONObject())
+        output.emit(result) { Self.describe(result) }
     }
 
     static func describe(_ health: JSONValue) -> String {

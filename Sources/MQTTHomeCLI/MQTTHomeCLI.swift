@@ -19,7 +19,10 @@ struct MQTTHomeCLI: AsyncParsableCommand {
             \(CLIExit.exitCodesHelp)
             """,
         version: MQTTHomeVersion.current,
-        subcommands: [HealthCommand.self, MethodsCommand.self, CallCommand.self]
+        subcommands: [
+            DevicesCommand.self, SensorsCommand.self, ControlCommand.self, BrokerCommand.self, DashboardCommand.self,
+            HealthCommand.self, MethodsCommand.self, CallCommand.self, WatchCommand.self, MCPCommand.self,
+        ]
     )
 
     /// Maps every failure onto the documented exit codes (argument-parser's own usage code, 64, becomes 2).
@@ -32,6 +35,8 @@ struct MQTTHomeCLI: AsyncParsableCommand {
                 try command.run()
             }
         } catch let exit as CLIExit {
+            // With --json a script reads the daemon's error object (code, message, data) on stdout.
+            if let reply = exit.reply, CommandLine.arguments.contains("--json") { print(reply.jsonString) }
             printToStandardError("mqtt-home: \(exit.message)")
             Glibc.exit(exit.code.rawValue)
         } catch {
@@ -45,15 +50,23 @@ struct MQTTHomeCLI: AsyncParsableCommand {
         }
     }
 
-    /// `mqtt-home --host h --port p health` reads as `mqtt-home health --host h --port p`: the connection options
-    /// belong to the subcommands, but people write them first, as with mosquitto's clients.
+    /// `mqtt-home --host h --port p devices list` reads as `mqtt-home devices list --host h --port p`: the
+    /// connection options belong to the (innermost) subcommands, but people write them first, as with mosquitto's
+    /// clients.
     static func optionsAfterSubcommand(_ arguments: [String]) -> [String] {
-        let names = Set(configuration.subcommands.map { $0._commandName })
         guard let first = arguments.first, first.hasPrefix("-"),
             !["-h", "--help", "--version", "--generate-completion-script"].contains(first),
-            let index = arguments.firstIndex(where: { names.contains($0) })
+            let index = arguments.firstIndex(where: { word in configuration.subcommands.contains { $0._commandName == word } }),
+            var command = configuration.subcommands.first(where: { $0._commandName == arguments[index] })
         else { return arguments }
-        return [arguments[index]] + arguments[..<index] + arguments[(index + 1)...]
+        var path = [arguments[index]]
+        var rest = Array(arguments[(index + 1)...])
+        while let next = rest.first, let nested = command.configuration.subcommands.first(where: { $0._commandName == next }) {
+            path.append(next)
+            rest.removeFirst()
+            command = nested
+        }
+        return path + arguments[..<index] + rest
     }
 
     /// Quiet by default: the CLI's own output is the answer; libmosquitto warnings only with MQTT_HOME_CLI_DEBUG.

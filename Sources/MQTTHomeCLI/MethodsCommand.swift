@@ -16,8 +16,8 @@ struct MethodsCommand: AsyncParsableCommand {
     @OptionGroup var output: OutputOptions
 
     func run() async throws {
-        let reply = try await connection.call(RPCRouter.introspectionMethod, params: JSONObject(), logger: MQTTHomeCLI.logger)
-        try output.emit(reply, human: Self.describe)
+        let result = try await connection.result(RPCRouter.introspectionMethod, JSONObject())
+        output.emit(result) { Self.describe(result) }
     }
 
     static func describe(_ result: JSONValue) -> String {

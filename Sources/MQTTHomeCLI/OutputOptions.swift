@@ -1,23 +1,18 @@
 import ArgumentParser
 import MQTTHome
 
-/// `--json`: print the raw reply for scripts instead of the human form.
+/// `--json`: the result exactly as the RPC returned it, for scripts; without it, the human form.
 struct OutputOptions: ParsableArguments {
-    @Flag(help: "Print the daemon's whole JSON-RPC reply, unformatted, for scripts.")
+    @Flag(help: "Print the result exactly as the RPC returned it (JSON), for scripts.")
     var json = false
 
-    /// Prints the reply: raw with `--json`, else `human(result)`. A reply carrying an error exits 1.
-    func emit(_ reply: JSONValue, human: (JSONValue) -> String) throws {
+    /// Prints `result` as JSON with `--json`, else `human()`.
+    func emit(_ result: JSONValue, human: () -> String) {
         if json {
-            print(reply.jsonString)
-        }
-        if let error = reply["error"] {
-            let code = error["code"]?.intValue.map(String.init) ?? "?"
-            let message = error["message"]?.stringValue ?? error.jsonString
-            throw CLIExit(code: .rpcError, message: "error \(code): \(message)")
-        }
-        if !json, let result = reply["result"] {
-            print(human(result))
+            print(result.jsonString)
+        } else {
+            let text = human()
+            if !text.isEmpty { print(text) }
         }
     }
 }

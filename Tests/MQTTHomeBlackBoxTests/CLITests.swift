@@ -37,15 +37,16 @@ struct CLITests {
         #expect(result.standardError.isEmpty)
     }
 
-    @Test("--json prints the raw JSON-RPC reply that scripts can parse")
+    @Test("--json prints the result exactly as the RPC returned it, for scripts")
     func json() async throws {
         let harness = try await DaemonHarness.start()
         defer { Task { await harness.shutdown() } }
         let result = try await Self.cli(["health", "--json"] + Self.brokerArguments(harness))
         #expect(result.exitCode == 0)
         let reply = try JSONParser.parse(result.standardOutput.trimmingSuffixNewline)
-        #expect(reply["jsonrpc"] == "2.0")
-        #expect(reply["result"]?["mqtt"]?["connected"] == true)
+        #expect(reply["jsonrpc"] == nil, "the envelope is not part of the result")
+        #expect(reply["mqtt"]?["connected"] == true)
+        #expect(reply["version"] == .string(MQTTHomeVersion.current))
     }
 
     @Test("methods lists every method; call prints the result as JSON")
@@ -71,7 +72,11 @@ struct CLITests {
         #expect(result.standardError == "mqtt-home: error -32601: unknown method 'devices/nope'; call rpc/methods for the list\n")
         let json = try await Self.cli(["call", "health", #"{"x":1}"#, "--json"] + Self.brokerArguments(harness))
         #expect(json.exitCode == 1)
-        #expect(try JSONParser.parse(json.standardOutput.trimmingSuffixNewline)["error"]?["code"] == -32602)
+        // The error object (code, message, data) on stdout for scripts, the one line on stderr for people.
+        let error = try JSONParser.parse(json.standardOutput.trimmingSuffixNewline)
+        #expect(error["code"] == -32602)
+        #expect(error["data"]?["parameter"] == "x")
+        #expect(json.standardError.hasPrefix("mqtt-home: error -32602"))
     }
 
     @Test("usage errors exit 2: bad JSON, unknown option, bad port", arguments: [
@@ -110,7 +115,7 @@ struct CLITests {
         defer { Task { await harness.shutdown() } }
         let result = try await Self.cli(Self.brokerArguments(harness) + ["call", "health", "{}", "--json"])
         #expect(result.exitCode == 0, "\(result.standardError)")
-        #expect(try JSONParser.parse(result.standardOutput.trimmingSuffixNewline)["result"] != nil)
+        #expect(try JSONParser.parse(result.standardOutput.trimmingSuffixNewline)["mqtt"] != nil)
     }
 
     @Test("settings come from the environment too (MQTT_HOST, MQTT_PORT)")

@@ -61,7 +61,7 @@ struct DaemonExecutableTests {
         // The CLI, run in the same directory with no settings, finds the embedded broker by itself.
         let health = try await ProcessRunner.run(Products.cli, ["health", "--json"], directory: daemon.directory.path)
         #expect(health.exitCode == 0, "\(health.standardError)")
-        let result = try JSONParser.parse(String(health.standardOutput.dropLast()))["result"]
+        let result = try JSONParser.parse(String(health.standardOutput.dropLast())) as JSONValue?
         #expect(result?["mqtt"]?["embedded_broker"] == true)
         #expect(result?["mqtt"]?["broker"] == .string("127.0.0.1:\(recorded)"))
         daemon.signal(SIGTERM)

@@ -1,0 +1,85 @@
+import ArgumentParser
+import MQTTHome
+
+/// `mqtt-home sensors read|history`: the plugin API from a terminal.
+struct SensorsCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "sensors",
+        abstract: "Read a sensor by the word you would use for it, or its recent history.",
+        subcommands: [SensorsRead.self, SensorsHistory.self]
+    )
+}
+
+struct SensorsRead: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "read",
+        abstract: "One sensor's value with its unit and age.",
+        discussion: """
+            The sensor is an entity key, an entity name, a device class or a common word in English or Chinese
+            (temperature/温度, humidity/湿度, illuminance/光照, battery/电量, power/功率, voltage/电压,
+            co2/二氧化碳, pm25/PM2.5, …).
+
+            Examples:
+              mqtt-home sensors read weather temperature
+              mqtt-home sensors read "Kitchen sensor" 温度
+              mqtt-home sensors read weather humidity --json | jq .value
+            """
+    )
+
+    @Argument(help: "Device id or name.") var device: String
+    @Argument(help: "Sensor: key, name, device class or alias.") var sensor: String
+    @OptionGroup var connection: ConnectionOptions
+    @OptionGroup var output: OutputOptions
+
+    func run() async throws {
+        let result = try await connection.result("sensors/read", ["device": .string(device), "sensor": .string(sensor)])
+        output.emit(result) {
+            let value = Display.value(result["value"], unit: result["unit"]?.stringValue)
+            var line = "\(result["device_name"]?.stringValue ?? device) \(result["name"]?.stringValue ?? sensor): \(value)"
+            var notes = ["updated \(Display.ago(result["updated_at"]?.stringValue))"]
+            if let deviceClass = result["device_class"]?.stringValue { notes.insert(deviceClass, at: 0) }
+            if result["stale"]?.boolValue == true { notes.append("STALE (older than \(Display.value(result["stale_after_s"])) s)") }
+            if result["online"]?.boolValue == false { notes.append("device offline") }
+            line += " (\(notes.joined(separator: ", ")))"
+            return line
+        }
+    }
+}
+
+struct SensorsHistory: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "history",
+        abstract: "A sensor's past values from the device's stored log, newest first.",
+        discussion: """
+            Examples:
+              mqtt-home sensors history weather temperature
+              mqtt-home sensors history weather 温度 --since 2h --limit 50
+            """
+    )
+
+    @Argument(help: "Device id or name.") var device: String
+    @Argument(help: "Sensor: key, name, device class or alias.") var sensor: String
+    @Option(help: "Only since this RFC 3339 time or age (30m, 2h, 1d).") var since: String?
+    @Option(help: "How many (1-1000, default 20).") var limit: Int = 20
+    @OptionGroup var connection: ConnectionOptions
+    @OptionGroup var output: OutputOptions
+
+    func validate() throws {
+        if !(1...1000).contains(limit) { throw ValidationError("--limit must be from 1 to 1000") }
+    }
+
+    func run() async throws {
+        var params: JSONObject = ["device": .string(device), "sensor": .string(sensor), "limit": .int(Int64(limit))]
+        if let since { params["since"] = .string(since) }
+        let result = try await connection.result("sensors/history", params)
+        output.emit(result) {
+            let items = result["items"]?.arrayValue ?? []
+            guard !items.isEmpty else { return "no values of \(result["sensor"]?.stringValue ?? sensor) in the log" }
+            let unit = result["unit"]?.stringValue
+            return Display.table(
+                ["at", "when", "value"],
+                items.map { [$0["at"]?.stringValue ?? "", Display.ago($0["at"]?.stringValue), Display.value($0["value"], unit: unit)] }
+            )
+        }
+    }
+}
