@@ -103,12 +103,13 @@ struct BrokerClients: AsyncParsableCommand {
             Examples:
               mqtt-home broker clients
               mqtt-home broker clients --like sensor --state connected
+              mqtt-home broker clients --client-username zigbee2mqtt
               mqtt-home broker clients --all --json | jq '.items | length'
             """
     )
 
     @Option(help: "Client id contains this.") var like: String?
-    @Option(help: "Exactly this username.") var username: String?
+    @Option(help: "Only clients logged in with exactly this username.") var clientUsername: String?
     @Option(help: "connected, idle or disconnected.") var state: String?
     @OptionGroup var listing: ListingOptions
     @OptionGroup var connection: ConnectionOptions
@@ -117,7 +118,7 @@ struct BrokerClients: AsyncParsableCommand {
     func run() async throws {
         var params = JSONObject()
         if let like { params["like_clientid"] = .string(like) }
-        if let username { params["username"] = .string(username) }
+        if let clientUsername { params["username"] = .string(clientUsername) }
         if let state { params["conn_state"] = .string(state) }
         let (items, next) = try await listing.fetch("broker/clients", params, connection: connection)
         output.emit(["items": .array(items), "next_cursor": next]) {

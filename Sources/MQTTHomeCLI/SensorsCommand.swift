@@ -35,7 +35,10 @@ struct SensorsRead: AsyncParsableCommand {
         let result = try await connection.result("sensors/read", ["device": .string(device), "sensor": .string(sensor)])
         output.emit(result) {
             let value = Display.value(result["value"], unit: result["unit"]?.stringValue)
-            var line = "\(result["device_name"]?.stringValue ?? device) \(result["name"]?.stringValue ?? sensor): \(value)"
+            let deviceName = result["device_name"]?.stringValue ?? device
+            // A manual device's single entity carries the device's name: show its key instead.
+            let sensorName = result["name"]?.stringValue.flatMap { $0 == deviceName ? nil : $0 } ?? result["sensor"]?.stringValue ?? sensor
+            var line = "\(deviceName) \(sensorName): \(value)"
             var notes = ["updated \(Display.ago(result["updated_at"]?.stringValue))"]
             if let deviceClass = result["device_class"]?.stringValue { notes.insert(deviceClass, at: 0) }
             if result["stale"]?.boolValue == true { notes.append("STALE (older than \(Display.value(result["stale_after_s"])) s)") }

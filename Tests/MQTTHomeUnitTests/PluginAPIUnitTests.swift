@@ -83,3 +83,13 @@ struct PluginAPIUnitTests {
         }
     }
 }
+
+@Suite("Did-you-mean over words")
+struct NameSuggestionWordTests {
+    @Test("a typo of one word of a longer name still finds it")
+    func wordTypo() {
+        let devices = [("kitchen_sensor", "Kitchen sensor"), ("hall_light", "Hall light")]
+        #expect(NameSuggestions.closest(to: "kitchn", among: devices) == ["kitchen_sensor"])
+        #expect(NameSuggestions.closest(to: "hal lihgt", among: devices) == ["hall_light"])
+    }
+}

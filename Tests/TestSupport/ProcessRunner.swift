@@ -8,12 +8,14 @@ public struct ProcessResult: Sendable {
 }
 
 public enum ProcessRunner {
-    /// Runs `executable` with a clean environment (plus `environment`) in `directory`, killing it after `timeout`.
+    /// Runs `executable` with a clean environment (plus `environment`) in `directory`, killing it after `timeout`;
+    /// `input`, when given, is its standard input.
     public static func run(
         _ executable: String,
         _ arguments: [String],
         environment: [String: String] = [:],
         directory: String? = nil,
+        input: String? = nil,
         timeout: Double = 30
     ) async throws -> ProcessResult {
         // Output goes to files, not pipes: nothing blocks a cooperative thread, and no other child can hold a
@@ -37,7 +39,13 @@ public enum ProcessRunner {
         if let directory { process.currentDirectoryURL = URL(fileURLWithPath: directory) }
         process.standardOutput = output
         process.standardError = error
-        process.standardInput = FileHandle.nullDevice
+        if let input {
+            let inPath = capture.path + "/stdin"
+            _ = FileManager.default.createFile(atPath: inPath, contents: Data(input.utf8))
+            process.standardInput = FileHandle(forReadingAtPath: inPath)
+        } else {
+            process.standardInput = FileHandle.nullDevice
+        }
         try process.run()
         let deadline = Date().addingTimeInterval(timeout)
         while process.isRunning {

@@ -6,9 +6,12 @@ enum NameSuggestions {
         guard !needle.isEmpty else { return [] }
         var scored: [(score: Int, id: String)] = []
         for device in devices {
-            let forms = [SensorAliases.normalized(device.id), SensorAliases.normalized(device.name)]
+            // The whole id and name, and each word of the name: "kitchn" is close to the word "kitchen".
+            let words = device.name.lowercased().split(whereSeparator: { " _-./".contains($0) }).map(String.init)
+                + device.id.split(whereSeparator: { "_-.".contains($0) }).map(String.init)
+            let forms = [SensorAliases.normalized(device.id), SensorAliases.normalized(device.name)] + words.map(SensorAliases.normalized)
             var best = Int.max
-            for form in forms {
+            for form in forms where !form.isEmpty {
                 if form.contains(needle) || needle.contains(form) {
                     best = min(best, abs(form.count - needle.count) / 4)  // a fragment of a name is a good hint
                 } else {
