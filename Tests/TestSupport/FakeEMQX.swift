@@ -43,13 +43,16 @@ public final class FakeEMQX: Sendable {
         let process = try BackgroundProcess.start(
             "/usr/bin/env",
             [
-                "python3", Fixtures.path("fake-emqx.py"), "--port", String(port), "--clients", String(clients),
+                "python3", "-u", Fixtures.path("fake-emqx.py"), "--port", String(port), "--clients", String(clients),
                 "--api-key", apiKey, "--api-secret", apiSecret,
             ]
         )
-        guard await process.waitForLog("listening") else {
+        // Generous: the whole suite runs in parallel on two cores, and Python's start-up competes with it.
+        guard await process.waitForLog("listening", timeout: 30) else {
+            let state = process.isRunning ? "still running" : "exited with \(process.process.terminationStatus)"
+            let log = process.log
             await process.shutdown()
-            throw HarnessError(description: "the fake EMQX did not start: \(process.log)")
+            throw HarnessError(description: "the fake EMQX did not start on port \(port) (\(state)): \(log)")
         }
         return process
     }
