@@ -1,4 +1,5 @@
 import Curl
+import Foundation
 import MQTTHome
 
 #if canImport(Glibc)
