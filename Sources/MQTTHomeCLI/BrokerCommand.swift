@@ -6,6 +6,11 @@ struct BrokerCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "broker",
         abstract: "The broker's status, and on EMQX its clients, topics and subscriptions.",
+        discussion: """
+            Examples:
+              mqtt-home broker status
+              mqtt-home broker clients --like sensor
+            """,
         subcommands: [BrokerStatusCommand.self, BrokerClients.self, BrokerTopics.self, BrokerSubscriptions.self]
     )
 }

@@ -6,6 +6,12 @@ struct DevicesCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "devices",
         abstract: "List, inspect, add, change, remove and command devices.",
+        discussion: """
+            Examples:
+              mqtt-home devices list
+              mqtt-home devices info kitchen_sensor
+              mqtt-home devices set hall_light state=ON
+            """,
         subcommands: [
             DevicesList.self, DevicesInfo.self, DevicesAdd.self, DevicesUpdate.self, DevicesRemove.self,
             DevicesCommandPayload.self, DevicesSet.self, DevicesLogs.self,

@@ -6,6 +6,11 @@ struct SensorsCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "sensors",
         abstract: "Read a sensor by the word you would use for it, or its recent history.",
+        discussion: """
+            Examples:
+              mqtt-home sensors read weather 温度
+              mqtt-home sensors history weather temperature --since 2h
+            """,
         subcommands: [SensorsRead.self, SensorsHistory.self]
     )
 }

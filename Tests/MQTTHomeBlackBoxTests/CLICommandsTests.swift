@@ -218,7 +218,7 @@ struct CLICommandsTests {
             ["devices", "list"], ["devices", "info"], ["devices", "add"], ["devices", "update"], ["devices", "remove"],
             ["devices", "command"], ["devices", "set"], ["devices", "logs"], ["sensors", "read"], ["sensors", "history"],
             ["control"], ["broker", "status"], ["broker", "clients"], ["broker", "topics"], ["broker", "subscriptions"],
-            ["dashboard"], ["health"], ["methods"], ["call"], ["watch"], ["mcp"],
+            ["dashboard"], ["health"], ["methods"], ["call"], ["watch"], ["mcp"], ["devices"], ["sensors"], ["broker"],
         ] {
             let result = try await ProcessRunner.run(Products.cli, command + ["--help"])
             #expect(result.exitCode == 0, "\(command)")
