@@ -84,6 +84,11 @@ public struct HomeDaemon: Sendable {
             board.republish()
             publisher.resume()
         }
+        let notifier = SystemdNotifier(environment: SystemdNotifier.processEnvironment(), logger: logger)
+        link.afterOnline {
+            let devices = registry.count
+            notifier.online(status: "online, broker \(host):\(port), \(devices) devices")
+        }
         // Holder for the server, so `health` can report its counters; set before any request can arrive.
         let serverBox = ServerBox()
         var router = RPCRouter()
@@ -156,6 +161,8 @@ public struct HomeDaemon: Sendable {
                 )
             )
         )
+        // Last in the group, so first to stop: systemd hears STOPPING=1 as soon as the shutdown begins.
+        if notifier.isEnabled { services.append(("systemd-notify", notifier)) }
         return HomeDaemon(
             configuration: configuration,
             link: link,

@@ -16,6 +16,7 @@ public final class BrokerLink: Service, Sendable {
     public let startedAt: String
     let logger: Logger
     private let connectHooks = Mutex<[@Sendable () -> Void]>([])
+    private let onlineHooks = Mutex<[@Sendable () -> Void]>([])
 
     public static let offlinePayload: JSONValue = ["state": "offline"]
 
@@ -35,6 +36,11 @@ public final class BrokerLink: Service, Sendable {
     /// consumer that sees `online` can rely on everything else being there.
     public func beforeOnline(_ hook: @escaping @Sendable () -> Void) {
         connectHooks.withLock { $0.append(hook) }
+    }
+
+    /// Runs `hook` after every `online` publish (systemd's READY=1 waits for the first).
+    public func afterOnline(_ hook: @escaping @Sendable () -> Void) {
+        onlineHooks.withLock { $0.append(hook) }
     }
 
     /// The retained document on `<base>/status` while the daemon runs.
@@ -63,6 +69,7 @@ public final class BrokerLink: Service, Sendable {
                     "online",
                     metadata: ["mqtt.topic": "\(topics.status)", "mqtt.protocol": "\(info.protocolVersion.rawValue)"]
                 )
+                for hook in onlineHooks.withLock({ $0 }) { hook() }
             } catch {
                 logger.error("cannot publish online status", metadata: ["error": "\(error)"])
             }
