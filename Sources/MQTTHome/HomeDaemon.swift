@@ -15,6 +15,8 @@ public struct HomeDaemon: Sendable {
     public let rpcServer: RPCServer
     public let registry: DeviceRegistry
     public let embeddedBroker: EmbeddedBroker?
+    /// Held while the daemon lives: no second mqtt-homed on the same DATA_DIR.
+    let dataDirectoryLock: DataDirectoryLock
     /// Host and port the daemon connects to.
     public let brokerHost: String
     public let brokerPort: Int
@@ -24,6 +26,8 @@ public struct HomeDaemon: Sendable {
     /// Starts the embedded broker if needed and wires every service; nothing connects until ``run()``.
     public static func build(configuration: HomeConfiguration, logger: Logger) async throws -> HomeDaemon {
         let topics = configuration.topics
+        // Before anything else touches DATA_DIR: the embedded broker's files and the database are this daemon's.
+        let lock = try DataDirectoryLock.acquire(directory: configuration.dataDirectory)
         var embedded: EmbeddedBroker? = nil
         let host: String
         let port: Int
@@ -169,6 +173,7 @@ public struct HomeDaemon: Sendable {
             rpcServer: rpcServer,
             registry: registry,
             embeddedBroker: embedded,
+            dataDirectoryLock: lock,
             brokerHost: host,
             brokerPort: port,
             services: services,

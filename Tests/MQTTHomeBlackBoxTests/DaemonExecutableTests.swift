@@ -113,4 +113,19 @@ struct DaemonExecutableTests {
         #expect(log.components(separatedBy: "broker refused the connection").count == 2, "\(log)")
         #expect(log.contains("Not authorized (reason 135); check the username and password"))
     }
+
+    @Test("a second mqtt-homed on the same DATA_DIR refuses to start and names the first; exit 1")
+    func oneDaemonPerDataDirectory() async throws {
+        let directory = try TemporaryDirectory(prefix: "shared-data")
+        let first = try await DaemonHarness.start(directory: directory)
+        defer { Task { await first.shutdown() } }
+        let second = try BackgroundProcess.daemon(
+            environment: ["MQTT_HOST": "127.0.0.1", "MQTT_PORT": String(first.broker.port)],
+            directory: directory
+        )
+        #expect(await second.waitForExit(timeout: 10) == 1)
+        #expect(second.log.contains("another mqtt-homed (pid \(first.daemon.pid)) is using this DATA_DIR"), "\(second.log)")
+        #expect(first.daemon.isRunning)
+        #expect(try await first.call("health")["mqtt"]?["connected"] == true)
+    }
 }

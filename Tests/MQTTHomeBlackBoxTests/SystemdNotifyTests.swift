@@ -91,6 +91,14 @@ struct SystemdNotifyTests {
                      "DynamicUser=yes", "ProtectSystem=strict", "Restart=on-failure", "WatchdogSec="] {
             #expect(unit.contains(line), "unit lacks \(line)")
         }
+        // systemd's own check of the unit, where the tool exists (ExecStart pointed at a binary that does).
+        if manager.isExecutableFile(atPath: "/usr/bin/systemd-analyze") {
+            let checked = stage.path + "/mqtt-homed.service"
+            try unit.replacingOccurrences(of: "/opt/mh/bin/mqtt-homed", with: Products.daemon).write(toFile: checked, atomically: true, encoding: .utf8)
+            let verify = try await ProcessRunner.run("/usr/bin/systemd-analyze", ["verify", checked])
+            #expect(verify.exitCode == 0, "\(verify.standardOutput)\(verify.standardError)")
+            #expect(verify.standardError.isEmpty, "\(verify.standardError)")
+        }
         let envPath = stage.path + "/etc/mqtt-home/env"
         let attributes = try manager.attributesOfItem(atPath: envPath)
         #expect((attributes[.posixPermissions] as? Int) == 0o600)
