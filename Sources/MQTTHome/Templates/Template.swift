@@ -42,8 +42,14 @@ public struct Template: Sendable, Hashable {
         case json(JSONValue)
     }
 
+    /// Home Assistant's templates are a line or two; a longer "template" is refused rather than parsed.
+    public static let maxSourceBytes = 16_384
+
     public static func compile(_ source: String) throws(TemplateError) -> Template {
-        Template(source: source, nodes: try TemplateParser.parse(source))
+        guard source.utf8.count <= maxSourceBytes else {
+            throw .unsupported("a template longer than \(maxSourceBytes) bytes (\(source.utf8.count))")
+        }
+        return Template(source: source, nodes: try TemplateParser.parse(source))
     }
 
     /// What the template sees: the payload as text (`value`) and, when it parses as JSON, as `value_json`.

@@ -5,6 +5,12 @@ import Foundation
 /// Anything outside the subset (`for`, macros, unknown filters or functions) is a ``TemplateError/unsupported(_:)``
 /// at compile time, so an entity is flagged once instead of failing on every message.
 struct TemplateParser {
+    /// Real templates are a few dozen tokens and a few levels deep. These bounds keep a hostile one from exhausting
+    /// the stack, in the recursive-descent parser, in evaluation, and when the tree is freed (found by fuzzing).
+    static let maxTokens = 1000
+    static let maxNesting = 64
+    static let maxBlockNesting = 32
+
     enum Token: Equatable {
         case number(JSONValue)
         case string(String)
@@ -15,6 +21,7 @@ struct TemplateParser {
 
     private var tokens: [Token] = []
     private var position = 0
+    private var depth = 0
 
     // MARK: - Segments
 
@@ -69,8 +76,10 @@ struct TemplateParser {
     private static func block(
         _ segments: [(kind: Character, body: String)],
         _ index: inout Int,
-        until: Set<String>
+        until: Set<String>,
+        depth: Int = 0
     ) throws(TemplateError) -> [Template.Node] {
+        guard depth <= maxBlockNesting else { throw .unsupported("'{% if %}' nested more than \(maxBlockNesting) deep") }
         var nodes: [Template.Node] = []
         while index < segments.count {
             let segment = segments[index]
@@ -92,7 +101,7 @@ struct TemplateParser {
                     var condition = try expression(String(statement.dropFirst(2)))
                     var otherwise: [Template.Node] = []
                     while true {
-                        let body = try block(segments, &index, until: ["elif", "else", "endif"])
+                        let body = try block(segments, &index, until: ["elif", "else", "endif"], depth: depth + 1)
                         guard index < segments.count else { throw .unsupported("'{% if %}' without '{% endif %}'") }
                         let next = segments[index].body.trimmed
                         index += 1
@@ -101,7 +110,7 @@ struct TemplateParser {
                             condition = try expression(String(next.dropFirst(4)))
                         } else if next == "else" {
                             branches.append(Template.Branch(condition: condition, body: body))
-                            otherwise = try block(segments, &index, until: ["endif"])
+                            otherwise = try block(segments, &index, until: ["endif"], depth: depth + 1)
                             guard index < segments.count else { throw .unsupported("'{% if %}' without '{% endif %}'") }
                             index += 1
                             break
@@ -131,6 +140,7 @@ struct TemplateParser {
     static func expression(_ source: String) throws(TemplateError) -> Template.Expression {
         var parser = TemplateParser()
         parser.tokens = try Self.tokenize(source)
+        guard parser.tokens.count <= maxTokens else { throw .unsupported("an expression of more than \(maxTokens) tokens") }
         let expression = try parser.conditional()
         guard parser.peek == .end else { throw .unsupported("unexpected \(parser.peek.text) in '\(source.trimmed)'") }
         return expression
@@ -147,6 +157,7 @@ struct TemplateParser {
             (scalar >= "a" && scalar <= "z") || (scalar >= "A" && scalar <= "Z") || scalar == "_"
         }
         while index < scalars.count {
+            guard tokens.count <= maxTokens else { throw .unsupported("an expression of more than \(maxTokens) tokens") }
             let scalar = scalars[index]
             if scalar == " " || scalar == "\t" || scalar == "\n" || scalar == "\r" {
                 index += 1
@@ -249,7 +260,15 @@ struct TemplateParser {
 
     // MARK: - Grammar (Jinja's precedence)
 
+    /// Counts one level of recursion; past ``maxNesting`` the template is refused.
+    private mutating func enter() throws(TemplateError) {
+        depth += 1
+        guard depth <= Self.maxNesting else { throw .unsupported("an expression nested more than \(Self.maxNesting) deep") }
+    }
+
     private mutating func conditional() throws(TemplateError) -> Template.Expression {
+        try enter()
+        defer { depth -= 1 }
         let value = try or()
         guard accept("if") else { return value }
         let condition = try or()
@@ -270,6 +289,8 @@ struct TemplateParser {
     }
 
     private mutating func not() throws(TemplateError) -> Template.Expression {
+        try enter()
+        defer { depth -= 1 }
         if accept("not") { return .not(try not()) }
         return try comparison()
     }
@@ -321,6 +342,8 @@ struct TemplateParser {
     }
 
     private mutating func unary() throws(TemplateError) -> Template.Expression {
+        try enter()
+        defer { depth -= 1 }
         if accept("-") { return .negate(try unary()) }
         if accept("+") { return try unary() }
         let base = try postfix()
