@@ -98,6 +98,7 @@ let package = Package(
                 "MQTTHome",
                 "Mosquitto",
                 "Curl",
+                "TestSupport",
                 "CMosquitto",
                 .product(name: "Configuration", package: "swift-configuration"),
                 .product(name: "Logging", package: "swift-log"),
