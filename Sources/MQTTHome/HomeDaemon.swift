@@ -237,6 +237,8 @@ public struct HomeDaemon: Sendable {
             "max_in_flight": JSONValue(configuration.rpc.maxInFlight),
             "max_payload_bytes": JSONValue(configuration.rpc.maxPayloadBytes),
             "share_group": JSONValue(configuration.rpc.shareGroup),
+            "rate_limit_per_s": EntityBehavior.number(configuration.rpc.rateLimit),
+            "rate_limited": JSONValue(rpc?.rateLimited ?? 0),
         ]
         return [
             "version": .string(MQTTHomeVersion.current),

@@ -168,4 +168,44 @@ struct DaemonRPCTests {
         #expect(await publisher.waitFor(topic: "test/retained-reply", timeout: 0.5) == nil)
         await publisher.close()
     }
+
+    @Test("RPC_RATE_LIMIT: a caller past its rate gets -32015 with retry_after_ms; other callers are unaffected")
+    func rateLimit() async throws {
+        let harness = try await DaemonHarness.start(environment: ["RPC_RATE_LIMIT": "5", "RPC_RATE_BURST": "5"])
+        defer { Task { await harness.shutdown() } }
+        let greedy = try await harness.rpcClient()
+        let outcomes = await withTaskGroup(of: Int?.self) { group in
+            for _ in 0..<20 {
+                group.addTask {
+                    do {
+                        _ = try await greedy.result("health")
+                        return 0
+                    } catch let error as RPCError {
+                        return error.code
+                    } catch {
+                        return nil
+                    }
+                }
+            }
+            var codes: [Int?] = []
+            for await code in group { codes.append(code) }
+            return codes
+        }
+        #expect(outcomes.filter { $0 == 0 }.count >= 5)
+        #expect(outcomes.filter { $0 == -32015 }.count >= 10, "\(outcomes)")
+        do {
+            _ = try await greedy.result("health")
+            Issue.record("no limit right after a burst")
+        } catch let error as RPCError {
+            #expect(error.code == -32015)
+            #expect((error.data?["retry_after_ms"]?.intValue ?? 0) > 0)
+            #expect(error.message.contains("at most 5 requests per second per caller"))
+        }
+        let other = try await harness.rpcClient()
+        let health = try await other.result("health")
+        #expect((health["rpc"]?["rate_limited"]?.intValue ?? 0) >= 10)
+        #expect(health["rpc"]?["rate_limit_per_s"] == 5)
+        await greedy.close()
+        await other.close()
+    }
 }

@@ -93,3 +93,24 @@ struct NameSuggestionWordTests {
         #expect(NameSuggestions.closest(to: "hal lihgt", among: devices) == ["hall_light"])
     }
 }
+
+@Suite("Per-caller RPC rate limit")
+struct CallerRateLimiterTests {
+    @Test("a burst is admitted, then one request per 1/rate; callers are apart by reply topic without its last level")
+    func tokenBucket() {
+        let limiter = CallerRateLimiter(perSecond: 10, burst: 3)
+        let start = ContinuousClock.now
+        let cli = CallerRateLimiter.caller(replyTopic: "mqtt-home/reply/cli-1/7")
+        #expect(cli == "mqtt-home/reply/cli-1")
+        #expect(CallerRateLimiter.caller(replyTopic: "mqtt-home/reply/cli-1/8") == cli)
+        for _ in 0..<3 { #expect(limiter.admit(cli, now: start) == nil) }
+        let wait = limiter.admit(cli, now: start)
+        #expect(wait == .milliseconds(100))
+        #expect(limiter.admit("mqtt-home/reply/cli-2", now: start) == nil, "another caller has its own bucket")
+        #expect(limiter.admit(cli, now: start + .milliseconds(100)) == nil)
+        #expect(limiter.admit(cli, now: start + .milliseconds(100)) != nil)
+        #expect(limiter.refused == 2)
+        #expect(CallerRateLimiter.caller(replyTopic: nil) == "")
+        #expect(CallerRateLimiter.caller(replyTopic: "flat") == "flat")
+    }
+}

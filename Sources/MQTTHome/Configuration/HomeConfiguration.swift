@@ -20,7 +20,8 @@ import Glibc
 /// - `BASE_TOPIC` (default `mqtt-home`), `DATA_DIR` (default `./data`), `LOG_LEVEL` (trace…critical, default info).
 /// - `DISCOVERY_PREFIX` (default `homeassistant`): where Home Assistant discovery configs are read;
 ///   `DISCOVERY_ENABLED` (bool, default true).
-/// - `RPC_MAX_IN_FLIGHT` (1–10000, default 64), `RPC_MAX_PAYLOAD_BYTES` (default 262144), `RPC_SHARE_GROUP`.
+/// - `RPC_MAX_IN_FLIGHT` (1–10000, default 64), `RPC_MAX_PAYLOAD_BYTES` (default 262144), `RPC_SHARE_GROUP`,
+///   `RPC_RATE_LIMIT` (requests per second per caller, 0–100000, default 0 = no limit), `RPC_RATE_BURST` (default 20).
 /// - `LOG_LIMIT_PER_DEVICE` (1–100000, default 100), `STORE_QUEUE_LIMIT` (1000–10000000, default 100000),
 ///   `STORE_FLUSH_MS` (1–1000, default 25), `STATE_PUBLISH_INTERVAL_MS` (0–10000, default 100),
 ///   `MQTT_MESSAGE_BUFFER` (1000–10000000, default 100000).
@@ -68,6 +69,18 @@ public struct HomeConfiguration: Sendable {
         public var maxInFlight: Int
         public var maxPayloadBytes: Int
         public var shareGroup: String?
+        /// Requests per second per caller (reply topic); 0 means no limit.
+        public var rateLimit: Double = 0
+        /// Requests a caller may send at once before the rate applies.
+        public var rateBurst: Double = 20
+
+        public init(maxInFlight: Int, maxPayloadBytes: Int, shareGroup: String?, rateLimit: Double = 0, rateBurst: Double = 20) {
+            self.maxInFlight = maxInFlight
+            self.maxPayloadBytes = maxPayloadBytes
+            self.shareGroup = shareGroup
+            self.rateLimit = rateLimit
+            self.rateBurst = rateBurst
+        }
     }
 
     public var topics: Topics { Topics(base: baseTopic) }
@@ -144,7 +157,9 @@ public struct HomeConfiguration: Sendable {
         rpc = RPCSettings(
             maxInFlight: try values.int("rpc.max.in.flight", in: 1...10_000) ?? 64,
             maxPayloadBytes: try values.int("rpc.max.payload.bytes", in: 2...268_435_455) ?? 262_144,
-            shareGroup: shareGroup
+            shareGroup: shareGroup,
+            rateLimit: try values.number("rpc.rate.limit", in: 0...100_000) ?? 0,
+            rateBurst: try values.number("rpc.rate.burst", in: 1...100_000) ?? 20
         )
     }
 
@@ -209,6 +224,17 @@ public struct HomeConfiguration: Sendable {
             guard let value = Int(text), range.contains(value) else {
                 throw HomeError.configuration(key: HomeConfiguration.envName(key),
                     problem: "must be a whole number from \(range.lowerBound) to \(range.upperBound), got '\(text)'"
+                )
+            }
+            return value
+        }
+
+        /// A number, with a fraction if wanted.
+        func number(_ key: String, in range: ClosedRange<Double>) throws(HomeError) -> Double? {
+            guard let text = try string(key) else { return nil }
+            guard let value = Double(text), value.isFinite, range.contains(value) else {
+                throw HomeError.configuration(key: HomeConfiguration.envName(key),
+                    problem: "must be a number from \(EntityBehavior.number(range.lowerBound).jsonString) to \(EntityBehavior.number(range.upperBound).jsonString), got '\(text)'"
                 )
             }
             return value

@@ -159,6 +159,16 @@ public struct RPCError: Error, Sendable, Hashable, CustomStringConvertible {
         )
     }
 
+    /// The caller sent more than `RPC_RATE_LIMIT` requests per second; nothing was run.
+    public static func rateLimited(perSecond: Double, retryAfter: Duration) -> RPCError {
+        let milliseconds = Int64(retryAfter.seconds * 1000)
+        return RPCError(
+            code: -32015,
+            message: "rate limited: at most \(EntityBehavior.number(perSecond).jsonString) requests per second per caller; retry in \(milliseconds) ms",
+            data: ["limit_per_s": .double(perSecond), "retry_after_ms": .int(milliseconds)]
+        )
+    }
+
     /// Every code the daemon can send, for `rpc/methods` and topics.md.
     public static let catalogue: [(code: Int, meaning: String)] = [
         (-32700, "payload is not valid JSON"),
@@ -178,5 +188,6 @@ public struct RPCError: Error, Sendable, Hashable, CustomStringConvertible {
         (-32012, "the EMQX REST API gave no usable answer; data.state says why (auth_failed, unreachable, ...)"),
         (-32013, "this broker does not offer the method (mosquitto has no client listing; needs EMQX)"),
         (-32014, "the sensor name fits several sensors; data.candidates lists their keys"),
+        (-32015, "rate limited: more than RPC_RATE_LIMIT requests per second from this caller; nothing was run"),
     ]
 }

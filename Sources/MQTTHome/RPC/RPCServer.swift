@@ -15,6 +15,8 @@ public final class RPCServer: Sendable {
     let sendReply: ReplySender
     let logger: Logger
     let counters = Counters()
+    /// Nil when `RPC_RATE_LIMIT` is 0 (no limit).
+    let rateLimiter: CallerRateLimiter?
 
     /// Request counters, reported by `health`.
     final class Counters: Sendable {
@@ -38,6 +40,7 @@ public final class RPCServer: Sendable {
         self.settings = settings
         self.logger = logger
         self.sendReply = sendReply
+        rateLimiter = settings.rateLimit > 0 ? CallerRateLimiter(perSecond: settings.rateLimit, burst: settings.rateBurst) : nil
     }
 
     public struct Statistics: Sendable, Hashable {
@@ -50,6 +53,8 @@ public final class RPCServer: Sendable {
         public var unanswered: Int
         public var rejectedBusy: Int
         public var inFlight: Int
+        /// Requests refused by the per-caller rate limit.
+        public var rateLimited: Int = 0
     }
 
     public var statistics: Statistics {
@@ -59,7 +64,8 @@ public final class RPCServer: Sendable {
             failed: counters.failed.load(ordering: .relaxed),
             unanswered: counters.unanswered.load(ordering: .relaxed),
             rejectedBusy: counters.rejectedBusy.load(ordering: .relaxed),
-            inFlight: counters.inFlight.load(ordering: .relaxed)
+            inFlight: counters.inFlight.load(ordering: .relaxed),
+            rateLimited: rateLimiter?.refused ?? 0
         )
     }
 
@@ -110,6 +116,11 @@ public final class RPCServer: Sendable {
             let method = topics.method(fromRPCTopic: message.topic) ?? message.topic
             finish(method: method, id: rejection.id, route: rejection.replyRoute, outcome: .failure(rejection.error), started: started)
         case .success(let request):
+            if let rateLimiter, let wait = rateLimiter.admit(CallerRateLimiter.caller(replyTopic: request.replyRoute?.topic)) {
+                let error = RPCError.rateLimited(perSecond: rateLimiter.perSecond, retryAfter: wait)
+                finish(method: request.method, id: request.id, route: request.replyRoute, outcome: .failure(error), started: started)
+                return
+            }
             if request.replyRoute == nil {
                 logger.notice(
                     "RPC request has no response topic and no reply_to; executing it without an answer",
