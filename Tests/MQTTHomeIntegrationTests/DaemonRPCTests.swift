@@ -171,7 +171,7 @@ struct DaemonRPCTests {
 
     @Test("RPC_RATE_LIMIT: a caller past its rate gets -32015 with retry_after_ms; other callers are unaffected")
     func rateLimit() async throws {
-        let harness = try await DaemonHarness.start(environment: ["RPC_RATE_LIMIT": "5", "RPC_RATE_BURST": "5"])
+        let harness = try await DaemonHarness.start(environment: ["RPC_RATE_LIMIT": "0.2", "RPC_RATE_BURST": "5"])
         defer { Task { await harness.shutdown() } }
         let greedy = try await harness.rpcClient()
         let outcomes = await withTaskGroup(of: Int?.self) { group in
@@ -199,12 +199,12 @@ struct DaemonRPCTests {
         } catch let error as RPCError {
             #expect(error.code == -32015)
             #expect((error.data?["retry_after_ms"]?.intValue ?? 0) > 0)
-            #expect(error.message.contains("at most 5 requests per second per caller"))
+            #expect(error.message.contains("at most 0.2 requests per second per caller"))
         }
         let other = try await harness.rpcClient()
         let health = try await other.result("health")
         #expect((health["rpc"]?["rate_limited"]?.intValue ?? 0) >= 10)
-        #expect(health["rpc"]?["rate_limit_per_s"] == 5)
+        #expect(health["rpc"]?["rate_limit_per_s"] == 0.2)
         await greedy.close()
         await other.close()
     }

@@ -51,11 +51,13 @@ public final class BackgroundProcess: @unchecked Sendable {
 
     public func signal(_ signal: Int32) { kill(process.processIdentifier, signal) }
 
-    /// Waits until the log contains `text`; false after `timeout` seconds.
+    /// Waits until the log contains `text`; false after `timeout` seconds, or as soon as the process has exited
+    /// without writing it.
     public func waitForLog(_ text: String, timeout: Double = 10) async -> Bool {
         let deadline = Date().addingTimeInterval(timeout)
         while Date() < deadline {
             if log.contains(text) { return true }
+            if !process.isRunning { return log.contains(text) }
             try? await Task.sleep(for: .milliseconds(10))
         }
         return false

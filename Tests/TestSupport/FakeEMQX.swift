@@ -28,10 +28,17 @@ public final class FakeEMQX: Sendable {
         ]
     }
 
+    /// Starts on a port the server picks itself (port 0), so no other process can take it between choosing and
+    /// binding.
     public static func start(clients: Int = 3) async throws -> FakeEMQX {
-        guard let port = LoopbackPort.free() else { throw HarnessError(description: "no free port for the fake EMQX") }
-        let server = FakeEMQX(port: port, clients: clients, process: try await launch(port: port, clients: clients))
-        return server
+        let process = try await launch(port: 0, clients: clients)
+        guard let line = process.log.split(separator: "\n").first(where: { $0.hasPrefix("listening ") }),
+            let port = Int(line.dropFirst("listening ".count))
+        else {
+            await process.shutdown()
+            throw HarnessError(description: "the fake EMQX did not say its port: \(process.log)")
+        }
+        return FakeEMQX(port: port, clients: clients, process: process)
     }
 
     init(port: Int, clients: Int, process: BackgroundProcess) {
@@ -53,7 +60,7 @@ public final class FakeEMQX: Sendable {
             let state = process.isRunning ? "still running" : "exited with \(process.process.terminationStatus)"
             let log = process.log
             await process.shutdown()
-            throw HarnessError(description: "the fake EMQX did not start on port \(port) (\(state)): \(log)")
+            throw HarnessError(description: "the fake EMQX did not start (port \(port), \(state)): \(log)")
         }
         return process
     }
