@@ -68,6 +68,7 @@ public struct HomeDaemon: Sendable {
         let client = link.client
         let store = try DeviceStore(directory: configuration.dataDirectory)
         let writer = StoreWriter(store: store, settings: configuration.store, logger: logger)
+        writer.onErrorChange { error in link.setStoreError(error) }
         let publisher = StatePublisher(client: client, window: configuration.statePublishInterval, logger: logger)
         let registry = DeviceRegistry(
             writer: writer,

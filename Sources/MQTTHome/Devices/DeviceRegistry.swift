@@ -39,6 +39,8 @@ public final class DeviceRegistry: Sendable {
         var identities: [String: String] = [:]
         /// `devices/set` callers waiting for an entity to report a value.
         var waiters: [String: [StateWaiter]] = [:]
+        /// Messages applied per device since start (a flooding device shows in `health`).
+        var messageCounts: [String: Int] = [:]
     }
 
     struct EntityRef: Hashable, Sendable {
@@ -56,6 +58,7 @@ public final class DeviceRegistry: Sendable {
     }
 
     let contents = Mutex(Contents())
+    let traffic = TrafficSampler()
     let writer: StoreWriter
     let publisher: StatePublisher
     let client: MosquittoClient
@@ -202,6 +205,7 @@ public final class DeviceRegistry: Sendable {
                 if online != wasOnline { availabilityChanged.append((route.deviceID, online)) }
                 if !touched.contains(route.deviceID) {
                     touched.append(route.deviceID)
+                    contents.messageCounts[route.deviceID, default: 0] += 1
                     logs.append(.init(deviceID: route.deviceID, at: now, direction: "rx", topic: message.topic, payload: message.payload))
                 }
             }
@@ -317,6 +321,7 @@ public final class DeviceRegistry: Sendable {
 
     /// Removes a device from the maps and the index; returns the filters no device uses any more (to unsubscribe).
     static func remove(_ device: Device, from contents: inout Contents) -> [String] {
+        contents.messageCounts[device.id] = nil
         let behaviors = contents.behaviors.removeValue(forKey: device.id) ?? [:]
         contents.devices.removeValue(forKey: device.id)
         contents.names.removeValue(forKey: device.name.lowercased())

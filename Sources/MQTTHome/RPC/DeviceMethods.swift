@@ -187,6 +187,7 @@ extension DeviceRegistry {
             "store_error": JSONValue(store.lastError),
             "state_publishes_requested": JSONValue(publishing.requested),
             "state_publishes_sent": JSONValue(publishing.published),
+            "busiest_devices": busiestDevices(),
         ]
     }
 }

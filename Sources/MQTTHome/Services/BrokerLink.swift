@@ -17,6 +17,8 @@ public final class BrokerLink: Service, Sendable {
     let logger: Logger
     private let connectHooks = Mutex<[@Sendable () -> Void]>([])
     private let onlineHooks = Mutex<[@Sendable () -> Void]>([])
+    /// Shown on `<base>/status` while set: the store's last write error.
+    private let storeError = Mutex<String?>(nil)
 
     public static let offlinePayload: JSONValue = ["state": "offline"]
 
@@ -45,12 +47,33 @@ public final class BrokerLink: Service, Sendable {
 
     /// The retained document on `<base>/status` while the daemon runs.
     public func onlinePayload(protocolVersion: MQTTProtocolVersion) -> JSONValue {
-        [
+        var object: JSONObject = [
             "state": "online",
             "version": .string(MQTTHomeVersion.current),
             "started_at": .string(startedAt),
             "protocol": .string(protocolVersion.rawValue),
         ]
+        if let error = storeError.withLock({ $0 }) { object["store_error"] = .string(error) }
+        return .object(object)
+    }
+
+    /// Records the store's error (nil: writes work again) and republishes the status so every consumer sees it.
+    public func setStoreError(_ error: String?) {
+        let changed = storeError.withLock { current -> Bool in
+            defer { current = error }
+            return current != error
+        }
+        guard changed, client.isConnected else { return }
+        do {
+            try client.publish(
+                topics.status,
+                payload: onlinePayload(protocolVersion: client.protocolVersion).jsonBytes,
+                qos: .atLeastOnce,
+                retain: true
+            )
+        } catch {
+            logger.warning("cannot republish the status", metadata: ["error": "\(error)"])
+        }
     }
 
     public func run() async throws {

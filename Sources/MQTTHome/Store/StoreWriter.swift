@@ -32,6 +32,7 @@ public final class StoreWriter: Service, Sendable {
     private let wakeups: AsyncStream<Void>
     private let wake: AsyncStream<Void>.Continuation
     private let counters = Counters()
+    private let errorHooks = Mutex<[@Sendable (String?) -> Void]>([])
 
     private final class Counters: Sendable {
         let enqueued = Atomic<Int>(0)
@@ -120,6 +121,12 @@ public final class StoreWriter: Service, Sendable {
         wake.yield()
     }
 
+    /// Runs `hook` when writes start failing (with the error) and when they succeed again (with nil): the daemon
+    /// shows it on `<base>/status`.
+    public func onErrorChange(_ hook: @escaping @Sendable (String?) -> Void) {
+        errorHooks.withLock { $0.append(hook) }
+    }
+
     /// Runs `body` in the next transaction and returns once it is committed: what RPC acknowledges is on disk.
     public func perform(_ body: @escaping @Sendable (DeviceStore, Database) throws -> Void) async throws {
         try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
@@ -144,7 +151,8 @@ public final class StoreWriter: Service, Sendable {
             }
             while await flush() == false {
                 try? await Task.sleep(for: backoff)
-                backoff = min(backoff * 2, .seconds(30))
+                // Capped low: a disk that has room again should be used within seconds.
+                backoff = min(backoff * 2, .seconds(5))
                 if Task.isShuttingDownGracefully || Task.isCancelled { break }
             }
             backoff = .milliseconds(250)
@@ -188,6 +196,7 @@ public final class StoreWriter: Service, Sendable {
             }
             if firstTime {
                 logger.error("cannot write to the store; keeping rows in memory and retrying", metadata: ["error": "\(message)"])
+                for hook in errorHooks.withLock({ $0 }) { hook(message) }
             }
             // RPC callers learn at once; their change was not applied.
             for operation in operations { operation.continuation?.resume(throwing: error) }
@@ -199,7 +208,10 @@ public final class StoreWriter: Service, Sendable {
             defer { pending.lastError = nil }
             return pending.lastError != nil
         }
-        if recovered { logger.notice("store writes succeed again") }
+        if recovered {
+            logger.notice("store writes succeed again")
+            for hook in errorHooks.withLock({ $0 }) { hook(nil) }
+        }
         for operation in operations { operation.continuation?.resume() }
         return true
     }
