@@ -6,7 +6,7 @@ import Mosquitto
 import Glibc
 #endif
 
-/// `mqtt-home-bench rpc|ingest|command|discovery|bridge`: figures for BENCHMARKS.md, measured against a loopback mosquitto this
+/// `mqtt-home-bench rpc|ingest|command|discovery|bridge|soak`: figures for BENCHMARKS.md, measured against a loopback mosquitto this
 /// program starts and the `mqtt-homed` built next to it. Prints figures; asserts nothing.
 @main
 struct Bench {
@@ -16,6 +16,7 @@ struct Bench {
                mqtt-home-bench command [sequential-commands] [commands-per-caller]
                mqtt-home-bench discovery <configs> <messages>
                mqtt-home-bench bridge <emqx-clients> <polls>
+               mqtt-home-bench soak <minutes> <messages-per-second> <devices>
         """
 
     static func main() async throws {
@@ -42,6 +43,12 @@ struct Bench {
                 exit(2)
             }
             try await BridgeBenchmark.run(clients: numbers[0], polls: numbers[1])
+        case "soak":
+            guard numbers.count == 3 else {
+                print(usage)
+                exit(2)
+            }
+            try await SoakBenchmark.run(minutes: numbers[0], rate: numbers[1], devices: numbers[2])
         default:
             print(usage)
             exit(2)
@@ -112,7 +119,7 @@ struct Bench {
     static func statusField(_ name: String, of pid: Int32) -> Int {
         guard let status = FileSystem.read("/proc/\(pid)/status") else { return -1 }
         for line in status.split(separator: "\n") where line.hasPrefix(name + ":") {
-            return Int(line.split(separator: " ").dropFirst().first ?? "") ?? -1
+            return Int(line.split(whereSeparator: { $0 == " " || $0 == "\t" }).dropFirst().first ?? "") ?? -1
         }
         return -1
     }
