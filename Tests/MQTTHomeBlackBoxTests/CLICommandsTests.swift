@@ -120,6 +120,10 @@ struct CLICommandsTests {
         #expect(controlled["port"]?["platform"] == "light")
         let command = try await cli(harness, ["devices", "command", "hall_light", "ON"])
         #expect(command.standardOutput == "published to hall/light/set\n")
+        // The device echoes ON before it stops answering, so the next OFF has something to contradict.
+        for _ in 0..<100 where try await harness.call("devices/get", ["id": "hall_light"])["state"]?["state"] != "ON" {
+            try await Task.sleep(for: .milliseconds(20))
+        }
 
         home.2.cancel()  // the device stops answering
         await home.2.value

@@ -70,7 +70,7 @@ struct DaemonExecutableTests {
         #expect(FileManager.default.fileExists(atPath: daemon.directory.path + "/data/mosquitto/mosquitto.conf"))
     }
 
-    @Test("the MQTT password never appears in logs or replies, even at trace level")
+    @Test("the MQTT password and the EMQX API secret never appear in logs or replies, even at trace level")
     func secretsStaySecret() async throws {
         let passwords = try TemporaryDirectory(prefix: "passwd")
         defer { passwords.remove() }
@@ -80,19 +80,29 @@ struct DaemonExecutableTests {
             ["-b", "-c", passwords.path + "/passwd", "homed", secret]
         )
         #expect(made.exitCode == 0)
+        let emqx = try await FakeEMQX.start()
+        defer { Task { await emqx.shutdown() } }
         let broker = try await TestBroker.start(extraConfiguration: ["password_file \(passwords.path)/passwd"])
         let harness = try await DaemonHarness.start(
-            environment: ["MQTT_USERNAME": "homed", "MQTT_PASSWORD": secret, "LOG_LEVEL": "trace"],
+            environment: ["MQTT_USERNAME": "homed", "MQTT_PASSWORD": secret, "LOG_LEVEL": "trace"]
+                .merging(emqx.environment(pollInterval: 0.3)) { $1 },
             broker: broker
         )
         defer { Task { await harness.shutdown() } }
-        let health = try await ProcessRunner.run(
-            Products.cli,
-            ["health", "--json", "--host", "127.0.0.1", "--port", String(broker.port)]
-        )
-        #expect(health.exitCode == 0)
-        #expect(!health.standardOutput.contains(secret))
-        #expect(!harness.daemon.log.contains(secret))
+        // A key rotated away and back: the failure is logged, the secret is not.
+        try await emqx.control(["api_secret": "rotated"])
+        #expect(await harness.daemon.waitForLog("EMQX API auth_failed", timeout: 10))
+        try await emqx.control(["api_secret": FakeEMQX.apiSecret])
+        var replies = ""
+        for arguments in [["health", "--json"], ["broker", "status", "--json"], ["call", "rpc/methods"], ["dashboard", "--json"]] {
+            let result = try await ProcessRunner.run(Products.cli, arguments + ["--host", "127.0.0.1", "--port", String(broker.port)])
+            #expect(result.exitCode == 0, "\(arguments): \(result.standardError)")
+            replies += result.standardOutput + result.standardError
+        }
+        for hidden in [secret, FakeEMQX.apiSecret] {
+            #expect(!replies.contains(hidden), "a secret in a reply")
+            #expect(!harness.daemon.log.contains(hidden), "a secret in the log")
+        }
         #expect(harness.daemon.log.contains("connected to broker"))
     }
 

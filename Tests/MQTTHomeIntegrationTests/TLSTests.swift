@@ -68,6 +68,49 @@ struct TLSTests {
         await wrong.disconnect()
     }
 
+    @Test("mqtt-homed and mqtt-home over TLS: the right CA works end to end; the wrong one is refused with the reason")
+    func daemonAndCLI() async throws {
+        let certificates = try TemporaryDirectory(prefix: "tls-daemon")
+        defer { certificates.remove() }
+        let dir = certificates.path
+        try await Self.makeCertificates(in: dir, caName: "ca")
+        try await ProcessRunner.run("/usr/bin/openssl", ["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout",
+            "other.key", "-out", "other.crt", "-days", "2", "-subj", "/CN=other"], directory: dir).expectSuccess()
+        let tlsPort = try #require(LoopbackPort.free())
+        let broker = try await TestBroker.start(extraConfiguration: [
+            "listener \(tlsPort) 127.0.0.1", "cafile \(dir)/ca.crt", "certfile \(dir)/server.crt", "keyfile \(dir)/server.key",
+        ])
+        // The daemon talks TLS; the harness watches its status on the plain loopback listener of the same broker.
+        let harness = try await DaemonHarness.start(
+            environment: ["MQTT_HOST": "localhost", "MQTT_PORT": String(tlsPort), "MQTT_TLS_CA_FILE": dir + "/ca.crt"],
+            broker: broker
+        )
+        defer { Task { await harness.shutdown() } }
+        let health = try await ProcessRunner.run(
+            Products.cli, ["health", "--json", "--host", "localhost", "--port", String(tlsPort)],
+            environment: ["MQTT_TLS_CA_FILE": dir + "/ca.crt"]
+        )
+        #expect(health.exitCode == 0, "\(health.standardError)")
+        let result = try JSONParser.parse(health.standardOutput)
+        #expect(result["mqtt"]?["tls"] == true)
+        #expect(result["mqtt"]?["broker"] == .string("localhost:\(tlsPort)"))
+
+        let wrongCLI = try await ProcessRunner.run(
+            Products.cli, ["health", "--host", "localhost", "--port", String(tlsPort)],
+            environment: ["MQTT_TLS_CA_FILE": dir + "/other.crt"]
+        )
+        #expect(wrongCLI.exitCode == 4)
+        #expect(wrongCLI.standardError.contains("TLS handshake failed"), "\(wrongCLI.standardError)")
+
+        let wrongDaemon = try BackgroundProcess.daemon(environment: [
+            "MQTT_HOST": "localhost", "MQTT_PORT": String(tlsPort), "MQTT_TLS_CA_FILE": dir + "/other.crt",
+            "MQTT_CLIENT_ID": "wrong-ca", "BASE_TOPIC": "wrong-ca",
+        ])
+        #expect(await wrongDaemon.waitForLog("TLS handshake failed", timeout: 10), "\(wrongDaemon.log)")
+        #expect(wrongDaemon.isRunning, "a TLS failure is retried, not fatal")
+        await wrongDaemon.shutdown()
+    }
+
     @Test("an unreadable CA file is refused at configuration time, naming the file")
     func missingCAFile() {
         #expect {
