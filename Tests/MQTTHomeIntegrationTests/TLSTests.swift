@@ -26,6 +26,18 @@ struct TLSTests {
         ])
     }
 
+    /// A broker with a plain loopback listener and a TLS one signed by `ca.crt`; `other.crt` is a CA that did not sign it.
+    static func tlsBroker(in dir: String) async throws -> (TestBroker, Int) {
+        try await makeCertificates(in: dir, caName: "ca")
+        try await ProcessRunner.run("/usr/bin/openssl", ["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout",
+            "other.key", "-out", "other.crt", "-days", "2", "-subj", "/CN=other"], directory: dir).expectSuccess()
+        let tlsPort = try #require(LoopbackPort.free())
+        let broker = try await TestBroker.start(extraConfiguration: [
+            "listener \(tlsPort) 127.0.0.1", "cafile \(dir)/ca.crt", "certfile \(dir)/server.crt", "keyfile \(dir)/server.key",
+        ])
+        return (broker, tlsPort)
+    }
+
     static func client(port: Int, caFile: String) throws -> MosquittoClient {
         try MosquittoClient(
             configuration: .init(
@@ -44,13 +56,7 @@ struct TLSTests {
         let certificates = try TemporaryDirectory(prefix: "tls")
         defer { certificates.remove() }
         let dir = certificates.path
-        try await Self.makeCertificates(in: dir, caName: "ca")
-        try await ProcessRunner.run("/usr/bin/openssl", ["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout",
-            "other.key", "-out", "other.crt", "-days", "2", "-subj", "/CN=other"], directory: dir).expectSuccess()
-        let tlsPort = try #require(LoopbackPort.free())
-        let broker = try await TestBroker.start(extraConfiguration: [
-            "listener \(tlsPort) 127.0.0.1", "cafile \(dir)/ca.crt", "certfile \(dir)/server.crt", "keyfile \(dir)/server.key",
-        ])
+        let (broker, tlsPort) = try await Self.tlsBroker(in: dir)
         defer { Task { await broker.shutdown() } }
 
         let good = try Self.client(port: tlsPort, caFile: dir + "/ca.crt")
@@ -73,13 +79,7 @@ struct TLSTests {
         let certificates = try TemporaryDirectory(prefix: "tls-daemon")
         defer { certificates.remove() }
         let dir = certificates.path
-        try await Self.makeCertificates(in: dir, caName: "ca")
-        try await ProcessRunner.run("/usr/bin/openssl", ["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout",
-            "other.key", "-out", "other.crt", "-days", "2", "-subj", "/CN=other"], directory: dir).expectSuccess()
-        let tlsPort = try #require(LoopbackPort.free())
-        let broker = try await TestBroker.start(extraConfiguration: [
-            "listener \(tlsPort) 127.0.0.1", "cafile \(dir)/ca.crt", "certfile \(dir)/server.crt", "keyfile \(dir)/server.key",
-        ])
+        let (broker, tlsPort) = try await Self.tlsBroker(in: dir)
         // The daemon talks TLS; the harness watches its status on the plain loopback listener of the same broker.
         let harness = try await DaemonHarness.start(
             environment: ["MQTT_HOST": "localhost", "MQTT_PORT": String(tlsPort), "MQTT_TLS_CA_FILE": dir + "/ca.crt"],

@@ -65,15 +65,19 @@ public final class BrokerLink: Service, Sendable {
         }
         guard changed, client.isConnected else { return }
         do {
-            try client.publish(
-                topics.status,
-                payload: onlinePayload(protocolVersion: client.protocolVersion).jsonBytes,
-                qos: .atLeastOnce,
-                retain: true
-            )
+            try publishOnline(protocolVersion: client.protocolVersion)
         } catch {
             logger.warning("cannot republish the status", metadata: ["error": "\(error)"])
         }
+    }
+
+    private func publishOnline(protocolVersion: MQTTProtocolVersion) throws(MosquittoError) {
+        try client.publish(
+            topics.status,
+            payload: onlinePayload(protocolVersion: protocolVersion).jsonBytes,
+            qos: .atLeastOnce,
+            retain: true
+        )
     }
 
     public func run() async throws {
@@ -82,12 +86,7 @@ public final class BrokerLink: Service, Sendable {
             guard case .connected(let info) = event else { continue }
             for hook in connectHooks.withLock({ $0 }) { hook() }
             do {
-                try client.publish(
-                    topics.status,
-                    payload: onlinePayload(protocolVersion: info.protocolVersion).jsonBytes,
-                    qos: .atLeastOnce,
-                    retain: true
-                )
+                try publishOnline(protocolVersion: info.protocolVersion)
                 logger.info(
                     "online",
                     metadata: ["mqtt.topic": "\(topics.status)", "mqtt.protocol": "\(info.protocolVersion.rawValue)"]
