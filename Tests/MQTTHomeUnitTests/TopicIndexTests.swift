@@ -67,4 +67,20 @@ struct TopicIndexTests {
         #expect(TopicRules.filterProblem("a/#/b") != nil)
         #expect(TopicRules.filterProblem("a/x+") != nil)
     }
+
+    @Test("hasValues asks about exactly one filter, exact or wildcard, not about matching topics")
+    func hasValues() {
+        var index = TopicIndex<String>()
+        index.insert("a", for: "home/kitchen/state")
+        index.insert("b", for: "home/+/state")
+        index.insert("c", for: "z2m/#")
+        #expect(index.hasValues(for: "home/kitchen/state"))
+        #expect(index.hasValues(for: "home/+/state"))
+        #expect(index.hasValues(for: "z2m/#"))
+        #expect(!index.hasValues(for: "home/hall/state"), "matched by a wildcard, but not itself a filter")
+        #expect(!index.hasValues(for: "home/#"))
+        #expect(!index.hasValues(for: "z2m/bulb"))
+        index.remove("b", for: "home/+/state")
+        #expect(!index.hasValues(for: "home/+/state"))
+    }
 }

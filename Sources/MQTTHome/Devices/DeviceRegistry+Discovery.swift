@@ -15,6 +15,28 @@ extension DeviceRegistry {
         topic.hasSuffix("/config") && topic.hasPrefix(discoveryPrefix) && topic.utf8.dropFirst(discoveryPrefix.utf8.count).first == UInt8(ascii: "/")
     }
 
+    /// Applies a batch of discovery messages in order, then subscribes once to every topic they need: a burst of
+    /// 10,000 retained configs at start-up costs one SUBSCRIBE exchange per 500 filters instead of one round trip
+    /// per config. State cannot overtake its config: nothing is subscribed before the config is applied.
+    public func discover(batch messages: [MQTTMessage]) async {
+        guard messages.count > 1 else {
+            if let message = messages.first { await discover(message) }
+            return
+        }
+        deferredSubscriptions.withLock { $0 = [] }
+        for message in messages { await discover(message) }
+        let collected = deferredSubscriptions.withLock { pending -> [String] in
+            defer { pending = nil }
+            return pending ?? []
+        }
+        // Filters a later config of the batch made unused (a removal) are not subscribed; duplicates once.
+        var seen = Set<String>()
+        let filters = contents.withLock { contents in
+            collected.filter { contents.index.hasValues(for: $0) && seen.insert($0).inserted }
+        }
+        if !filters.isEmpty { await subscribeQuietly(filters) }
+    }
+
     public func discover(_ message: MQTTMessage) async {
         guard let parsed = DiscoveryParser.parse(topic: message.topic, payload: message.payload, prefix: discoveryPrefix) else { return }
         discoveryCounters.configs.add(1, ordering: .relaxed)
@@ -150,7 +172,12 @@ extension DeviceRegistry {
                     .map(\.1)
                 var filters = fresh.filter { !stale.contains($0) }
                 for topic in replay where !filters.contains(topic) { filters.append(topic) }
-                await subscribeQuietly(filters)
+                let deferred = deferredSubscriptions.withLock { pending -> Bool in
+                    guard pending != nil else { return false }
+                    pending!.append(contentsOf: filters)
+                    return true
+                }
+                if !deferred { await subscribeQuietly(filters) }
                 publishRetained(new, state: state)
                 publishEvent(old == nil ? "device_discovered" : "device_updated", id: new.id)
                 if old == nil {

@@ -59,6 +59,8 @@ public final class DeviceRegistry: Sendable {
 
     let contents = Mutex(Contents())
     let traffic = TrafficSampler()
+    /// While a discovery batch runs: the filters its configs need, subscribed in one go at its end (nil otherwise).
+    let deferredSubscriptions = Mutex<[String]?>(nil)
     let writer: StoreWriter
     let publisher: StatePublisher
     let client: MosquittoClient

@@ -29,6 +29,19 @@ public struct TopicIndex<Value: Hashable & Sendable>: Sendable {
         for (level, child) in node.children { collect(child, path: path + [level], into: &result) }
     }
 
+    /// Whether some value is stored under exactly `filter` (not: whether a topic matches it).
+    public func hasValues(for filter: String) -> Bool {
+        guard TopicRules.isFilter(filter) else { return exact[filter] != nil }
+        var node = root
+        let levels = filter.split(separator: "/", omittingEmptySubsequences: false)
+        for (index, level) in levels.enumerated() {
+            if level == "#" && index == levels.count - 1 { return !node.multiLevel.isEmpty }
+            guard let child = node.children[level] else { return false }
+            node = child
+        }
+        return !node.values.isEmpty
+    }
+
     /// Adds `value` under `filter`; returns true when the filter is new (the caller should subscribe to it).
     @discardableResult
     public mutating func insert(_ value: Value, for filter: String) -> Bool {
