@@ -253,6 +253,7 @@ public struct HomeDaemon: Sendable {
             "discovery": discovery,
             "broker_bridge": bridge,
             "libmosquitto": .string(MosquittoLibrary.version),
+            "libcurl": .string(CurlLibrary.version),
         ]
     }
 }

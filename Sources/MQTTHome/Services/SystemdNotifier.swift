@@ -19,7 +19,6 @@ public final class SystemdNotifier: Service, Sendable {
     public let watchdogInterval: Duration?
     let logger: Logger
     private let readySent = Atomic<Bool>(false)
-    private let sent = Atomic<Int>(0)
 
     public init(environment: [String: String], logger: Logger) {
         let path = environment["NOTIFY_SOCKET"].flatMap { $0.isEmpty ? nil : $0 }
@@ -44,9 +43,6 @@ public final class SystemdNotifier: Service, Sendable {
 
     public var isEnabled: Bool { socketPath != nil }
 
-    /// Datagrams sent so far (for tests and `health`).
-    public var messagesSent: Int { sent.load(ordering: .relaxed) }
-
     /// `READY=1` with a status line the first time; later calls only update the status (after a reconnect).
     public func online(status: String) {
         guard isEnabled else { return }
@@ -55,11 +51,6 @@ public final class SystemdNotifier: Service, Sendable {
         } else {
             notify("READY=1\nSTATUS=\(status)\nMAINPID=\(getpid())")
         }
-    }
-
-    /// A `STATUS=` line for `systemctl status`.
-    public func status(_ text: String) {
-        notify("STATUS=\(text)")
     }
 
     public func run() async throws {
@@ -100,8 +91,6 @@ public final class SystemdNotifier: Service, Sendable {
         }
         if result < 0 {
             logger.debug("cannot notify systemd", metadata: ["notify.socket": "\(socketPath)", "error": "\(String(cString: strerror(errno)))"])
-        } else {
-            sent.add(1, ordering: .relaxed)
         }
     }
 }
