@@ -142,3 +142,10 @@ public func printToStandardError(_ line: String) {
         offset += written
     }
 }
+
+extension StringProtocol {
+    /// Without leading and trailing whitespace: templates, header values, configuration and RPC words.
+    var trimmed: String {
+        String(drop { $0.isWhitespace }.reversed().drop { $0.isWhitespace }.reversed())
+    }
+}

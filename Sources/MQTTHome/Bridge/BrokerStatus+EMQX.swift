@@ -73,7 +73,7 @@ extension BrokerStatus {
     static func bytes(_ value: JSONValue?) -> JSONValue {
         guard let value else { return .null }
         if let number = value.intValue { return .int(number) }
-        guard var text = value.stringValue?.trimmingSpaces, !text.isEmpty else { return .null }
+        guard var text = value.stringValue?.trimmed, !text.isEmpty else { return .null }
         var scale = 1.0
         if let unit = text.last, let power = ["K": 1.0, "M": 2.0, "G": 3.0, "T": 4.0][String(unit).uppercased()] {
             scale = Double(1 << (10 * Int(power)))

@@ -8,7 +8,7 @@ extension BrokerStatus {
         var result = BrokerStatus(source: .mosquitto)
         result.state = .ok
         func integer(_ key: String) -> Int? {
-            guard let text = values[key]?.trimmingSpaces else { return nil }
+            guard let text = values[key]?.trimmed else { return nil }
             return Int(text) ?? Double(text).map { Int($0) }
         }
         if let version = values["version"] {

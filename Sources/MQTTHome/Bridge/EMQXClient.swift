@@ -115,7 +115,7 @@ public struct EMQXClient: Sendable {
             response = try await http.perform(request)
         } catch {
             throw failure(
-                error == .cancelled ? .unreachable : (error.isUnreachable ? .unreachable : .badResponse),
+                error.isUnreachable || error == .cancelled ? .unreachable : .badResponse,
                 "GET \(path): \(error)"
             )
         }
@@ -151,7 +151,7 @@ public struct EMQXClient: Sendable {
         case 403:
             throw failing(.forbidden, "\(answer); give the API key a role that may read this resource")
         case 503:
-            let retryAfter = response.header("retry-after").flatMap { Int($0.trimmingSpaces) }.map { Duration.seconds($0) }
+            let retryAfter = response.header("retry-after").flatMap { Int($0.trimmed) }.map { Duration.seconds($0) }
             throw failing(.unavailable, "\(answer); the EMQX node is not running", retryAfter: retryAfter)
         case 500..<600:
             throw failing(.unavailable, answer)
@@ -183,11 +183,5 @@ public struct EMQXClient: Sendable {
             }
         }
         return result
-    }
-}
-
-extension String {
-    var trimmingSpaces: String {
-        String(drop(while: { $0 == " " }).reversed().drop(while: { $0 == " " }).reversed())
     }
 }

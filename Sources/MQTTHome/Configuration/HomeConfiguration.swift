@@ -215,8 +215,8 @@ public struct HomeConfiguration: Sendable {
 
         func string(_ key: String, isSecret: Bool = false) throws(HomeError) -> String? {
             guard let value = config.string(forKey: ConfigKey(key), isSecret: isSecret) else { return nil }
-            let trimmed = value.drop(while: \.isWhitespace).reversed().drop(while: \.isWhitespace).reversed()
-            return trimmed.isEmpty ? nil : String(trimmed)
+            let trimmed = value.trimmed
+            return trimmed.isEmpty ? nil : trimmed
         }
 
         func int(_ key: String, in range: ClosedRange<Int>) throws(HomeError) -> Int? {

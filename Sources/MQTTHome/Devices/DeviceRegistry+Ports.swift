@@ -23,7 +23,7 @@ extension DeviceRegistry {
         timeout: Duration
     ) async throws(RPCError) -> JSONValue {
         let (device, _) = try find(query)
-        let type = portType.trimmingSpaces.lowercased()
+        let type = portType.trimmed.lowercased()
         let platforms = Self.portPlatforms[type] ?? ([type], [])
         var ports = device.entities.filter { platforms.primary.contains($0.platform) }
         if ports.isEmpty { ports = device.entities.filter { platforms.fallback.contains($0.platform) } }
@@ -44,13 +44,13 @@ extension DeviceRegistry {
     /// Port `id`: a number is the n-th port of the type, counting from 1; text is an entity key or name.
     static func port(_ id: JSONValue, among ports: [Entity]) throws(RPCError) -> Entity {
         let listing = ports.enumerated().map { "\($0.offset + 1) = \($0.element.key)" }.joined(separator: ", ")
-        if let number = id.intValue ?? id.stringValue.flatMap({ Int64($0.trimmingSpaces) }) {
+        if let number = id.intValue ?? id.stringValue.flatMap({ Int64($0.trimmed) }) {
             guard number >= 1 && number <= ports.count else {
                 throw .invalidParams("port_id", "ports count from 1; this device has \(ports.count) (\(listing)), got \(number)")
             }
             return ports[Int(number) - 1]
         }
-        if let text = id.stringValue?.trimmingSpaces.lowercased(),
+        if let text = id.stringValue?.trimmed.lowercased(),
             let port = ports.first(where: { $0.key.lowercased() == text || $0.name.lowercased() == text })
         {
             return port
@@ -60,7 +60,7 @@ extension DeviceRegistry {
 
     /// The `devices/set` intent an action stands for on a platform.
     static func intent(for action: JSONValue, platform: String) throws(RPCError) -> JSONObject {
-        if let number = action.doubleValue ?? action.stringValue.flatMap({ Double($0.trimmingSpaces) }) {
+        if let number = action.doubleValue ?? action.stringValue.flatMap({ Double($0.trimmed) }) {
             let value = EntityBehavior.number(number)
             switch platform {
             case "light": return ["brightness": value]
@@ -73,7 +73,7 @@ extension DeviceRegistry {
             }
         }
         if let flag = action.boolValue { return ["state": .string(flag ? "ON" : "OFF")] }
-        guard let text = action.stringValue?.trimmingSpaces, !text.isEmpty else {
+        guard let text = action.stringValue?.trimmed, !text.isEmpty else {
             throw .invalidParams("action", "expected on, off, toggle, open, close, stop, lock, unlock, press or a value")
         }
         let word = text.lowercased()

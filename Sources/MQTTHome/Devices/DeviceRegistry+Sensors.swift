@@ -36,7 +36,7 @@ extension DeviceRegistry {
     /// `device_temperature`).
     func resolveSensor(_ query: String, device: Device, state: DeviceState) throws(RPCError) -> (SensorCandidate, SensorMatch) {
         let candidates = sensorCandidates(device, state)
-        let wanted = query.trimmingSpaces.lowercased()
+        let wanted = query.trimmed.lowercased()
         let normalizedQuery = SensorAliases.normalized(wanted)
         let group = SensorAliases.group(of: wanted)
         let canonical = SensorAliases.canonical(wanted).map(SensorAliases.normalized)

@@ -38,7 +38,7 @@ public struct DeviceSpec: Sendable {
         var spec = DeviceSpec()
         spec.name = try params.optionalString("name")
         if let name = spec.name {
-            let trimmed = String(name.drop(while: \.isWhitespace).reversed().drop(while: \.isWhitespace).reversed())
+            let trimmed = name.trimmed
             guard !trimmed.isEmpty, trimmed.count <= 200 else {
                 throw .invalidParams("name", "must be 1 to 200 characters")
             }

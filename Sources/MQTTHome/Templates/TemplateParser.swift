@@ -436,9 +436,3 @@ extension TemplateParser.Token {
         }
     }
 }
-
-extension StringProtocol {
-    var trimmed: String {
-        String(drop { $0.isWhitespace }.reversed().drop { $0.isWhitespace }.reversed())
-    }
-}
