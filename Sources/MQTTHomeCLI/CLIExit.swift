@@ -15,8 +15,8 @@ struct CLIExit: Error {
 
     var code: Code
     var message: String
-    /// The daemon's error object, printed on stdout with `--json` so scripts can read the code and data.
-    var reply: JSONValue? = nil
+    /// The daemon's error reply, printed on stdout with `--json` so scripts can read the code and data.
+    var rpcError: RPCError? = nil
 
     static let exitCodesHelp = """
         Exit codes: 0 success; 1 the daemon answered with an error; 2 usage or configuration error;

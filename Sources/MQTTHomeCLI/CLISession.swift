@@ -25,12 +25,13 @@ struct CLISession: Sendable {
         } catch .invalidReply(let detail) {
             throw CLIExit(code: .rpcError, message: "the reply is not a JSON-RPC response: \(detail)")
         }
-        if let error = reply["error"] {
-            let code = error["code"]?.intValue.map(String.init) ?? "?"
-            let message = error["message"]?.stringValue ?? error.jsonString
-            throw CLIExit(code: .rpcError, message: "error \(code): \(message)", reply: error)
+        do {
+            return try RPCClient.unwrap(reply)
+        } catch let error as RPCError {
+            throw CLIExit(code: .rpcError, message: "error \(error.code): \(error.message)", rpcError: error)
+        } catch {
+            throw CLIExit(code: .rpcError, message: "the reply is not a JSON-RPC response: \(error)")
         }
-        return reply["result"] ?? .null
     }
 
     /// Every item of a paged method (`items` + `next_cursor`), following the cursor until `limit` items or the end.

@@ -81,9 +81,7 @@ final class DaemonLink: Sendable {
         do {
             return try await current.call(method, params, wait: wait)
         } catch let exit as CLIExit {
-            if let error = exit.reply, let code = error["code"]?.intValue {
-                throw RPCError(code: Int(code), message: error["message"]?.stringValue ?? exit.message, data: error["data"])
-            }
+            if let error = exit.rpcError { throw error }
             if exit.code == .brokerUnreachable { session.withLock { $0 = nil } }
             throw Failure(description: exit.message)
         }

@@ -36,7 +36,7 @@ struct MQTTHomeCLI: AsyncParsableCommand {
             }
         } catch let exit as CLIExit {
             // With --json a script reads the daemon's error object (code, message, data) on stdout.
-            if let reply = exit.reply, CommandLine.arguments.contains("--json") { print(reply.jsonString) }
+            if let error = exit.rpcError, CommandLine.arguments.contains("--json") { print(error.json.jsonString) }
             printToStandardError("mqtt-home: \(exit.message)")
             Glibc.exit(exit.code.rawValue)
         } catch {
