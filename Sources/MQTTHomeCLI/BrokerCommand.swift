@@ -36,7 +36,9 @@ struct BrokerStatusCommand: AsyncParsableCommand {
 
     /// `emqx 5.8.9 ok, up 2h 3m, 25000 connections`.
     static func headline(_ status: JSONValue) -> String {
-        var text = "\(status["source"]?.stringValue ?? "?") \(status["version"]?.stringValue ?? "") \(status["state"]?.stringValue ?? "?")"
+        // The version is unknown until the first successful reading.
+        var text = [status["source"]?.stringValue ?? "?", status["version"]?.stringValue, status["state"]?.stringValue ?? "?"]
+            .compactMap { $0 }.joined(separator: " ")
         if let uptime = status["uptime_s"]?.doubleValue { text += ", up \(HealthCommand.formatDuration(uptime))" }
         if let live = status["live_connections"]?.intValue { text += ", \(live) connected" }
         return text
