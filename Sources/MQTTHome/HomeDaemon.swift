@@ -118,7 +118,9 @@ public struct HomeDaemon: Sendable {
             }
         )
         DeviceMethods.register(into: &router, registry: registry, writer: writer)
-        BrokerMethods.register(into: &router, board: board, emqx: emqx)
+        BrokerMethods.register(into: &router, board: board, emqx: emqx) {
+            if board.status.state != .ok { poller?.pollSoon() }
+        }
         PluginMethods.register(into: &router, registry: registry, writer: writer, staleAfter: configuration.sensorStaleAfter)
         let rpcServer = RPCServer(router: router, topics: topics, settings: configuration.rpc, logger: logger) {
             route, payload throws in

@@ -155,6 +155,21 @@ struct BrokerBridgeTests {
         await stop(emqx, harness, observer)
     }
 
+    @Test("a listing that reaches EMQX while the status says otherwise re-polls at once instead of after the back-off")
+    func fixedKeyShowsAtOnce() async throws {
+        let emqx = try await FakeEMQX.start()
+        try await emqx.control(["api_secret": "not-yet"])
+        let harness = try await DaemonHarness.start(environment: emqx.environment(pollInterval: 30))
+        let observer = try await MessageCollector.connect(port: harness.broker.port, subscribeTo: [Self.statusTopic])
+        #expect(await observer.waitFor(topic: Self.statusTopic) { state($0) == "auth_failed" } != nil)
+        try await emqx.control(["api_secret": FakeEMQX.apiSecret])  // the user fixes the key in EMQX
+        _ = try await harness.call("broker/clients", ["limit": 1])
+        let started = ContinuousClock.now
+        #expect(await observer.waitFor(topic: Self.statusTopic, timeout: 5) { state($0) == "ok" } != nil)
+        #expect(ContinuousClock.now - started < .seconds(5), "the status waited for the 30 s poll")
+        await stop(emqx, harness, observer)
+    }
+
     @Test("403, 503 with retry-after and a garbage body are their own states")
     func faultStates() async throws {
         let (emqx, harness, observer) = try await start()

@@ -21,6 +21,7 @@ public final class EMQXPoller: Service, Sendable {
     let board: BrokerStatusBoard
     let logger: Logger
     private let counters = Mutex(Statistics())
+    private let nudged = Atomic<Bool>(false)
 
     public init(client: EMQXClient, board: BrokerStatusBoard, logger: Logger) {
         self.client = client
@@ -33,6 +34,7 @@ public final class EMQXPoller: Service, Sendable {
     public func run() async throws {
         var previous: BrokerStatus.CounterSample? = nil
         var lastState = BrokerState.starting
+        nudged.store(false, ordering: .relaxed)
         logger.info("polling the EMQX REST API", metadata: ["emqx.url": "\(client.settings.baseURL)"])
         while !Task.isShuttingDownGracefully && !Task.isCancelled {
             let delay: Duration
@@ -62,7 +64,20 @@ public final class EMQXPoller: Service, Sendable {
                 }
                 lastState = failure.state
             }
-            try? await cancelWhenGracefulShutdown { try await Task.sleep(for: delay) }
+            await wait(delay)
+        }
+    }
+
+    /// Asks for the next poll now rather than after the back-off: an RPC call just reached EMQX, so the key or the
+    /// node was fixed, and `<base>/broker/status` should say so at once.
+    public func pollSoon() { nudged.store(true, ordering: .releasing) }
+
+    /// Sleeps `delay` in short slices, ending early on ``pollSoon()`` or a graceful shutdown.
+    private func wait(_ delay: Duration) async {
+        let deadline = ContinuousClock.now + delay
+        while ContinuousClock.now < deadline && !Task.isShuttingDownGracefully && !Task.isCancelled {
+            if nudged.exchange(false, ordering: .acquiringAndReleasing) { return }
+            try? await Task.sleep(for: min(.milliseconds(100), deadline - ContinuousClock.now))
         }
     }
 

@@ -19,7 +19,13 @@ enum BrokerMethods {
         .init("cursor", type: "string", description: "next_cursor of the previous page (it keeps that page's size)"),
     ]
 
-    static func register(into router: inout RPCRouter, board: BrokerStatusBoard, emqx: EMQXClient?) {
+    /// `reached` runs after every EMQX call that got an answer (the poller re-polls if its status says otherwise).
+    static func register(
+        into router: inout RPCRouter,
+        board: BrokerStatusBoard,
+        emqx: EMQXClient?,
+        reached: @escaping @Sendable () -> Void = {}
+    ) {
         router.register(
             RPCMethod(
                 name: "broker/status",
@@ -53,7 +59,7 @@ enum BrokerMethods {
                 }
                 // EMQX trims the objects itself (5.x `fields`); trimming again below covers one that ignores it.
                 filters.append(("fields", listedClientFields.joined(separator: ",")))
-                return try await page(of: "clients", emqx: emqx, params: params, filters: filters) { client in
+                return try await page(of: "clients", emqx: emqx, params: params, filters: filters, reached: reached) { client in
                     guard let object = client.objectValue else { return client }
                     var trimmed = JSONObject()
                     for key in listedClientFields { if let value = object[key] { trimmed[key] = value } }
@@ -72,6 +78,7 @@ enum BrokerMethods {
                 let client: JSONValue?
                 do throws(HomeError) {
                     client = try await emqx.client(clientID)
+                    reached()
                 } catch {
                     throw rpcError(error)
                 }
@@ -89,7 +96,7 @@ enum BrokerMethods {
             ) { params throws(RPCError) in
                 let emqx = try requireEMQX(emqx, method: "broker/topics")
                 let filters = try params.optionalString("topic").map { [("topic", $0)] } ?? []
-                return try await page(of: "topics", emqx: emqx, params: params, filters: filters) { $0 }
+                return try await page(of: "topics", emqx: emqx, params: params, filters: filters, reached: reached) { $0 }
             }
         )
         router.register(
@@ -105,7 +112,7 @@ enum BrokerMethods {
                 var filters: [(String, String)] = []
                 if let clientID = try params.optionalString("clientid") { filters.append(("clientid", clientID)) }
                 if let topic = try params.optionalString("topic") { filters.append(("topic", topic)) }
-                return try await page(of: "subscriptions", emqx: emqx, params: params, filters: filters) { $0 }
+                return try await page(of: "subscriptions", emqx: emqx, params: params, filters: filters, reached: reached) { $0 }
             }
         )
     }
@@ -121,6 +128,7 @@ enum BrokerMethods {
         emqx: EMQXClient,
         params: RPCParams,
         filters: [(String, String)],
+        reached: @Sendable () -> Void,
         transform: (JSONValue) -> JSONValue
     ) async throws(RPCError) -> JSONValue {
         var limit = Int(try params.optionalInt("limit", in: 1...Int64(EMQXClient.maxPageSize)) ?? 100)
@@ -135,6 +143,7 @@ enum BrokerMethods {
         let page: EMQXClient.Page
         do throws(HomeError) {
             page = try await emqx.page(resource, page: pageNumber, limit: limit, filters: filters)
+            reached()
         } catch {
             throw rpcError(error)
         }
