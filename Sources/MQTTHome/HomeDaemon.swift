@@ -76,6 +76,7 @@ public struct HomeDaemon: Sendable {
             client: client,
             topics: topics,
             discoveryPrefix: configuration.discoveryPrefix ?? "homeassistant",
+            limits: configuration.limits,
             logger: logger
         )
         try await registry.load()
@@ -122,8 +123,19 @@ public struct HomeDaemon: Sendable {
             if board.status.state != .ok { poller?.pollSoon() }
         }
         PluginMethods.register(into: &router, registry: registry, writer: writer, staleAfter: configuration.sensorStaleAfter)
-        let rpcServer = RPCServer(router: router, topics: topics, settings: configuration.rpc, logger: logger) {
-            route, payload throws in
+        let replyPolicy = ReplyPolicy(
+            allowed: configuration.rpc.replyTopics ?? ReplyPolicy.defaultAllowed(topics),
+            topics: topics,
+            discoveryPrefix: configuration.discoveryPrefix ?? "homeassistant"
+        )
+        let rpcServer = RPCServer(
+            router: router,
+            topics: topics,
+            settings: configuration.rpc,
+            replyPolicy: replyPolicy,
+            logger: logger,
+            deviceUsing: { registry.deviceUsing($0) }
+        ) { route, payload throws in
             try client.publish(
                 route.topic,
                 payload: payload,
@@ -133,7 +145,8 @@ public struct HomeDaemon: Sendable {
             )
         }
         serverBox.server = rpcServer
-        try await client.subscribe(topics.rpcSubscription(shareGroup: configuration.rpc.shareGroup), qos: .atLeastOnce)
+        // QoS 2 so that a QoS 2 request arrives (and is answered) at QoS 2; the broker downgrades to what each caller sent.
+        try await client.subscribe(topics.rpcSubscription(shareGroup: configuration.rpc.shareGroup), qos: .exactlyOnce)
         if configuration.discoveryPrefix != nil { try await client.subscribe(registry.discoveryFilters, qos: .atLeastOnce) }
         if sysCollector != nil {
             do {
@@ -242,6 +255,10 @@ public struct HomeDaemon: Sendable {
             "share_group": JSONValue(configuration.rpc.shareGroup),
             "rate_limit_per_s": EntityBehavior.number(configuration.rpc.rateLimit),
             "rate_limited": JSONValue(rpc?.rateLimited ?? 0),
+            "rate_burst": EntityBehavior.number(configuration.rpc.rateBurst),
+            "rate_limit_overflow": JSONValue(rpc?.rateLimitOverflow ?? 0),
+            "reply_topics": .array((configuration.rpc.replyTopics ?? ReplyPolicy.defaultAllowed(configuration.topics)).map(JSONValue.string)),
+            "refused_reply_topics": JSONValue(rpc?.refusedReplyTopics ?? 0),
         ]
         return [
             "version": .string(MQTTHomeVersion.current),

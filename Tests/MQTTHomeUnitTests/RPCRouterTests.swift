@@ -69,6 +69,7 @@ struct RPCRouterTests {
             router: Self.router(),
             topics: Topics(base: "b"),
             settings: .init(maxInFlight: 2, maxPayloadBytes: 1000, shareGroup: nil),
+            replyPolicy: ReplyPolicy(allowed: ["r"], topics: Topics(base: "b"), discoveryPrefix: "homeassistant"),
             logger: Logger(label: "test")
         ) { route, payload in
             sent.withLock { $0.append((route, try! JSONParser.parse(payload))) }
@@ -92,6 +93,7 @@ struct RPCRouterTests {
             router: Self.router(),
             topics: Topics(base: "b"),
             settings: .init(maxInFlight: 2, maxPayloadBytes: 1000, shareGroup: nil),
+            replyPolicy: ReplyPolicy(allowed: ["r"], topics: Topics(base: "b"), discoveryPrefix: "homeassistant"),
             logger: Logger(label: "test")
         ) { _, payload in sent.withLock { $0.append(try! JSONParser.parse(payload)) } }
         #expect(server.tryReserveSlot())
@@ -104,5 +106,65 @@ struct RPCRouterTests {
         #expect(reply["error"]?["code"] == -32000)
         #expect(reply["id"] == "q")
         #expect(server.statistics.rejectedBusy == 1)
+    }
+
+    @Test("a request whose reply topic the policy refuses is neither run nor answered, only counted")
+    func refusedReplyTopics() async throws {
+        let sent = Mutex<[String]>([])
+        let ran = Mutex(0)
+        var router = RPCRouter()
+        router.register(RPCMethod(name: "count", summary: "counts") { _ throws(RPCError) in
+            ran.withLock { $0 += 1 }
+            return .null
+        })
+        let server = RPCServer(
+            router: router,
+            topics: Topics(base: "b"),
+            settings: .init(maxInFlight: 4, maxPayloadBytes: 1000, shareGroup: nil),
+            replyPolicy: ReplyPolicy(allowed: ["b/reply/#", "scripts/+/reply"], topics: Topics(base: "b"), discoveryPrefix: "ha"),
+            logger: Logger(label: "test"),
+            deviceUsing: { $0 == "scripts/lock/reply" ? "lock" : nil }
+        ) { route, _ in sent.withLock { $0.append(route.topic) } }
+        let refused = [
+            "zigbee2mqtt/front_door/set", "b/status", "b/devices/x/state", "b/rpc2", "ha/cover/x/config", "ha/status",
+            "$SYS/broker/x", "scripts/lock/reply",
+        ]
+        for topic in refused {
+            await server.handle(MQTTMessage(topic: "b/rpc/count", payload: Array(#"{"id":1}"#.utf8), properties: .init(responseTopic: topic)))
+            await server.handle(MQTTMessage(topic: "b/rpc/count", payload: Array("{\"reply_to\":\"\(topic)\"}".utf8)))
+        }
+        server.rejectBusy(MQTTMessage(topic: "b/rpc/count", payload: [], properties: .init(responseTopic: "b/status")))
+        await server.handle(MQTTMessage(topic: "b/rpc/nope", payload: Array("{".utf8), properties: .init(responseTopic: "b/status")))
+        #expect(sent.withLock { $0 }.isEmpty)
+        #expect(ran.withLock { $0 } == 0)
+        #expect(server.statistics.refusedReplyTopics == refused.count * 2 + 2)
+
+        for topic in ["b/reply/cli-1/7", "scripts/agent/reply"] {
+            await server.handle(MQTTMessage(topic: "b/rpc/count", payload: [], properties: .init(responseTopic: topic)))
+        }
+        #expect(sent.withLock { $0 } == ["b/reply/cli-1/7", "scripts/agent/reply"])
+        #expect(ran.withLock { $0 } == 2)
+    }
+
+    @Test("the rate limiter keys a caller by the level its reply filter leaves open and stays fixed-size")
+    func rateLimiterKeys() {
+        #expect(CallerRateLimiter.caller(replyTopic: "b/reply/cli-1/7", allowed: ["b/reply/#"]) == "b/reply/cli-1")
+        #expect(CallerRateLimiter.caller(replyTopic: "b/reply/cli-1/a/b/c", allowed: ["b/reply/#"]) == "b/reply/cli-1")
+        #expect(CallerRateLimiter.caller(replyTopic: "home/agent1/reply", allowed: ["home/+/reply"]) == "home/agent1")
+        #expect(CallerRateLimiter.caller(replyTopic: nil) == "")
+
+        let limiter = CallerRateLimiter(perSecond: 1, burst: 3)
+        let now = ContinuousClock.now
+        for _ in 0..<3 { #expect(limiter.admit("victim", now: now) == nil) }
+        #expect(limiter.admit("victim", now: now) != nil)
+        // A flood of distinct callers that each spend their burst fills the table, then shares one overflow bucket.
+        var admitted = 0
+        for index in 0..<20_000 {
+            for _ in 0..<3 where limiter.admit("flood-\(index)", now: now) == nil { admitted += 1 }
+        }
+        #expect(admitted <= CallerRateLimiter.sets * CallerRateLimiter.ways * 3 + 3)
+        #expect(limiter.overflowRequests > 0)
+        // A caller whose bucket refilled is indistinguishable from a new one; the victim keeps its own slot.
+        #expect(limiter.admit("victim", now: now + .seconds(1)) == nil)
     }
 }

@@ -21,13 +21,16 @@ import Glibc
 /// - `DISCOVERY_PREFIX` (default `homeassistant`): where Home Assistant discovery configs are read;
 ///   `DISCOVERY_ENABLED` (bool, default true).
 /// - `RPC_MAX_IN_FLIGHT` (1–10000, default 64), `RPC_MAX_PAYLOAD_BYTES` (default 262144), `RPC_SHARE_GROUP`,
-///   `RPC_RATE_LIMIT` (requests per second per caller, 0–100000, default 0 = no limit), `RPC_RATE_BURST` (default 20).
+///   `RPC_RATE_LIMIT` (requests per second per caller, 0–100000, default 50; 0 = no limit), `RPC_RATE_BURST`
+///   (default 200), `RPC_REPLY_TOPICS` (comma-separated filters replies may go to, default `<base>/reply/#`).
 /// - `LOG_LIMIT_PER_DEVICE` (1–100000, default 100), `STORE_QUEUE_LIMIT` (1000–10000000, default 100000),
 ///   `STORE_FLUSH_MS` (1–1000, default 25), `STATE_PUBLISH_INTERVAL_MS` (0–10000, default 100),
 ///   `MQTT_MESSAGE_BUFFER` (1000–10000000, default 100000).
 /// - `EMQX_API_URL` (e.g. `http://127.0.0.1:18083/api/v5`), `EMQX_API_KEY`, `EMQX_API_SECRET` (secret): bridge the
 ///   EMQX REST API; unset, the broker's status comes from mosquitto's `$SYS`. `EMQX_POLL_INTERVAL` (seconds,
 ///   0.1–3600, default 10), `EMQX_TIMEOUT` (seconds, 0.1–300, default 5).
+/// - `STATE_PAYLOAD_LIMIT` (bytes, 256–16777216, default 65536): larger state messages are counted, not applied;
+///   `COMMAND_PAYLOAD_LIMIT` (bytes, 16–16777216, default 65536); `DISCOVERY_MAX_ENTITIES` (1–1000000, default 20000).
 /// - `SENSOR_STALE_AFTER` (seconds, 1–2592000, default 3600): `sensors/read` calls a value stale past this age
 ///   unless its entity has its own `expire_after`.
 public struct HomeConfiguration: Sendable {
@@ -47,6 +50,8 @@ public struct HomeConfiguration: Sendable {
     public var sensorStaleAfter: Duration
     /// Nil: no EMQX API; the broker bridge reads mosquitto's `$SYS` instead.
     public var emqx: EMQXClient.Settings?
+    /// Bounds on what devices and producers send.
+    public var limits = DeviceRegistry.Limits()
 
     public struct MQTTSettings: Sendable {
         /// Nil means: start the embedded broker.
@@ -69,17 +74,27 @@ public struct HomeConfiguration: Sendable {
         public var maxInFlight: Int
         public var maxPayloadBytes: Int
         public var shareGroup: String?
-        /// Requests per second per caller (reply topic); 0 means no limit.
-        public var rateLimit: Double = 0
+        /// Requests per second per caller (see ``CallerRateLimiter``); 0 means no limit.
+        public var rateLimit: Double = 50
         /// Requests a caller may send at once before the rate applies.
-        public var rateBurst: Double = 20
+        public var rateBurst: Double = 200
+        /// Filters a reply topic must match (``ReplyPolicy``); nil: `<base>/reply/#`.
+        public var replyTopics: [String]?
 
-        public init(maxInFlight: Int, maxPayloadBytes: Int, shareGroup: String?, rateLimit: Double = 0, rateBurst: Double = 20) {
+        public init(
+            maxInFlight: Int,
+            maxPayloadBytes: Int,
+            shareGroup: String?,
+            rateLimit: Double = 50,
+            rateBurst: Double = 200,
+            replyTopics: [String]? = nil
+        ) {
             self.maxInFlight = maxInFlight
             self.maxPayloadBytes = maxPayloadBytes
             self.shareGroup = shareGroup
             self.rateLimit = rateLimit
             self.rateBurst = rateBurst
+            self.replyTopics = replyTopics
         }
     }
 
@@ -154,13 +169,33 @@ public struct HomeConfiguration: Sendable {
         messageBufferLimit = try values.int("mqtt.message.buffer", in: 1000...10_000_000) ?? 100_000
         emqx = try Self.emqxSettings(values)
         sensorStaleAfter = try values.seconds("sensor.stale.after", in: 1...2_592_000) ?? .seconds(3600)
+        limits.statePayloadBytes = try values.int("state.payload.limit", in: 256...16_777_216) ?? limits.statePayloadBytes
+        limits.commandPayloadBytes = try values.int("command.payload.limit", in: 16...16_777_216) ?? limits.commandPayloadBytes
+        limits.discoveryMaxEntities = try values.int("discovery.max.entities", in: 1...1_000_000) ?? limits.discoveryMaxEntities
         rpc = RPCSettings(
             maxInFlight: try values.int("rpc.max.in.flight", in: 1...10_000) ?? 64,
             maxPayloadBytes: try values.int("rpc.max.payload.bytes", in: 2...268_435_455) ?? 262_144,
             shareGroup: shareGroup,
-            rateLimit: try values.number("rpc.rate.limit", in: 0...100_000) ?? 0,
-            rateBurst: try values.number("rpc.rate.burst", in: 1...100_000) ?? 20
+            rateLimit: try values.number("rpc.rate.limit", in: 0...100_000) ?? 50,
+            rateBurst: try values.number("rpc.rate.burst", in: 1...100_000) ?? 200,
+            replyTopics: try Self.replyTopics(values)
         )
+    }
+
+    /// `RPC_REPLY_TOPICS`: comma-separated MQTT filters, each valid and not a `$` filter.
+    static func replyTopics(_ values: Values) throws(HomeError) -> [String]? {
+        guard let text = try values.string("rpc.reply.topics") else { return nil }
+        let filters = text.split(separator: ",").map { String($0).trimmed }.filter { !$0.isEmpty }
+        guard !filters.isEmpty else { return nil }
+        for filter in filters {
+            if let problem = TopicRules.filterProblem(filter) {
+                throw HomeError.configuration(key: "RPC_REPLY_TOPICS", problem: "filter '\(filter)' \(problem)")
+            }
+            if filter.hasPrefix("$") {
+                throw HomeError.configuration(key: "RPC_REPLY_TOPICS", problem: "filter '\(filter)' must not start with '$'")
+            }
+        }
+        return filters
     }
 
     static func emqxSettings(_ values: Values) throws(HomeError) -> EMQXClient.Settings? {

@@ -14,6 +14,9 @@ public struct Device: Sendable, Hashable {
     /// Increases on every change of the document, so consumers can cache it.
     public var version: Int
     public var entities: [Entity]
+    /// What the daemon noticed about the device and the user should fix (a command topic another device also
+    /// commands, a stored topic the topic policy now refuses); in the document when not empty, never stored.
+    public var warnings: [String] = []
 
     public init(
         id: String,
@@ -51,6 +54,7 @@ public struct Device: Sendable, Hashable {
         object["updated_at"] = .string(updatedAt)
         object["attributes"] = .object(attributes)
         object["entities"] = .array(entities.map(\.json))
+        if !warnings.isEmpty { object["warnings"] = .array(warnings.map(JSONValue.string)) }
         return .object(object)
     }
 

@@ -37,8 +37,13 @@ extension DeviceRegistry {
                 version: 1,
                 entities: [entity]
             )
+            try checkTopics(device)
             try await save { store, db in try store.save(device, in: db) }
-            let filters = contents.withLock { Self.insert(device, state: DeviceState(), into: &$0) }
+            let filters = contents.withLock { contents in
+                let filters = Self.insert(device, state: DeviceState(), into: &contents)
+                Self.refreshWarnings(device.id, &contents)
+                return filters
+            }
             await subscribe(filters)
             publishRetained(device, state: DeviceState())
             publishEvent("device_added", id: id)
@@ -72,6 +77,8 @@ extension DeviceRegistry {
                 if device.entities.count == 1 { device.entities[0].platform = device.type }
             }
             guard device != old else { return Self.describe(old, state) }
+            try checkTopics(device)
+            device.warnings = []
             device.version += 1
             device.updatedAt = Timestamp.now()
             let saved = device
@@ -79,6 +86,7 @@ extension DeviceRegistry {
             let (stale, fresh) = contents.withLock { contents in
                 let stale = Self.remove(old, from: &contents)
                 let fresh = Self.insert(saved, state: state, into: &contents)
+                Self.refreshWarnings(saved.id, &contents)
                 return (stale, fresh)
             }
             // `stale` filters have no route left, `fresh` ones are new; one that is both stays subscribed.
@@ -108,7 +116,7 @@ extension DeviceRegistry {
         entity entityKey: String?,
         payload: [UInt8],
         qos: QoS,
-        retain: Bool
+        retain requested: Bool?
     ) throws(RPCError) -> JSONValue {
         let (device, _) = try find(query)
         let entity: Entity
@@ -121,6 +129,15 @@ extension DeviceRegistry {
             entity = first
         }
         guard let topic = entity.commandTopic else { throw .noCommandTopic(device: device.id) }
+        // Retained commands outlive the call: only an entity configured to retain may have them.
+        if requested == true && !entity.retainsCommands {
+            throw .invalidParams(
+                "retain",
+                "entity '\(entity.key)' of '\(device.id)' is not configured to retain commands; omit retain, or set retain: true on the device with devices/update if it needs retained commands"
+            )
+        }
+        let retain = requested ?? entity.retainsCommands
+        try checkCommandPayload(payload.count, parameter: "payload")
         guard client.isConnected else { throw .notConnected("the command was not sent") }
         do {
             try client.publish(topic, payload: payload, qos: qos, retain: retain)
@@ -140,13 +157,27 @@ extension DeviceRegistry {
 
     // MARK: - Helpers
 
+    /// -32602 when a command payload is larger than `COMMAND_PAYLOAD_LIMIT`.
+    func checkCommandPayload(_ size: Int, parameter: String) throws(RPCError) {
+        guard size <= limits.commandPayloadBytes else {
+            throw .invalidParams(parameter, "the command payload is \(size) bytes; COMMAND_PAYLOAD_LIMIT is \(limits.commandPayloadBytes)")
+        }
+    }
+
     /// Drops a removed device from memory and its subscriptions, and clears its retained topics with empty payloads
     /// (queued in the publisher, they also replace a state still waiting there and are kept across a disconnect).
     func forgetAndClear(_ device: Device) {
         let unused = contents.withLock { contents in
             contents.states.removeValue(forKey: device.id)
             contents.tracking.removeValue(forKey: device.id)
-            return Self.remove(device, from: &contents)
+            let unused = Self.remove(device, from: &contents)
+            // The devices that shared a command topic with it lose that warning.
+            for entity in device.entities {
+                for (_, topic) in entity.commandTopics {
+                    for other in contents.commandTopics[topic] ?? [] { Self.refreshWarnings(other, &contents) }
+                }
+            }
+            return unused
         }
         writer.forget(deviceID: device.id)
         for filter in unused { try? client.unsubscribe(filter) }

@@ -25,6 +25,7 @@ extension DeviceRegistry {
         }
         let current = state.values[entity.key]
         let translation = try ControlIntent(entity: entity, intent: intent, current: current)
+        for publish in translation.publishes { try checkCommandPayload(publish.payload.utf8.count, parameter: "value") }
         guard client.isConnected else { throw .notConnected("the command was not sent") }
         let optimistic = entity.discovery?.optimistic ?? (entity.stateTopic == nil)
         let waiter: StateWaiter? = optimistic ? nil : translation.expected.map { StateWaiter(entityKey: entity.key, expected: $0) }
@@ -33,7 +34,7 @@ extension DeviceRegistry {
         var logs: [DeviceStore.LogEntry] = []
         for publish in translation.publishes {
             do {
-                try client.publish(publish.topic, payload: Array(publish.payload.utf8), qos: .atLeastOnce)
+                try client.publish(publish.topic, payload: Array(publish.payload.utf8), qos: .atLeastOnce, retain: entity.retainsCommands)
             } catch {
                 if let waiter { cancel(waiter, deviceID: device.id) }
                 throw .notConnected("the command was not sent: \(error)")

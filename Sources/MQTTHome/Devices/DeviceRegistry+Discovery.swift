@@ -38,6 +38,11 @@ extension DeviceRegistry {
     }
 
     public func discover(_ message: MQTTMessage) async {
+        if message.payload.count > limits.discoveryConfigBytes, message.topic.hasSuffix("/config") {
+            discoveryCounters.configs.add(1, ordering: .relaxed)
+            invalidConfig(topic: message.topic, reason: "the config is \(message.payload.count) bytes; at most \(limits.discoveryConfigBytes) are read")
+            return
+        }
         guard let parsed = DiscoveryParser.parse(topic: message.topic, payload: message.payload, prefix: discoveryPrefix) else { return }
         discoveryCounters.configs.add(1, ordering: .relaxed)
         await mutations.withLock {
@@ -66,7 +71,7 @@ extension DeviceRegistry {
         }
     }
 
-    private func invalidConfig(topic: String, reason: String) {
+    func invalidConfig(topic: String, reason: String) {
         discoveryCounters.invalid.add(1, ordering: .relaxed)
         let first = loggedDiscoveryProblems.withLock { logged -> Bool in
             if logged.count > 10_000 { logged.removeAll() }
@@ -118,6 +123,18 @@ extension DeviceRegistry {
         }
         let before = device
         let entity = Self.entity(from: component, key: entityKey, deviceName: deviceInfo?["name"]?.stringValue ?? device.name)
+        if let problem = discoveryTopicProblem(entity) {
+            invalidConfig(topic: component.topic, reason: problem)
+            return
+        }
+        if current == nil {
+            let total = contents.withLock { $0.discoveredEntities }
+            if total >= limits.discoveryMaxEntities {
+                discoveryCounters.overLimit.add(1, ordering: .relaxed)
+                invalidConfig(topic: component.topic, reason: "DISCOVERY_MAX_ENTITIES (\(limits.discoveryMaxEntities)) discovered entities reached")
+                return
+            }
+        }
         if let index = device.entities.firstIndex(where: { $0.key == entityKey }) {
             device.entities[index] = entity
         } else {
@@ -129,7 +146,7 @@ extension DeviceRegistry {
             device.attributes["device"] = .object(merged)
         }
         if let origin = config["origin"] { device.attributes["origin"] = origin }
-        let wantedName = deviceInfo?["name"]?.stringValue ?? (before.entities.isEmpty ? entity.name : device.name)
+        let wantedName = deviceInfo?["name"]?.stringValue.map(DisplayText.stripped) ?? (before.entities.isEmpty ? entity.name : device.name)
         if wantedName != device.name {
             device.name = contents.withLock { contents in Self.freeName(wantedName, for: device.id, contents) }
         }
@@ -160,6 +177,7 @@ extension DeviceRegistry {
                     let state = contents.states[new.id] ?? DeviceState()
                     let stale = old.map { Self.remove($0, from: &contents) } ?? []
                     let fresh = Self.insert(new, state: state, into: &contents)
+                    Self.refreshWarnings(new.id, &contents)
                     return (stale, fresh, contents.states[new.id] ?? state)
                 }
                 for filter in stale where !fresh.contains(filter) { try? client.unsubscribe(filter) }
@@ -178,7 +196,7 @@ extension DeviceRegistry {
                     return true
                 }
                 if !deferred { await subscribeQuietly(filters) }
-                publishRetained(new, state: state)
+                publishRetained(contents.withLock { $0.devices[new.id] } ?? new, state: state)
                 publishEvent(old == nil ? "device_discovered" : "device_updated", id: new.id)
                 if old == nil {
                     logger.info("device discovered", metadata: ["device.id": "\(new.id)", "device.name": "\(new.name)"])
@@ -206,7 +224,7 @@ extension DeviceRegistry {
         let config = component.config
         let name: String
         switch config["name"] {
-        case .string(let text)?: name = text
+        case .string(let text)?: name = DisplayText.stripped(text)
         case .null?: name = deviceName
         default: name = config["device_class"]?.stringValue.map { $0.replacingUnderscores } ?? key
         }
@@ -289,6 +307,9 @@ extension DeviceRegistry {
             "devices": JSONValue(devices),
             "entities": JSONValue(entities),
             "template_errors": JSONValue(discoveryCounters.templateErrors.load(ordering: .relaxed)),
+            "max_entities": JSONValue(limits.discoveryMaxEntities),
+            "refused_over_limit": JSONValue(discoveryCounters.overLimit.load(ordering: .relaxed)),
+            "shared_command_topics": JSONValue(sharedCommandTopics),
         ]
     }
 }

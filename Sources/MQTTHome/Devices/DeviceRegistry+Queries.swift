@@ -55,8 +55,14 @@ extension DeviceRegistry {
                 return true
             }
             let sorted = matching.sorted { $0.id < $1.id }
-            let page = sorted.prefix(limit).map { Self.describe($0, contents.states[$0.id] ?? DeviceState()) }
-            return (page, sorted.count > limit)
+            var budget = ReplyBudget()
+            var page: [JSONValue] = []
+            for device in sorted.prefix(limit) {
+                let item = Self.describe(device, contents.states[device.id] ?? DeviceState())
+                guard budget.admit(item) else { break }
+                page.append(item)
+            }
+            return (page, sorted.count > page.count)
         }
         let nextCursor: JSONValue = more ? (page.last?["id"] ?? .null) : .null
         return ["items": .array(page), "next_cursor": nextCursor]

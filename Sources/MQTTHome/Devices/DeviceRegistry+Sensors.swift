@@ -110,16 +110,25 @@ extension DeviceRegistry {
             throw .internalError("cannot read the log: \(error)")
         }
         var items: [JSONValue] = []
+        var budget = ReplyBudget()
+        var cut = false
         for entry in entries {
             if let since, let at = Timestamp.seconds(from: entry.at), at < since { break }
             guard let value = Self.historyValue(entry, candidate: candidate, behavior: behavior) else { continue }
-            items.append(["at": .string(entry.at), "value": value])
+            let item: JSONValue = ["at": .string(entry.at), "value": value]
+            guard budget.admit(item) else {
+                cut = true
+                break
+            }
+            items.append(item)
             if items.count == limit { break }
         }
-        return [
+        var result: JSONObject = [
             "device": .string(device.id), "sensor": .string(candidate.key),
             "unit": candidate.entity?.unit.map(JSONValue.string) ?? .null, "items": .array(items),
         ]
+        if cut { result["truncated"] = true }
+        return .object(result)
     }
 
     /// What one logged message said about the sensor, or nil when it said nothing.

@@ -41,6 +41,10 @@ public final class DeviceRegistry: Sendable {
         var waiters: [String: [StateWaiter]] = [:]
         /// Messages applied per device since start (a flooding device shows in `health`).
         var messageCounts: [String: Int] = [:]
+        /// Command topic → the devices commanded on it (replies never go there; two devices on one are flagged).
+        var commandTopics: [String: Set<String>] = [:]
+        /// Discovered entities in all, for `DISCOVERY_MAX_ENTITIES`.
+        var discoveredEntities = 0
     }
 
     struct EntityRef: Hashable, Sendable {
@@ -69,7 +73,14 @@ public final class DeviceRegistry: Sendable {
     let mutations = AsyncLock()
     let matched = Atomic<Int>(0)
     let unmatched = Atomic<Int>(0)
+    /// State messages over `STATE_PAYLOAD_LIMIT` on a device topic, not applied.
+    let oversized = Atomic<Int>(0)
+    let stateKeysDropped = Atomic<Int>(0)
+    /// Topics and entities already logged for an oversized message or a template error (bounded).
+    let loggedIngestProblems = Mutex<Set<String>>([])
     let discoveryPrefix: String
+    let policy: DeviceTopicPolicy
+    let limits: Limits
     let discoveryCounters = DiscoveryCounters()
     /// (topic, reason) pairs already logged, so a producer repeating a bad config is logged once.
     let loggedDiscoveryProblems = Mutex<Set<String>>([])
@@ -79,6 +90,7 @@ public final class DeviceRegistry: Sendable {
         let invalid = Atomic<Int>(0)
         let removals = Atomic<Int>(0)
         let templateErrors = Atomic<Int>(0)
+        let overLimit = Atomic<Int>(0)
     }
 
     public init(
@@ -87,8 +99,11 @@ public final class DeviceRegistry: Sendable {
         client: MosquittoClient,
         topics: Topics,
         discoveryPrefix: String = "homeassistant",
+        limits: Limits = Limits(),
         logger: Logger
     ) {
+        self.policy = DeviceTopicPolicy(base: topics.base, discoveryPrefix: discoveryPrefix)
+        self.limits = limits
         self.writer = writer
         self.publisher = publisher
         self.client = client
@@ -98,13 +113,18 @@ public final class DeviceRegistry: Sendable {
     }
 
     /// Loads every stored device and subscribes to all their topics (sent at connect if not connected yet).
+    ///
+    /// A stored device whose topics the topic policy refuses (saved before the policy existed) is loaded without
+    /// those topics, with a warning in its document, rather than subscribed as it was or dropped.
     public func load() async throws {
         let stored = try await writer.store.loadAll()
         let filters = contents.withLock { contents -> [String] in
             var filters: [String] = []
             for (device, state) in stored {
-                filters += Self.insert(device, state: state, into: &contents)
+                let checked = quarantined(device)
+                filters += Self.insert(checked, state: state, into: &contents)
             }
+            for (device, _) in stored { Self.refreshWarnings(device.id, &contents) }
             return filters
         }
         try await client.subscribe(filters, qos: .atLeastOnce)
@@ -117,12 +137,18 @@ public final class DeviceRegistry: Sendable {
 
     /// Applies one message to every device whose state or availability topic it matches.
     public func ingest(_ message: MQTTMessage) {
+        if message.payload.count > limits.statePayloadBytes {
+            rejectOversized(message)
+            return
+        }
         let now = Timestamp.now()
         var logs: [DeviceStore.LogEntry] = []
         var changed: [(String, DeviceState)] = []
         var availabilityChanged: [(String, Bool)] = []
         var confirmed: [(StateWaiter, JSONValue?)] = []
         var templateErrors = 0
+        var templateFailures: [(String, String, TemplateError)] = []
+        var droppedKeys = 0
         // Parsed at most once per message, however many discovered entities read it (Zigbee2MQTT: all of a device's).
         var parsed: JSONValue?? = nil
         func json() -> JSONValue? {
@@ -146,7 +172,9 @@ public final class DeviceRegistry: Sendable {
                         payload: message.payload,
                         entityKey: route.entityKey,
                         at: now,
-                        hasAvailability: device.hasAvailability
+                        hasAvailability: device.hasAvailability,
+                        maxKeys: limits.stateKeys,
+                        droppedKeys: &droppedKeys
                     )
                     // A manual device confirms `devices/set` through the same state topic it reports on.
                     if contents.waiters[route.deviceID] != nil {
@@ -169,8 +197,9 @@ public final class DeviceRegistry: Sendable {
                     else { continue }
                     let input = behavior.inputs[index]
                     switch behavior.value(of: input, payload: message.payload, json: json()) {
-                    case .failure:
+                    case .failure(let error):
                         templateErrors += 1
+                        if templateFailures.count < 4 { templateFailures.append((route.deviceID, route.entityKey, error)) }
                         continue
                     case .success(nil):
                         continue
@@ -213,7 +242,11 @@ public final class DeviceRegistry: Sendable {
             }
             changed = touched.map { ($0, contents.states[$0]!) }
         }
-        if templateErrors > 0 { discoveryCounters.templateErrors.add(templateErrors, ordering: .relaxed) }
+        if templateErrors > 0 {
+            discoveryCounters.templateErrors.add(templateErrors, ordering: .relaxed)
+            for (deviceID, entityKey, error) in templateFailures { templateFailed(deviceID: deviceID, entityKey: entityKey, error) }
+        }
+        if droppedKeys > 0 { stateKeysDropped.add(droppedKeys, ordering: .relaxed) }
         for (waiter, value) in confirmed { waiter.resolve(confirmed: true, value: value) }
         guard !changed.isEmpty else {
             unmatched.add(1, ordering: .relaxed)
@@ -292,6 +325,9 @@ public final class DeviceRegistry: Sendable {
     /// Adds a device to the maps and the topic index; returns the filters that are new (to subscribe).
     static func insert(_ device: Device, state: DeviceState, into contents: inout Contents) -> [String] {
         contents.devices[device.id] = device
+        for entity in device.entities {
+            for (_, topic) in entity.commandTopics { contents.commandTopics[topic, default: []].insert(device.id) }
+        }
         contents.states[device.id] = state
         contents.names[device.name.lowercased()] = device.id
         var behaviors: [String: EntityBehavior] = [:]
@@ -313,6 +349,7 @@ public final class DeviceRegistry: Sendable {
             if let uniqueID = discovery.uniqueID { contents.uniqueIDs["\(entity.platform) \(uniqueID)"] = reference }
         }
         if !behaviors.isEmpty {
+            contents.discoveredEntities += behaviors.count
             contents.behaviors[device.id] = behaviors
             contents.tracking[device.id] = tracking
             for identity in device.identities { contents.identities[identity] = device.id }
@@ -325,8 +362,15 @@ public final class DeviceRegistry: Sendable {
     static func remove(_ device: Device, from contents: inout Contents) -> [String] {
         contents.messageCounts[device.id] = nil
         let behaviors = contents.behaviors.removeValue(forKey: device.id) ?? [:]
+        contents.discoveredEntities -= behaviors.count
         contents.devices.removeValue(forKey: device.id)
         contents.names.removeValue(forKey: device.name.lowercased())
+        for entity in device.entities {
+            for (_, topic) in entity.commandTopics {
+                contents.commandTopics[topic]?.remove(device.id)
+                if contents.commandTopics[topic]?.isEmpty == true { contents.commandTopics[topic] = nil }
+            }
+        }
         for entity in device.entities {
             guard let discovery = entity.discovery else { continue }
             let reference = EntityRef(deviceID: device.id, entityKey: entity.key)

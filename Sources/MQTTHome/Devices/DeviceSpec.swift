@@ -14,6 +14,7 @@ public struct DeviceSpec: Sendable {
     public var payloadNotAvailable: String?
     public var unit: String??
     public var deviceClass: String??
+    public var retain: Bool?
 
     public init() {}
 
@@ -29,6 +30,7 @@ public struct DeviceSpec: Sendable {
         .init("payload_not_available", type: "string", description: "availability payload meaning offline (default offline)"),
         .init("unit", type: "string|null", description: "unit of measurement, e.g. °C"),
         .init("device_class", type: "string|null", description: "Home Assistant device class, e.g. temperature"),
+        .init("retain", type: "boolean", description: "publish commands retained, as Home Assistant's retain (default false)"),
         .init("entity", type: "string", description: "entity key (default: device_class, else value for sensors, else state)"),
         .init("attributes", type: "object", description: "free attributes kept with the device"),
     ]
@@ -42,6 +44,7 @@ public struct DeviceSpec: Sendable {
             guard !trimmed.isEmpty, trimmed.count <= 200 else {
                 throw .invalidParams("name", "must be 1 to 200 characters")
             }
+            if let problem = DisplayText.problem(trimmed) { throw .invalidParams("name", problem) }
             spec.name = trimmed
         }
         spec.type = try params.optionalString("type")
@@ -65,6 +68,7 @@ public struct DeviceSpec: Sendable {
         spec.payloadNotAvailable = try params.optionalString("payload_not_available")
         spec.unit = try clearable(params, "unit")
         spec.deviceClass = try clearable(params, "device_class")
+        spec.retain = try params.optionalBool("retain")
         spec.entityKey = try params.optionalString("entity")
         if let key = spec.entityKey, !Device.isValidID(key) {
             throw .invalidParams("entity", "must be lower-case letters, digits, '_' or '-'")
@@ -105,6 +109,7 @@ public struct DeviceSpec: Sendable {
             entity.stateTopicIsFilter = stateTopicIsFilter ?? false
         }
         if let commandTopic { entity.commandTopic = commandTopic }
+        if let retain { entity.retain = retain }
         if let availabilityTopic {
             entity.availability = availabilityTopic.map {
                 Entity.Availability(

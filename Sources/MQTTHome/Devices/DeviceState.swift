@@ -38,15 +38,27 @@ public struct DeviceState: Sendable, Hashable {
 
     /// Applies one state message for `entityKey`, the way Zigbee2MQTT's state topics work: a JSON object is merged
     /// key by key; anything else becomes the entity's value, numbers as numbers, JSON literals as themselves, other
-    /// text as a string. Returns whether a value changed.
+    /// text as a string. Returns whether a value changed. A key that would take the state past `maxKeys` values is
+    /// not added, and counted in `droppedKeys` (a device sending a new key per message must not grow without bound).
     @discardableResult
-    public mutating func apply(payload: [UInt8], entityKey: String, at time: String, hasAvailability: Bool) -> Bool {
+    public mutating func apply(
+        payload: [UInt8],
+        entityKey: String,
+        at time: String,
+        hasAvailability: Bool,
+        maxKeys: Int = Int.max,
+        droppedKeys: inout Int
+    ) -> Bool {
         lastSeen = time
         if !hasAvailability { online = true }
         let value = Self.decode(payload)
         var changed = false
         if case .object(let object) = value {
             for (key, newValue) in object where !Self.reserved.contains(key) {
+                if values[key] == nil && values.count >= maxKeys {
+                    droppedKeys += 1
+                    continue
+                }
                 updatedAt[key] = time
                 if values[key] != newValue {
                     values[key] = newValue
@@ -54,6 +66,10 @@ public struct DeviceState: Sendable, Hashable {
                 }
             }
         } else {
+            if values[entityKey] == nil && values.count >= maxKeys {
+                droppedKeys += 1
+                return false
+            }
             updatedAt[entityKey] = time
             if values[entityKey] != value {
                 values[entityKey] = value
@@ -79,6 +95,13 @@ public struct DeviceState: Sendable, Hashable {
             for (name, fieldValue) in fields { object[name] = fieldValue }
         }
         values[key] = .object(object)
+    }
+
+    /// ``apply(payload:entityKey:at:hasAvailability:maxKeys:droppedKeys:)`` without a bound on keys.
+    @discardableResult
+    public mutating func apply(payload: [UInt8], entityKey: String, at time: String, hasAvailability: Bool) -> Bool {
+        var dropped = 0
+        return apply(payload: payload, entityKey: entityKey, at: time, hasAvailability: hasAvailability, droppedKeys: &dropped)
     }
 
     /// When `key`'s value last arrived: its own time, else the device's `last_seen`.

@@ -10,6 +10,8 @@ public struct Entity: Sendable, Hashable {
     public var stateTopicIsFilter: Bool
     /// Where commands for this entity go.
     public var commandTopic: String?
+    /// Commands are published retained (Home Assistant's `retain`); nothing else may publish retained for it.
+    public var retain: Bool = false
     public var availability: Availability?
     public var unit: String?
     public var deviceClass: String?
@@ -86,6 +88,7 @@ public struct Entity: Sendable, Hashable {
         object["state_topic"] = JSONValue(stateTopic)
         if stateTopicIsFilter { object["state_topic_is_filter"] = true }
         object["command_topic"] = JSONValue(commandTopic)
+        if retain { object["retain"] = true }
         if let availability {
             object["availability"] = [
                 "topic": .string(availability.topic),
@@ -136,5 +139,39 @@ public struct Entity: Sendable, Hashable {
             unit: json["unit"]?.stringValue,
             deviceClass: json["device_class"]?.stringValue
         )
+        retain = json["retain"]?.boolValue ?? false
+    }
+
+    /// Whether commands to this entity are published retained: its own `retain`, or a discovered entity's `retain`.
+    public var retainsCommands: Bool {
+        retain || discovery?.config["retain"]?.boolValue == true
+    }
+
+    /// Every topic the daemon publishes commands on for this entity, each with the config key that names it.
+    public var commandTopics: [(key: String, topic: String)] {
+        guard let config = discovery?.config else { return commandTopic.map { [("command_topic", $0)] } ?? [] }
+        return config.compactMap { key, value in
+            guard key.hasSuffix("command_topic") || key == "set_position_topic", let topic = value.stringValue else { return nil }
+            return (key, topic)
+        }
+    }
+
+    /// Every topic the entity reads or is commanded on, with the config key that names it, for the topic policy.
+    public var allTopics: [(key: String, topic: String)] {
+        guard let config = discovery?.config else {
+            var topics: [(key: String, topic: String)] = []
+            if let stateTopic { topics.append(("state_topic", stateTopic)) }
+            if let commandTopic { topics.append(("command_topic", commandTopic)) }
+            if let availability { topics.append(("availability_topic", availability.topic)) }
+            return topics
+        }
+        var topics: [(key: String, topic: String)] = config.compactMap { key, value in
+            guard key.hasSuffix("_topic"), let topic = value.stringValue else { return nil }
+            return (key, topic)
+        }
+        for (index, entry) in (config["availability"]?.arrayValue ?? []).enumerated() {
+            if let topic = entry["topic"]?.stringValue { topics.append(("availability[\(index)].topic", topic)) }
+        }
+        return topics
     }
 }

@@ -27,6 +27,29 @@ public enum TopicRules {
 
     public static func isFilter(_ topic: String) -> Bool { topic.contains("+") || topic.contains("#") }
 
+    /// Whether some topic matches both filters (a plain topic is a filter that matches only itself).
+    public static func overlaps(_ first: String, _ second: String) -> Bool {
+        // `$` topics never match a leading wildcard, so a `$` side overlaps only a `$` side.
+        if first.hasPrefix("$") != second.hasPrefix("$") {
+            let dollar = first.hasPrefix("$") ? first : second
+            let other = first.hasPrefix("$") ? second : first
+            if other.hasPrefix("+") || other.hasPrefix("#") { return false }
+            _ = dollar
+        }
+        let a = first.split(separator: "/", omittingEmptySubsequences: false)
+        let b = second.split(separator: "/", omittingEmptySubsequences: false)
+        var index = 0
+        while index < a.count && index < b.count {
+            if a[index] == "#" || b[index] == "#" { return true }
+            if a[index] != "+" && b[index] != "+" && a[index] != b[index] { return false }
+            index += 1
+        }
+        if a.count == b.count { return true }
+        // `x/#` also matches `x` itself.
+        let longer = a.count > b.count ? a : b
+        return longer.count == index + 1 && longer[index] == "#"
+    }
+
     /// MQTT matching of a topic against a filter (`$`-topics never match a leading wildcard).
     public static func matches(filter: String, topic: String) -> Bool {
         if topic.hasPrefix("$") && (filter.hasPrefix("+") || filter.hasPrefix("#")) { return false }

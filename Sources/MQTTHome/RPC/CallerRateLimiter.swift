@@ -1,50 +1,106 @@
 import Synchronization
 
-/// Requests per second per caller, as a token bucket (`RPC_RATE_LIMIT` per second, bursts up to
-/// `RPC_RATE_BURST`). A caller is its reply topic without the last level: `mqtt-home/reply/<client id>/<n>` is
-/// one CLI client, `home/agent1/reply` the agent `home/agent1`. MQTT gives a subscriber no publisher identity; the
-/// reply topic is what each caller owns. Requests without a reply route share one bucket.
+/// Requests per second per caller, as token buckets (`RPC_RATE_LIMIT` per second, bursts up to `RPC_RATE_BURST`),
+/// kept in a fixed-size table so that no flood of new callers can grow it or make a request cost more than O(1).
+///
+/// A caller is the first level of its reply topic that the allowed reply filter leaves open
+/// (``caller(replyTopic:allowed:)``): with `mqtt-home/reply/#`, `mqtt-home/reply/<client id>/<n>` is the caller
+/// `<client id>`, whatever `<n>` it picks per request — the level that the broker's ACL pattern
+/// (`pattern read mqtt-home/reply/%u/#`) binds to one user. MQTT gives a subscriber no publisher identity, so this
+/// is a fairness device, not authentication: the broker's per-connection limits are (README, "Security model").
+///
+/// The table is 4-way set associative: a caller's key hashes (with a per-process random seed) to one set of four
+/// slots. A slot whose bucket has refilled to the burst holds nothing worth keeping — a fresh bucket is identical —
+/// so it is free for any caller. Only when all four slots hold callers that are spending their tokens does a new
+/// caller share the one overflow bucket, which is how a flood of distinct callers is limited as a whole.
 public final class CallerRateLimiter: Sendable {
     public let perSecond: Double
     public let burst: Double
-    private struct Bucket {
-        var tokens: Double
-        var updated: ContinuousClock.Instant
+    public static let sets = 1024
+    public static let ways = 4
+
+    private struct Slot {
+        /// 0 marks an empty slot (a key hashing to 0 is stored as 1).
+        var key: UInt64 = 0
+        var tokens: Double = 0
+        var updated: ContinuousClock.Instant = .now
     }
-    private let buckets = Mutex<[String: Bucket]>([:])
+
+    private struct Table: ~Copyable {
+        var slots: [Slot]
+        var overflow: Slot
+    }
+
+    private let table: Mutex<Table>
     private let limited = Atomic<Int>(0)
+    private let overflowed = Atomic<Int>(0)
 
     public init(perSecond: Double, burst: Double) {
         self.perSecond = perSecond
         self.burst = max(1, burst)
+        table = Mutex(Table(slots: Array(repeating: Slot(), count: Self.sets * Self.ways), overflow: Slot(key: 1, tokens: max(1, burst))))
     }
 
-    /// The key a reply topic stands for.
-    public static func caller(replyTopic: String?) -> String {
+    /// The caller a reply topic stands for: the topic up to and including the first level that the matching allowed
+    /// filter leaves to a wildcard (`+` or `#`); without an allowed filter, the topic without its last level.
+    public static func caller(replyTopic: String?, allowed: [String] = []) -> String {
         guard let replyTopic else { return "" }
-        guard let slash = replyTopic.lastIndex(of: "/") else { return replyTopic }
-        return String(replyTopic[..<slash])
+        let levels = replyTopic.split(separator: "/", omittingEmptySubsequences: false)
+        for filter in allowed where TopicRules.matches(filter: filter, topic: replyTopic) {
+            let filterLevels = filter.split(separator: "/", omittingEmptySubsequences: false)
+            if let open = filterLevels.firstIndex(where: { $0 == "+" || $0 == "#" }), open < levels.count {
+                return levels[...open].joined(separator: "/")
+            }
+            return replyTopic
+        }
+        guard levels.count > 1 else { return replyTopic }
+        return levels.dropLast().joined(separator: "/")
     }
 
-    /// Nil when the request may run; else how long until the caller has a token again.
+    /// Nil when the request may run; else how long until the caller has a token again. O(1): one hash, four slots.
     public func admit(_ caller: String, now: ContinuousClock.Instant = .now) -> Duration? {
-        let wait = buckets.withLock { buckets -> Duration? in
-            if buckets.count > 10_000 { buckets = buckets.filter { now - $0.value.updated < .seconds(60) } }
-            var bucket = buckets[caller] ?? Bucket(tokens: burst, updated: now)
-            let elapsed = now - bucket.updated
-            bucket.tokens = min(burst, bucket.tokens + elapsed.seconds * perSecond)
-            bucket.updated = now
-            defer { buckets[caller] = bucket }
-            if bucket.tokens >= 1 {
-                bucket.tokens -= 1
-                return nil
+        var hasher = Hasher()
+        hasher.combine(caller)
+        let hash = UInt64(bitPattern: Int64(hasher.finalize()))
+        let key = hash == 0 ? 1 : hash
+        let set = Int(key % UInt64(Self.sets)) * Self.ways
+        let (wait, shared) = table.withLock { table -> (Duration?, Bool) in
+            var free: Int? = nil
+            for index in set..<(set + Self.ways) {
+                let slot = table.slots[index]
+                if slot.key == key { return (Self.take(&table.slots[index], now: now, perSecond: perSecond, burst: burst), false) }
+                if free == nil && (slot.key == 0 || Self.refilled(slot, now: now, perSecond: perSecond, burst: burst) >= burst) {
+                    free = index
+                }
             }
-            return .milliseconds(Int64(((1 - bucket.tokens) / perSecond * 1000).rounded(.up)))
+            if let free {
+                table.slots[free] = Slot(key: key, tokens: burst, updated: now)
+                return (Self.take(&table.slots[free], now: now, perSecond: perSecond, burst: burst), false)
+            }
+            return (Self.take(&table.overflow, now: now, perSecond: perSecond, burst: burst), true)
         }
+        if shared { overflowed.add(1, ordering: .relaxed) }
         if wait != nil { limited.add(1, ordering: .relaxed) }
         return wait
     }
 
+    private static func refilled(_ slot: Slot, now: ContinuousClock.Instant, perSecond: Double, burst: Double) -> Double {
+        min(burst, slot.tokens + (now - slot.updated).seconds * perSecond)
+    }
+
+    private static func take(_ slot: inout Slot, now: ContinuousClock.Instant, perSecond: Double, burst: Double) -> Duration? {
+        slot.tokens = refilled(slot, now: now, perSecond: perSecond, burst: burst)
+        slot.updated = now
+        if slot.tokens >= 1 {
+            slot.tokens -= 1
+            return nil
+        }
+        return .milliseconds(Int64(((1 - slot.tokens) / perSecond * 1000).rounded(.up)))
+    }
+
     /// Requests refused so far (for `health`).
     public var refused: Int { limited.load(ordering: .relaxed) }
+
+    /// Requests that found no slot of their own and were counted against the shared overflow bucket.
+    public var overflowRequests: Int { overflowed.load(ordering: .relaxed) }
 }

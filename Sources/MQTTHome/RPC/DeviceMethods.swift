@@ -1,4 +1,5 @@
 import Mosquitto
+import Synchronization
 
 /// The device RPC methods: `devices/list|get|add|update|remove|command|logs` and `dashboard`.
 enum DeviceMethods {
@@ -73,7 +74,7 @@ enum DeviceMethods {
                     .init("payload", type: "string|any", required: true, description: "a string is sent as is; other JSON values are serialized"),
                     .init("entity", type: "string", description: "entity key (default: the first with a command topic)"),
                     .init("qos", type: "integer", description: "0, 1 or 2 (default 1)"),
-                    .init("retain", type: "boolean", description: "publish retained (default false)"),
+                    .init("retain", type: "boolean", description: "publish retained; only for entities configured with retain (default: the entity's retain)"),
                 ]
             ) { params throws(RPCError) in
                 let payload: [UInt8]
@@ -87,7 +88,7 @@ enum DeviceMethods {
                     entity: try params.optionalString("entity"),
                     payload: payload,
                     qos: qos,
-                    retain: try params.optionalBool("retain") ?? false
+                    retain: try params.optionalBool("retain")
                 )
             }
         )
@@ -150,8 +151,18 @@ enum DeviceMethods {
                 } catch {
                     throw .internalError("cannot read the log: \(error)")
                 }
-                let next: JSONValue = entries.count == limit ? (entries.last?.id.map { .int($0) } ?? .null) : .null
-                return ["id": .string(device.id), "items": .array(entries.map(\.json)), "next_before": next]
+                var budget = ReplyBudget()
+                var items: [JSONValue] = []
+                var last: Int64? = nil
+                for entry in entries {
+                    let item = entry.json
+                    guard budget.admit(item) else { break }
+                    items.append(item)
+                    last = entry.id
+                }
+                let more = entries.count == limit || items.count < entries.count
+                let next: JSONValue = more ? (last.map { .int($0) } ?? .null) : .null
+                return ["id": .string(device.id), "items": .array(items), "next_before": next]
             }
         )
         router.register(
@@ -188,6 +199,9 @@ extension DeviceRegistry {
             "state_publishes_requested": JSONValue(publishing.requested),
             "state_publishes_sent": JSONValue(publishing.published),
             "busiest_devices": busiestDevices(),
+            "oversized": JSONValue(oversized.load(ordering: .relaxed)),
+            "state_payload_limit": JSONValue(limits.statePayloadBytes),
+            "state_keys_dropped": JSONValue(stateKeysDropped.load(ordering: .relaxed)),
         ]
     }
 }

@@ -17,6 +17,11 @@ public final class RPCServer: Sendable {
     let counters = Counters()
     /// Nil when `RPC_RATE_LIMIT` is 0 (no limit).
     let rateLimiter: CallerRateLimiter?
+    let replyPolicy: ReplyPolicy
+    /// The device that reads or is commanded on a topic, if any (the registry's index).
+    let deviceUsing: @Sendable (String) -> String?
+    /// Refused reply topic patterns already logged (bounded), so a caller varying its topic is logged once.
+    let loggedRefusals = Mutex<Set<String>>([])
 
     /// Request counters, reported by `health`.
     final class Counters: Sendable {
@@ -26,15 +31,20 @@ public final class RPCServer: Sendable {
         let unanswered = Atomic<Int>(0)
         let rejectedBusy = Atomic<Int>(0)
         let inFlight = Atomic<Int>(0)
+        let refusedReplyTopics = Atomic<Int>(0)
     }
 
     public init(
         router: RPCRouter,
         topics: Topics,
         settings: HomeConfiguration.RPCSettings,
+        replyPolicy: ReplyPolicy,
         logger: Logger,
+        deviceUsing: @escaping @Sendable (String) -> String? = { _ in nil },
         sendReply: @escaping ReplySender
     ) {
+        self.replyPolicy = replyPolicy
+        self.deviceUsing = deviceUsing
         self.router = router
         self.topics = topics
         self.settings = settings
@@ -55,6 +65,10 @@ public final class RPCServer: Sendable {
         public var inFlight: Int
         /// Requests refused by the per-caller rate limit.
         public var rateLimited: Int = 0
+        /// Requests neither executed nor answered because their reply topic is refused by ``ReplyPolicy``.
+        public var refusedReplyTopics: Int = 0
+        /// Requests counted against the rate limiter's shared overflow bucket (no slot of their own).
+        public var rateLimitOverflow: Int = 0
     }
 
     public var statistics: Statistics {
@@ -65,7 +79,9 @@ public final class RPCServer: Sendable {
             unanswered: counters.unanswered.load(ordering: .relaxed),
             rejectedBusy: counters.rejectedBusy.load(ordering: .relaxed),
             inFlight: counters.inFlight.load(ordering: .relaxed),
-            rateLimited: rateLimiter?.refused ?? 0
+            rateLimited: rateLimiter?.refused ?? 0,
+            refusedReplyTopics: counters.refusedReplyTopics.load(ordering: .relaxed),
+            rateLimitOverflow: rateLimiter?.overflowRequests ?? 0
         )
     }
 
@@ -92,8 +108,10 @@ public final class RPCServer: Sendable {
         counters.rejectedBusy.add(1, ordering: .relaxed)
         switch RPCRequest.decode(message, topics: topics, maxPayloadBytes: settings.maxPayloadBytes) {
         case .success(let request):
+            guard permitted(request.replyRoute, method: request.method) else { return }
             finish(method: request.method, id: request.id, route: request.replyRoute, outcome: .failure(.busy(limit: settings.maxInFlight)), started: .now)
         case .failure(let rejection):
+            guard permitted(rejection.replyRoute, method: message.topic) else { return }
             finish(method: message.topic, id: rejection.id, route: rejection.replyRoute, outcome: .failure(rejection.error), started: .now)
         }
     }
@@ -114,9 +132,12 @@ public final class RPCServer: Sendable {
                 )
             }
             let method = topics.method(fromRPCTopic: message.topic) ?? message.topic
+            guard permitted(rejection.replyRoute, method: method) else { return }
             finish(method: method, id: rejection.id, route: rejection.replyRoute, outcome: .failure(rejection.error), started: started)
         case .success(let request):
-            if let rateLimiter, let wait = rateLimiter.admit(CallerRateLimiter.caller(replyTopic: request.replyRoute?.topic)) {
+            guard permitted(request.replyRoute, method: request.method) else { return }
+            let caller = CallerRateLimiter.caller(replyTopic: request.replyRoute?.topic, allowed: replyPolicy.allowed)
+            if let rateLimiter, let wait = rateLimiter.admit(caller) {
                 let error = RPCError.rateLimited(perSecond: rateLimiter.perSecond, retryAfter: wait)
                 finish(method: request.method, id: request.id, route: request.replyRoute, outcome: .failure(error), started: started)
                 return
@@ -135,6 +156,28 @@ public final class RPCServer: Sendable {
             }
             finish(method: request.method, id: request.id, route: request.replyRoute, outcome: outcome, started: started)
         }
+    }
+
+    /// False when the reply route is refused by the reply policy: the request is then neither run nor answered,
+    /// only counted and (once per kind and topic pattern) logged with what is allowed.
+    private func permitted(_ route: RPCReplyRoute?, method: String) -> Bool {
+        guard let route, let refusal = replyPolicy.refusal(route.topic, deviceUsing: deviceUsing) else { return true }
+        counters.refusedReplyTopics.add(1, ordering: .relaxed)
+        let pattern = "\(refusal.kind) \(ReplyPolicy.pattern(route.topic))"
+        let first = loggedRefusals.withLock { logged -> Bool in
+            guard logged.count < 1024 else { return false }
+            return logged.insert(pattern).inserted
+        }
+        if first {
+            logger.warning(
+                "RPC request refused: its reply topic \(refusal.reason); it was not executed",
+                metadata: [
+                    "rpc.method": "\(method)", "mqtt.reply_topic": "\(route.topic)", "rpc.reply": "\(route.source.rawValue)",
+                    "rpc.reply_topics_allowed": "\(replyPolicy.allowed.joined(separator: ","))",
+                ]
+            )
+        }
+        return false
     }
 
     private func finish(

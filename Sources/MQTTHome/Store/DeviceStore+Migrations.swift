@@ -57,6 +57,14 @@ extension DeviceStore {
                     """
             )
         }
+        migrator.registerMigration("v3: entities that retain commands; truncated log payloads keep their size") { db in
+            try db.execute(
+                sql: """
+                    ALTER TABLE entity ADD COLUMN retain BOOLEAN NOT NULL DEFAULT 0;
+                    ALTER TABLE device_log ADD COLUMN size INTEGER;
+                    """
+            )
+        }
         return migrator
     }
 }

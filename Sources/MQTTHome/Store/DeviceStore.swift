@@ -86,8 +86,8 @@ public final class DeviceStore: Sendable {
             sql: """
                 INSERT INTO entity (device_id, key, position, name, platform, state_topic, state_topic_is_filter,
                     command_topic, availability_topic, payload_available, payload_not_available, unit, device_class,
-                    discovery_key, discovery_topic, unique_id, config)
-                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                    discovery_key, discovery_topic, unique_id, config, retain)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                 """
         )
         for (position, entity) in device.entities.enumerated() {
@@ -96,7 +96,7 @@ public final class DeviceStore: Sendable {
                 entity.stateTopicIsFilter, entity.commandTopic, entity.availability?.topic,
                 entity.availability?.payloadAvailable, entity.availability?.payloadNotAvailable, entity.unit,
                 entity.deviceClass, entity.discovery?.key, entity.discovery?.topic, entity.discovery?.uniqueID,
-                entity.discovery.map { JSONValue.object($0.config).jsonString },
+                entity.discovery.map { JSONValue.object($0.config).jsonString }, entity.retain,
             ])
         }
     }
@@ -119,8 +119,11 @@ public final class DeviceStore: Sendable {
 
     // MARK: - Log
 
-    /// One received or sent message of a device.
+    /// One received or sent message of a device. Its payload keeps at most ``payloadLimit`` bytes (a prefix),
+    /// so that no device can make the log, the dashboard or `devices/logs` large; `size` is the whole payload's.
     public struct LogEntry: Sendable, Hashable {
+        public static let payloadLimit = 4096
+
         public var id: Int64?
         public var deviceID: String
         public var at: String
@@ -128,22 +131,33 @@ public final class DeviceStore: Sendable {
         public var direction: String
         public var topic: String
         public var payload: [UInt8]
+        /// Bytes of the payload as it travelled; more than `payload.count` when truncated.
+        public var size: Int
 
-        public init(id: Int64? = nil, deviceID: String, at: String, direction: String, topic: String, payload: [UInt8]) {
+        /// `size` nil: `payload` is the whole message, kept up to ``payloadLimit`` bytes.
+        public init(id: Int64? = nil, deviceID: String, at: String, direction: String, topic: String, payload: [UInt8], size: Int? = nil) {
             self.id = id
             self.deviceID = deviceID
             self.at = at
             self.direction = direction
             self.topic = topic
-            self.payload = payload
+            self.size = size ?? payload.count
+            self.payload = payload.count > Self.payloadLimit ? Array(payload.prefix(Self.payloadLimit)) : payload
         }
 
+        public var truncated: Bool { size > payload.count }
+
         public var json: JSONValue {
-            [
+            var object: JSONObject = [
                 "id": id.map { .int($0) } ?? .null, "device_id": .string(deviceID), "at": .string(at),
                 "direction": .string(direction), "topic": .string(topic),
                 "payload": .string(String(decoding: payload, as: UTF8.self)),
             ]
+            if truncated {
+                object["truncated"] = true
+                object["size"] = .int(Int64(size))
+            }
+            return .object(object)
         }
     }
 
@@ -151,10 +165,10 @@ public final class DeviceStore: Sendable {
         // A row for a device removed meanwhile is skipped, not a foreign-key failure of the whole batch.
         try db.cachedStatement(
             sql: """
-                INSERT INTO device_log (device_id, at, direction, topic, payload)
-                SELECT ?1, ?2, ?3, ?4, ?5 WHERE EXISTS (SELECT 1 FROM device WHERE id = ?1)
+                INSERT INTO device_log (device_id, at, direction, topic, payload, size)
+                SELECT ?1, ?2, ?3, ?4, ?5, ?6 WHERE EXISTS (SELECT 1 FROM device WHERE id = ?1)
                 """
-        ).execute(arguments: [entry.deviceID, entry.at, entry.direction, entry.topic, Data(entry.payload)])
+        ).execute(arguments: [entry.deviceID, entry.at, entry.direction, entry.topic, Data(entry.payload), entry.truncated ? entry.size : nil])
     }
 
     /// Deletes all but the newest `keep` log rows of a device (one indexed range delete, no COUNT).
@@ -210,7 +224,7 @@ public final class DeviceStore: Sendable {
         let availabilityTopic: String? = row["availability_topic"]
         let discoveryKey: String? = row["discovery_key"]
         let discoveryTopic: String? = row["discovery_topic"]
-        return Entity(
+        var entity = Entity(
             key: row["key"],
             name: row["name"],
             platform: row["platform"],
@@ -236,6 +250,8 @@ public final class DeviceStore: Sendable {
                 )
             }
         )
+        entity.retain = row["retain"] ?? false
+        return entity
     }
 
     private static func logEntry(_ row: Row) -> LogEntry {
@@ -246,7 +262,8 @@ public final class DeviceStore: Sendable {
             at: row["at"],
             direction: row["direction"],
             topic: row["topic"],
-            payload: Array(payload)
+            payload: Array(payload),
+            size: row["size"] ?? payload.count
         )
     }
 

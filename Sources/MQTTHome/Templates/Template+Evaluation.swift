@@ -3,7 +3,8 @@ import Foundation
 /// Evaluation with Jinja's (Python's) semantics: `/` is true division, `//` floors, `~` concatenates text, a missing
 /// key is `undefined` (renders empty) but a key *of* a missing key is an error.
 extension Template.Expression {
-    func evaluate(_ variables: inout [String: Template.Value]) throws(TemplateError) -> Template.Value {
+    func evaluate(_ variables: inout Template.Scope) throws(TemplateError) -> Template.Value {
+        try variables.step()
         switch self {
         case .literal(let value):
             return value
@@ -74,7 +75,9 @@ extension Template.Expression {
         let rhs = right.json
         switch symbol {
         case "~":
-            return .json(.string(left.rendered + right.rendered))
+            let (a, b) = (left.rendered, right.rendered)
+            try Template.checkSize(a.utf8.count + b.utf8.count, "'~'")
+            return .json(.string(a + b))
         case "==":
             return .json(.bool(Template.Value.equal(left, right)))
         case "!=":
@@ -104,9 +107,16 @@ extension Template.Expression {
         default:
             break
         }
-        if symbol == "+", case .string(let a) = lhs, case .string(let b) = rhs { return .json(.string(a + b)) }
+        if symbol == "+", case .string(let a) = lhs, case .string(let b) = rhs {
+            try Template.checkSize(a.utf8.count + b.utf8.count, "'+'")
+            return .json(.string(a + b))
+        }
         if symbol == "*", case .string(let text) = lhs, let count = rhs.integer {
-            return .json(.string(String(repeating: text, count: max(0, Int(count)))))
+            let times = max(0, count)
+            // Checked before allocating: `"x" * 1000000000` must fail here, not after asking for a gigabyte.
+            let (size, overflow) = Int64(text.utf8.count).multipliedReportingOverflow(by: times)
+            try Template.checkSize(overflow ? Int.max : Int(clamping: size), "string repetition")
+            return .json(.string(String(repeating: text, count: Int(times))))
         }
         guard let a = lhs.numeric, let b = rhs.numeric else {
             throw .render("cannot apply '\(symbol)' to \(lhs.typeName) and \(rhs.typeName)")

@@ -44,6 +44,33 @@ public struct Template: Sendable, Hashable {
 
     /// Home Assistant's templates are a line or two; a longer "template" is refused rather than parsed.
     public static let maxSourceBytes = 16_384
+    /// No value or output of one evaluation may be larger: a template comes from whoever may publish discovery,
+    /// and `"x" * 1000000000` (or doubling a variable thirty times) must be an error, not 8 GB.
+    public static let maxValueBytes = 65_536
+    /// Expression evaluations per render. Without loops a template does at most a few per token; the bound keeps
+    /// that true whatever the parser lets through.
+    public static let maxSteps = 10_000
+
+    /// The variables of one render and the work it has done.
+    struct Scope {
+        var values: [String: Value]
+        var steps = 0
+
+        subscript(name: String) -> Value? {
+            get { values[name] }
+            set { values[name] = newValue }
+        }
+
+        mutating func step() throws(TemplateError) {
+            steps += 1
+            if steps > Template.maxSteps { throw .render("more than \(Template.maxSteps) evaluation steps") }
+        }
+    }
+
+    /// Fails when a value of `size` bytes would be larger than ``maxValueBytes``.
+    static func checkSize(_ size: Int, _ what: String) throws(TemplateError) {
+        if size > maxValueBytes { throw .render("\(what) would make \(size) bytes; a template value may have at most \(maxValueBytes)") }
+    }
 
     public static func compile(_ source: String) throws(TemplateError) -> Template {
         guard source.utf8.count <= maxSourceBytes else {
@@ -66,7 +93,7 @@ public struct Template: Sendable, Hashable {
 
     /// Renders to text, as Home Assistant does before comparing or storing the result.
     public func render(_ context: Context) throws(TemplateError) -> String {
-        var variables = context.variables
+        var variables = Scope(values: context.variables)
         var output = ""
         try Self.render(nodes, variables: &variables, into: &output)
         return output
@@ -75,7 +102,7 @@ public struct Template: Sendable, Hashable {
     /// Renders a template whose result is used as a value (`json_attributes_template`): a single `{{ … }}` yields its
     /// value as is; anything else is rendered text.
     public func evaluate(_ context: Context) throws(TemplateError) -> JSONValue {
-        var variables = context.variables
+        var variables = Scope(values: context.variables)
         let meaningful = nodes.filter {
             if case .text(let text) = $0 { return !text.allSatisfy(\.isWhitespace) }
             return true
@@ -91,11 +118,16 @@ public struct Template: Sendable, Hashable {
         return .string(output)
     }
 
-    private static func render(_ nodes: [Node], variables: inout [String: Value], into output: inout String) throws(TemplateError) {
+    private static func render(_ nodes: [Node], variables: inout Scope, into output: inout String) throws(TemplateError) {
         for node in nodes {
             switch node {
-            case .text(let text): output += text
-            case .output(let expression): output += try expression.evaluate(&variables).rendered
+            case .text(let text):
+                try checkSize(output.utf8.count + text.utf8.count, "the output")
+                output += text
+            case .output(let expression):
+                let text = try expression.evaluate(&variables).rendered
+                try checkSize(output.utf8.count + text.utf8.count, "the output")
+                output += text
             case .assignment(let name, let expression): variables[name] = try expression.evaluate(&variables)
             case .conditional(let branches, let otherwise):
                 var taken = false

@@ -13,6 +13,18 @@ enum TemplateFunctions {
     static let methods: Set<String> = ["split", "lower", "upper", "strip", "replace", "startswith", "endswith", "get", "title", "capitalize"]
     static let tests: Set<String> = ["defined", "undefined", "none", "number", "string", "mapping", "boolean", "integer", "float", "even", "odd"]
 
+    /// `replace`, refused before it runs when its worst case (every match, or between every character for an empty
+    /// target) would exceed ``Template/maxValueBytes``.
+    static func replaced(_ text: String, _ target: String, _ replacement: String) throws(TemplateError) -> String {
+        let growth = replacement.utf8.count - target.utf8.count
+        if growth > 0 {
+            let matches = target.isEmpty ? text.count + 1 : text.utf8.count / target.utf8.count
+            let (extra, overflow) = matches.multipliedReportingOverflow(by: growth)
+            try Template.checkSize(overflow ? Int.max : text.utf8.count + extra, "replace")
+        }
+        return text.replacingOccurrences(of: target, with: replacement)
+    }
+
     static func filter(_ name: String, _ value: Template.Value, _ arguments: [Template.Value]) throws(TemplateError) -> Template.Value {
         let fallback = arguments.first
         switch name {
@@ -83,7 +95,7 @@ enum TemplateFunctions {
             return .json(parsed)
         case "replace":
             guard arguments.count >= 2 else { throw .render("replace needs two arguments") }
-            return .json(.string(value.rendered.replacingOccurrences(of: arguments[0].rendered, with: arguments[1].rendered)))
+            return .json(.string(try replaced(value.rendered, arguments[0].rendered, arguments[1].rendered)))
         case "is_defined":
             if case .undefined = value { throw .render("a value is undefined") }
             return value
@@ -128,7 +140,7 @@ enum TemplateFunctions {
         case "strip": return .json(.string(text.trimmed))
         case "replace":
             guard arguments.count >= 2 else { throw .render(".replace() needs two arguments") }
-            return .json(.string(text.replacingOccurrences(of: arguments[0].rendered, with: arguments[1].rendered)))
+            return .json(.string(try replaced(text, arguments[0].rendered, arguments[1].rendered)))
         case "startswith": return .json(.bool(text.hasPrefix(arguments.first?.rendered ?? "")))
         case "endswith": return .json(.bool(text.hasSuffix(arguments.first?.rendered ?? "")))
         default: throw .unsupported("the method '.\(name)()'")

@@ -1,0 +1,168 @@
+import Logging
+import Mosquitto
+import Synchronization
+
+/// The topic policy applied to devices (``DeviceTopicPolicy``), the questions the reply policy asks the registry,
+/// and the bounds on what a device may send.
+extension DeviceRegistry {
+    /// Bounds on what peers send, so that no device or producer can grow the daemon without limit.
+    public struct Limits: Sendable {
+        /// State and availability messages larger than this are counted (`ingest.oversized`) and not applied.
+        public var statePayloadBytes: Int = 65_536
+        /// Largest command payload (`devices/command`, `devices/set`).
+        public var commandPayloadBytes: Int = 65_536
+        /// Discovered entities beyond this are refused and counted (`discovery.refused_over_limit`).
+        public var discoveryMaxEntities: Int = 20_000
+        /// Values a device's state may hold; keys beyond it are dropped and counted (`ingest.state_keys_dropped`).
+        public var stateKeys: Int = 256
+        /// Largest discovery config accepted.
+        public var discoveryConfigBytes: Int = 262_144
+
+        public init() {}
+    }
+
+    /// The device that reads `topic` (state, availability, attributes) or is commanded on it, if any.
+    public func deviceUsing(_ topic: String) -> String? {
+        contents.withLock { contents in
+            contents.index.matches(topic).first?.deviceID ?? contents.commandTopics[topic]?.first
+        }
+    }
+
+    /// Refuses a manual device's topics that the policy forbids, a state filter that would also match another
+    /// device's topics, and a command topic another device is already commanded on.
+    func checkTopics(_ device: Device) throws(RPCError) {
+        for entity in device.entities {
+            for (key, topic) in entity.allTopics {
+                if let problem = policy.problem(topic) { throw .invalidParams(key, "'\(topic)' \(problem)") }
+            }
+        }
+        let conflict = contents.withLock { contents -> RPCError? in
+            for entity in device.entities {
+                if let filter = entity.stateTopic, entity.stateTopicIsFilter {
+                    for other in contents.devices.values where other.id != device.id {
+                        for otherEntity in other.entities {
+                            for (_, topic) in otherEntity.allTopics where TopicRules.overlaps(filter, topic) {
+                                return .invalidParams(
+                                    "state_topic",
+                                    "filter '\(filter)' would also match device '\(other.id)''s topic '\(topic)'; narrow it so that it matches only this device's topics"
+                                )
+                            }
+                        }
+                    }
+                }
+                for (key, topic) in entity.commandTopics {
+                    if let owner = contents.commandTopics[topic]?.first(where: { $0 != device.id }) {
+                        return .invalidParams(key, "'\(topic)' is already the command topic of device '\(owner)'; two devices cannot be commanded on one topic")
+                    }
+                }
+            }
+            return nil
+        }
+        if let conflict { throw conflict }
+    }
+
+    /// Why a discovered entity's config cannot be used: a topic the policy refuses.
+    func discoveryTopicProblem(_ entity: Entity) -> String? {
+        for (key, topic) in entity.allTopics {
+            if let problem = policy.problem(topic) { return "\(key) '\(topic)' \(problem)" }
+        }
+        return nil
+    }
+
+    /// A stored device with every topic the policy refuses taken out (manual) or its offending entities dropped
+    /// (discovered: the producer's retained config is judged again when it arrives), each noted in `warnings`.
+    func quarantined(_ device: Device) -> Device {
+        var checked = device
+        var warnings: [String] = []
+        checked.entities = device.entities.compactMap { entity -> Entity? in
+            var entity = entity
+            for (key, topic) in entity.allTopics {
+                guard let problem = policy.problem(topic) else { continue }
+                warnings.append("entity '\(entity.key)': \(key) '\(topic)' \(problem); it is not used. Fix it with devices/update")
+                if entity.discovery != nil { return nil }
+                switch key {
+                case "state_topic": entity.stateTopic = nil
+                case "command_topic": entity.commandTopic = nil
+                case "availability_topic": entity.availability = nil
+                default: break
+                }
+            }
+            return entity
+        }
+        if !warnings.isEmpty {
+            logger.warning(
+                "a stored device uses topics the topic policy refuses; they are not used",
+                metadata: ["device.id": "\(device.id)", "device.warnings": "\(warnings)"]
+            )
+        }
+        checked.warnings = warnings
+        return checked
+    }
+
+    /// Recomputes the shared-command-topic warnings of a device and of the devices sharing its command topics.
+    static func refreshWarnings(_ id: String, _ contents: inout Contents) {
+        guard let device = contents.devices[id] else { return }
+        var affected: Set<String> = [id]
+        for entity in device.entities {
+            for (_, topic) in entity.commandTopics { affected.formUnion(contents.commandTopics[topic] ?? []) }
+        }
+        for deviceID in affected {
+            guard var member = contents.devices[deviceID] else { continue }
+            member.warnings.removeAll { $0.hasPrefix("command topic '") }
+            for entity in member.entities {
+                for (_, topic) in entity.commandTopics {
+                    let others = (contents.commandTopics[topic] ?? []).subtracting([deviceID]).sorted()
+                    if !others.isEmpty {
+                        member.warnings.append("command topic '\(topic)' of entity '\(entity.key)' is also commanded by \(others.joined(separator: ", "))")
+                    }
+                }
+            }
+            contents.devices[deviceID] = member
+        }
+    }
+
+    /// Command topics that more than one device is commanded on (for `health`).
+    var sharedCommandTopics: Int {
+        contents.withLock { contents in contents.commandTopics.values.reduce(0) { $0 + ($1.count > 1 ? 1 : 0) } }
+    }
+}
+
+extension DeviceRegistry {
+    /// A state message over `STATE_PAYLOAD_LIMIT`: counted when a device reads its topic, never applied, never
+    /// logged in full (one log line per topic).
+    func rejectOversized(_ message: MQTTMessage) {
+        let device = contents.withLock { $0.index.matches(message.topic).first?.deviceID }
+        guard let device else {
+            unmatched.add(1, ordering: .relaxed)
+            return
+        }
+        oversized.add(1, ordering: .relaxed)
+        if firstProblem("oversized \(message.topic)") {
+            logger.warning(
+                "ignoring a state message larger than STATE_PAYLOAD_LIMIT",
+                metadata: [
+                    "device.id": "\(device)", "mqtt.topic": "\(message.topic)", "mqtt.payload_bytes": "\(message.payload.count)",
+                    "limit": "\(limits.statePayloadBytes)",
+                ]
+            )
+        }
+    }
+
+    /// A template that failed on a message: counted by the caller, logged once per entity; the entity keeps its
+    /// last value and the raw message stays in the device's log.
+    func templateFailed(deviceID: String, entityKey: String, _ error: TemplateError) {
+        guard firstProblem("template \(deviceID) \(entityKey)") else { return }
+        logger.warning(
+            "a template failed; the entity keeps its last value",
+            metadata: ["device.id": "\(deviceID)", "entity.key": "\(entityKey)", "error": "\(error)"]
+        )
+    }
+
+    /// True the first time `key` is seen (up to 10,000 keys, then the set starts again).
+    private func firstProblem(_ key: String) -> Bool {
+        loggedIngestProblems.withLock { logged in
+            if logged.count >= 10_000 { logged.removeAll() }
+            return logged.insert(key).inserted
+        }
+    }
+}
