@@ -19,11 +19,13 @@ public enum DisplayText {
     }
 
     /// `text` with every unsafe scalar shown as a visible escape (`\u{1B}`), for printing what came from the bus.
-    public static func sanitized(_ text: String) -> String {
-        guard text.unicodeScalars.contains(where: isUnsafe) else { return text }
+    /// `keepingNewlines` leaves line feeds alone (multi-line output the CLI itself laid out).
+    public static func sanitized(_ text: String, keepingNewlines: Bool = false) -> String {
+        func unsafe(_ scalar: Unicode.Scalar) -> Bool { isUnsafe(scalar) && !(keepingNewlines && scalar == "\n") }
+        guard text.unicodeScalars.contains(where: unsafe) else { return text }
         var result = String.UnicodeScalarView()
         for scalar in text.unicodeScalars {
-            if isUnsafe(scalar) {
+            if unsafe(scalar) {
                 result.append(contentsOf: "\\u{\(String(scalar.value, radix: 16, uppercase: true))}".unicodeScalars)
             } else {
                 result.append(scalar)

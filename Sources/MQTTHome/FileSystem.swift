@@ -17,23 +17,78 @@ public enum FileSystem {
         return String(decoding: bytes, as: UTF8.self)
     }
 
-    /// Writes through a temporary file and rename, so a crash never leaves a half-written file.
-    public static func write(_ contents: String, to path: String) throws(HomeError) {
+    /// Writes through a temporary file and rename, so a crash never leaves a half-written file. The file gets
+    /// `mode` (default 0600: what the daemon writes is its own), whatever the umask.
+    public static func write(_ contents: String, to path: String, mode: mode_t = 0o600) throws(HomeError) {
         let temporary = path + ".tmp"
-        guard let file = fopen(temporary, "wb") else { throw error(path) }
+        unlink(temporary)
+        let descriptor = open(temporary, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode)
+        guard descriptor >= 0 else { throw error(path) }
+        fchmod(descriptor, mode)
         let bytes = Array(contents.utf8)
-        let written = fwrite(bytes, 1, bytes.count, file)
-        fclose(file)
-        guard written == bytes.count, rename(temporary, path) == 0 else { throw error(path) }
+        var offset = 0
+        while offset < bytes.count {
+            let written = bytes[offset...].withUnsafeBytes { Glibc.write(descriptor, $0.baseAddress, $0.count) }
+            if written <= 0 {
+                close(descriptor)
+                throw error(path)
+            }
+            offset += written
+        }
+        close(descriptor)
+        guard rename(temporary, path) == 0 else { throw error(path) }
     }
 
-    /// `mkdir -p`.
-    public static func makeDirectory(_ path: String) throws(HomeError) {
+    /// `mkdir -p`; directories it creates get `mode` (default 0700).
+    public static func makeDirectory(_ path: String, mode: mode_t = 0o700) throws(HomeError) {
         var current = path.hasPrefix("/") ? "" : "."
         for component in path.split(separator: "/") {
             current += "/" + component
-            if mkdir(current, 0o755) != 0 && errno != EEXIST { throw error(current) }
+            if mkdir(current, mode) != 0 && errno != EEXIST { throw error(current) }
         }
+    }
+
+    /// Sets the mode of `path` (no error when it does not exist).
+    public static func setMode(_ path: String, _ mode: mode_t) { chmod(path, mode) }
+
+    /// Gives `path` (and, when `recursive`, everything directly inside it) to `user`.
+    public static func changeOwner(_ path: String, recursive: Bool, to user: String) {
+        guard let entry = getpwnam(user) else { return }
+        let uid = entry.pointee.pw_uid
+        let gid = entry.pointee.pw_gid
+        chown(path, uid, gid)
+        guard recursive else { return }
+        for name in entries(path) { chown(path + "/" + name, uid, gid) }
+    }
+
+    public static func isDirectory(_ path: String) -> Bool {
+        guard let directory = opendir(path) else { return false }
+        closedir(directory)
+        return true
+    }
+
+    /// Files directly inside `path` (not `.` and `..`).
+    public static func entries(_ path: String) -> [String] {
+        guard let directory = opendir(path) else { return [] }
+        defer { closedir(directory) }
+        var names: [String] = []
+        while let item = readdir(directory) {
+            let name = withUnsafeBytes(of: item.pointee.d_name) { raw in
+                String(decoding: raw.prefix { $0 != 0 }, as: UTF8.self)
+            }
+            if name != "." && name != ".." { names.append(name) }
+        }
+        return names
+    }
+
+    /// 32 hex digits from the system's cryptographic random source (``SystemRandomNumberGenerator``: getrandom on
+    /// Linux), for the passwords of the embedded broker's users.
+    public static func randomToken() -> String {
+        var generator = SystemRandomNumberGenerator()
+        return (0..<16).map { _ in
+            let byte = UInt8.random(in: 0...255, using: &generator)
+            return (byte < 16 ? "0" : "") + String(byte, radix: 16)
+        }.joined()
     }
 
     public static func remove(_ path: String) { unlink(path) }

@@ -5,6 +5,10 @@ import ServiceLifecycle
 import Synchronization
 import UnixSignals
 
+#if canImport(Glibc)
+import Glibc
+#endif
+
 /// The daemon, assembled: embedded broker (when no host is configured), broker link, message router, RPC.
 ///
 /// `mqtt-homed`'s `main` only gathers configuration and a logger and calls ``build(configuration:logger:)``; tests
@@ -26,8 +30,12 @@ public struct HomeDaemon: Sendable {
     /// Starts the embedded broker if needed and wires every service; nothing connects until ``run()``.
     public static func build(configuration: HomeConfiguration, logger: Logger) async throws -> HomeDaemon {
         let topics = configuration.topics
+        // Everything the daemon writes (database, broker files, credentials) is its own: no group or other access.
+        umask(0o077)
         // Before anything else touches DATA_DIR: the embedded broker's files and the database are this daemon's.
         let lock = try DataDirectoryLock.acquire(directory: configuration.dataDirectory)
+        let dropsRoot = geteuid() == 0 && configuration.mqtt.host == nil
+        Self.restrict(dataDirectory: configuration.dataDirectory, traversable: dropsRoot)
         var embedded: EmbeddedBroker? = nil
         let host: String
         let port: Int
@@ -36,7 +44,12 @@ public struct HomeDaemon: Sendable {
             port = configuration.mqtt.effectivePort
         } else {
             let broker = EmbeddedBroker(
-                options: .init(directory: configuration.dataDirectory + "/mosquitto", port: configuration.mqtt.port),
+                options: .init(
+                    directory: configuration.dataDirectory + "/mosquitto",
+                    port: configuration.mqtt.port,
+                    access: .privateUsers(baseTopic: topics.base),
+                    unprivilegedUser: getpwnam("mosquitto") != nil ? "mosquitto" : "nobody"
+                ),
                 logger: logger
             )
             port = try await broker.start()
@@ -48,14 +61,16 @@ public struct HomeDaemon: Sendable {
             )
         }
         let mqtt = configuration.mqtt
+        // On its own private broker the daemon is the generated user, whatever MQTT_USERNAME says.
+        let credentials = embedded?.daemonCredentials
         let link = try BrokerLink(
             configuration: MosquittoClient.Configuration(
                 host: host,
                 port: port,
                 keepAlive: mqtt.keepAlive,
                 clientID: mqtt.clientID,
-                username: mqtt.username,
-                password: mqtt.password,
+                username: credentials?.username ?? mqtt.username,
+                password: credentials?.password ?? mqtt.password,
                 tls: embedded == nil ? mqtt.tls : nil,
                 protocolVersion: mqtt.protocolVersion,
                 reconnectDelayCap: .seconds(mqtt.reconnectMaxDelay),
@@ -195,6 +210,22 @@ public struct HomeDaemon: Sendable {
             services: services,
             logger: logger
         )
+    }
+
+    /// DATA_DIR 0700 and every file in it 0600, also for files an earlier version left 0644. `traversable` (root
+    /// running the embedded broker, which drops to an unprivileged user) leaves DATA_DIR 0711 so that user can
+    /// reach its own directory inside without listing or reading anything else.
+    static func restrict(dataDirectory: String, traversable: Bool) {
+        let directory = FileSystem.absolute(dataDirectory)
+        FileSystem.setMode(directory, traversable ? 0o711 : 0o700)
+        for name in FileSystem.entries(directory) where !FileSystem.isDirectory(directory + "/" + name) {
+            FileSystem.setMode(directory + "/" + name, 0o600)
+        }
+        let broker = directory + "/mosquitto"
+        FileSystem.setMode(broker, 0o700)
+        for name in FileSystem.entries(broker) where !FileSystem.isDirectory(broker + "/" + name) {
+            FileSystem.setMode(broker + "/" + name, 0o600)
+        }
     }
 
     /// Runs until SIGTERM/SIGINT and shuts down in reverse order: router (no more input), state publisher (last

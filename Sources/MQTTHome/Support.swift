@@ -132,9 +132,10 @@ public func withTimeout<T: Sendable>(
     }
 }
 
-/// Writes a line to standard error (the C `stderr` global is not concurrency-safe to touch from Swift 6).
+/// Writes a line to standard error (the C `stderr` global is not concurrency-safe to touch from Swift 6). Error
+/// messages quote what came from the bus (names, topics): control characters are shown escaped, never sent raw.
 public func printToStandardError(_ line: String) {
-    let bytes = Array((line + "\n").utf8)
+    let bytes = Array((DisplayText.sanitized(line, keepingNewlines: true) + "\n").utf8)
     var offset = 0
     while offset < bytes.count {
         let written = bytes[offset...].withUnsafeBytes { write(2, $0.baseAddress, $0.count) }

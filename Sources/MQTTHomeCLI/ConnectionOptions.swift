@@ -56,19 +56,31 @@ struct ConnectionOptions: ParsableArguments {
         var resolvedPort = port ?? mqtt.port
         var tls = mqtt.tls
         var hint = ""
+        var embeddedCredentials: EmbeddedBroker.Credentials? = nil
         if resolvedHost == nil {
-            if let embeddedPort = EmbeddedBroker.recordedPort(directory: configuration.dataDirectory + "/mosquitto") {
+            let brokerDirectory = configuration.dataDirectory + "/mosquitto"
+            if let embeddedPort = EmbeddedBroker.recordedPort(directory: brokerDirectory) {
                 resolvedHost = "127.0.0.1"
                 resolvedPort = resolvedPort ?? embeddedPort
                 tls = nil
                 hint = " (the embedded broker of a local mqtt-homed; is mqtt-homed running?)"
+                // The daemon's private broker admits only the users it generated; the CLI's are under DATA_DIR.
+                if username == nil && mqtt.username == nil {
+                    guard let found = EmbeddedBroker.cliCredentials(directory: brokerDirectory) else {
+                        throw CLIExit(
+                            code: .usage,
+                            message: "cannot read \(FileSystem.absolute(brokerDirectory))/cli.credentials, the local CLI's login to mqtt-homed's embedded broker; run mqtt-home as the user that runs mqtt-homed, or pass --username and --password-file"
+                        )
+                    }
+                    embeddedCredentials = found
+                }
             } else {
                 resolvedHost = "localhost"
             }
         }
         let finalHost = resolvedHost ?? "localhost"
         let finalPort = resolvedPort ?? (tls == nil ? 1883 : 8883)
-        var password = mqtt.password
+        var password = embeddedCredentials?.password ?? mqtt.password
         if let passwordFile {
             guard let text = FileSystem.read(passwordFile) else {
                 throw CLIExit(code: .usage, message: "cannot read --password-file '\(passwordFile)'")
@@ -80,7 +92,7 @@ struct ConnectionOptions: ParsableArguments {
                 host: finalHost,
                 port: finalPort,
                 clientID: clientID,
-                username: username ?? mqtt.username,
+                username: username ?? embeddedCredentials?.username ?? mqtt.username,
                 password: password,
                 tls: tls,
                 protocolVersion: mqtt.protocolVersion,

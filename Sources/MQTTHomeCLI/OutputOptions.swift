@@ -12,7 +12,8 @@ struct OutputOptions: ParsableArguments {
             print(result.jsonString)
         } else {
             let text = human()
-            if !text.isEmpty { print(text) }
+            // Names, values and payloads come from the bus: no escape sequence or bidi override reaches the terminal.
+            if !text.isEmpty { print(DisplayText.sanitized(text, keepingNewlines: true)) }
         }
     }
 }

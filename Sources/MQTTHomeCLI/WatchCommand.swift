@@ -88,9 +88,10 @@ struct WatchCommand: AsyncParsableCommand {
                 case "availability": text = Display.online(.bool(message.payloadString == "online"))
                 default: text = Display.truncated(Self.stateText(payload), 100)
                 }
-                print("\(Self.clock(at))  \(Display.padded(device ?? "?", to: 20))  \(Display.padded(kind, to: 12))  \(text)")
+                let line = "\(Self.clock(at))  \(Display.padded(device ?? "?", to: 20))  \(Display.padded(kind, to: 12))  \(text)"
+                print(DisplayText.sanitized(line))
             }
-            fflush(nil)  // one line at a time, also into a pipe
+            fflush(stdout)  // one line at a time, also into a pipe
             printed += 1
             if let count, printed >= count { break }
         }

@@ -63,6 +63,17 @@ public struct ChildProcess: Sendable {
 
     public func signal(_ signal: Int32) { _ = kill(pid, signal) }
 
+    /// Waits for a short-lived child to end; its exit code (128 + signal when killed by one).
+    public func waitForExit() async -> Int32 {
+        while true {
+            if let status = exitStatus() {
+                if status < 0 { return -1 }
+                return status & 0x7F == 0 ? (status >> 8) & 0xFF : 128 + (status & 0x7F)
+            }
+            try? await Task.sleep(for: .milliseconds(5))
+        }
+    }
+
     /// Sends `signal`, then polls until the child exits; SIGKILL after `timeout`.
     public func terminate(signal: Int32 = SIGTERM, timeout: Duration = .seconds(5)) async {
         self.signal(signal)

@@ -18,13 +18,58 @@ public final class EmbeddedBroker: Sendable {
         public var persistence: Bool
         /// Extra mosquitto.conf lines for the listener (e.g. `password_file …`, `allow_anonymous false`).
         public var extraConfiguration: [String]
+        public var access: Access
+        /// The user mosquitto drops to when started as root; nil keeps the current user (tests).
+        public var unprivilegedUser: String?
 
-        public init(directory: String, port: Int? = nil, persistence: Bool = true, extraConfiguration: [String] = []) {
+        public init(
+            directory: String,
+            port: Int? = nil,
+            persistence: Bool = true,
+            extraConfiguration: [String] = [],
+            access: Access = .anonymous,
+            unprivilegedUser: String? = nil
+        ) {
             self.directory = directory
             self.port = port
             self.persistence = persistence
             self.extraConfiguration = extraConfiguration
+            self.access = access
+            self.unprivilegedUser = unprivilegedUser
         }
+    }
+
+    /// Who may connect.
+    public enum Access: Sendable {
+        /// Anyone on 127.0.0.1 (the test broker; extra lines may add a password file and ACL).
+        case anonymous
+        /// Only the daemon and the local CLI, with credentials generated under the broker's directory (0600) and an
+        /// ACL: the daemon reads and writes everything; the CLI reads `<base>/#` and calls `<base>/rpc/#`.
+        case privateUsers(baseTopic: String)
+    }
+
+    /// A user of the private embedded broker, as stored in `<directory>/<role>.credentials` (two lines).
+    public struct Credentials: Sendable, Hashable {
+        public var username: String
+        public var password: String
+    }
+
+    public static let daemonUser = "mqtt-homed"
+    public static let cliUser = "mqtt-home-cli"
+
+    /// The credentials a local CLI uses on the daemon's private embedded broker, when it may read them.
+    public static func cliCredentials(directory: String) -> Credentials? {
+        readCredentials(FileSystem.absolute(directory) + "/cli.credentials")
+    }
+
+    /// The daemon's own credentials on its private embedded broker (after ``start()``).
+    public var daemonCredentials: Credentials? { Self.readCredentials(directory + "/daemon.credentials") }
+
+    static func readCredentials(_ path: String) -> Credentials? {
+        guard let text = FileSystem.read(path) else { return nil }
+        let lines = text.split(separator: "\n").map(String.init)
+        guard lines.count >= 2, !lines[0].isEmpty, !lines[1].isEmpty else { return nil }
+        return Credentials(username: lines[0], password: lines[1])
     }
 
     public let options: Options
@@ -65,7 +110,9 @@ public final class EmbeddedBroker: Sendable {
         try FileSystem.makeDirectory(directory)
         await stopLeftover()
         let port = try choosePort()
+        if case .privateUsers(let base) = options.access { try await writeUsers(baseTopic: base) }
         try FileSystem.write(configuration(port: port), to: configPath)
+        if let user = runAsUser { FileSystem.changeOwner(directory, recursive: true, to: user) }
         let process: ChildProcess
         do {
             process = try ChildProcess.spawn(executable: executable, arguments: ["-c", configPath], outputPath: logPath)
@@ -146,13 +193,12 @@ public final class EmbeddedBroker: Sendable {
         var lines = [
             "# Written by mqtt-homed at every start of its embedded broker; edits here are overwritten.",
             "listener \(port) 127.0.0.1",
-            "allow_anonymous true",
             // Without it mosquitto delays small forwarded packets (Nagle), adding tens of ms to every RPC round trip.
             "set_tcp_nodelay true",
             // mosquitto drops QoS 1 messages queued beyond 1000 per client; a burst from many devices must not be lost.
             "max_queued_messages 100000",
-            // mosquitto started as root drops to the 'mosquitto' user, which cannot write our data directory.
-            "user \(Self.currentUserName())",
+            // Started as root, mosquitto runs as `unprivilegedUser` (which then owns this directory); otherwise as us.
+            "user \(runAsUser ?? Self.currentUserName())",
             "log_dest stdout",
             "log_timestamp_format %Y-%m-%dT%H:%M:%S",
             "log_type error",
@@ -160,6 +206,12 @@ public final class EmbeddedBroker: Sendable {
             "log_type notice",
             "log_type information",
         ]
+        switch options.access {
+        case .anonymous:
+            lines.append("allow_anonymous true")
+        case .privateUsers:
+            lines += ["allow_anonymous false", "password_file \(directory)/passwd", "acl_file \(directory)/acl"]
+        }
         if options.persistence {
             lines += ["persistence true", "persistence_location \(directory)/", "autosave_interval 60"]
         } else {
@@ -182,6 +234,55 @@ public final class EmbeddedBroker: Sendable {
         }
         if Glibc.kill(pid, 0) == 0 { Glibc.kill(pid, SIGKILL) }
         FileSystem.remove(pidPath)
+    }
+
+    /// The user mosquitto runs as when it must not stay root.
+    private var runAsUser: String? { geteuid() == 0 ? options.unprivilegedUser : nil }
+
+    /// Keeps (or creates) the two users' credentials and writes the password file and ACL for them. The password
+    /// file is written in plain text (0600) and hashed in place by `mosquitto_passwd -U`, so no password is ever
+    /// on a command line.
+    private func writeUsers(baseTopic base: String) async throws(HomeError) {
+        var users: [Credentials] = []
+        for (role, name) in [("daemon", Self.daemonUser), ("cli", Self.cliUser)] {
+            let path = "\(directory)/\(role).credentials"
+            if let existing = Self.readCredentials(path), existing.username == name {
+                users.append(existing)
+                continue
+            }
+            let created = Credentials(username: name, password: FileSystem.randomToken())
+            try FileSystem.write("\(created.username)\n\(created.password)\n", to: path, mode: 0o600)
+            users.append(created)
+        }
+        try FileSystem.write(users.map { "\($0.username):\($0.password)" }.joined(separator: "\n") + "\n", to: "\(directory)/passwd", mode: 0o600)
+        guard let tool = ChildProcess.findExecutable("mosquitto_passwd") else {
+            throw .embeddedBroker("mosquitto_passwd was not found (it comes with mosquitto); install mosquitto, or set MQTT_HOST")
+        }
+        do {
+            let process = try ChildProcess.spawn(executable: tool, arguments: ["-U", "\(directory)/passwd"], outputPath: "\(directory)/mosquitto_passwd.log")
+            let status = await process.waitForExit()
+            guard status == 0 else {
+                throw HomeError.embeddedBroker("mosquitto_passwd -U failed (status \(status)); see \(directory)/mosquitto_passwd.log")
+            }
+        } catch let error as HomeError {
+            throw error
+        } catch {
+            throw .embeddedBroker("cannot run mosquitto_passwd: \(error)")
+        }
+        let acl = """
+            # Written by mqtt-homed at every start of its embedded broker; edits here are overwritten.
+            # The daemon: every device topic (state in, commands out), its own tree, $SYS.
+            user \(Self.daemonUser)
+            topic readwrite #
+            topic read $SYS/#
+
+            # The local CLI and MCP server: read the daemon's topics, call every method, get their answers.
+            user \(Self.cliUser)
+            topic read \(base)/#
+            topic write \(base)/rpc/#
+
+            """
+        try FileSystem.write(acl, to: "\(directory)/acl", mode: 0o600)
     }
 
     private static func currentUserName() -> String {

@@ -13,7 +13,7 @@ public final class DataDirectoryLock: Sendable {
     public static func acquire(directory: String) throws(HomeError) -> DataDirectoryLock {
         try FileSystem.makeDirectory(directory)
         let path = FileSystem.absolute(directory) + "/mqtt-homed.lock"
-        let descriptor = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o644)
+        let descriptor = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
         guard descriptor >= 0 else {
             throw .fileSystem(path: path, problem: "cannot open the lock file: \(String(cString: strerror(errno)))")
         }
