@@ -1,6 +1,11 @@
 #define _GNU_SOURCE
 #include <spawn.h>
 #include "CSystemShims.h"
+#include <stdio.h>
+
+int mqtthome_flush_stdout(void) {
+    return fflush(stdout);
+}
 
 int mqtthome_spawn_file_actions_addclosefrom(posix_spawn_file_actions_t *actions, int lowest_fd) {
     return posix_spawn_file_actions_addclosefrom_np(actions, lowest_fd);

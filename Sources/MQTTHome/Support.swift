@@ -1,3 +1,4 @@
+import CSystemShims
 import Synchronization
 
 #if canImport(Glibc)
@@ -131,6 +132,9 @@ public func withTimeout<T: Sendable>(
         return try await group.next()!
     }
 }
+
+/// Flushes standard output only (see `mqtthome_flush_stdout`): a line printed is a line delivered, also into a pipe.
+public func flushStandardOutput() { _ = mqtthome_flush_stdout() }
 
 /// Writes a line to standard error (the C `stderr` global is not concurrency-safe to touch from Swift 6). Error
 /// messages quote what came from the bus (names, topics): control characters are shown escaped, never sent raw.

@@ -91,7 +91,7 @@ struct WatchCommand: AsyncParsableCommand {
                 let line = "\(Self.clock(at))  \(Display.padded(device ?? "?", to: 20))  \(Display.padded(kind, to: 12))  \(text)"
                 print(DisplayText.sanitized(line))
             }
-            fflush(stdout)  // one line at a time, also into a pipe
+            flushStandardOutput()  // one line at a time, also into a pipe
             printed += 1
             if let count, printed >= count { break }
         }

@@ -7,4 +7,8 @@
 /// Glibc module is not built with; this forwards to it.
 int mqtthome_spawn_file_actions_addclosefrom(posix_spawn_file_actions_t *actions, int lowest_fd);
 
+/// fflush(stdout): Swift 6 refuses to touch the `stdout` global; flushing only the stream written (never
+/// fflush(NULL), which also takes stdin's lock and waits behind a blocked reader) lives here.
+int mqtthome_flush_stdout(void);
+
 #endif
