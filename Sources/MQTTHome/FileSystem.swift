@@ -61,6 +61,24 @@ public enum FileSystem {
         for name in entries(path) { chown(path + "/" + name, uid, gid) }
     }
 
+    /// The first directory above `path` that `user` may not pass through (no search permission), or nil.
+    public static func firstUnsearchableAncestor(of path: String, for user: String) -> String? {
+        guard let entry = getpwnam(user) else { return "/" }
+        let uid = entry.pointee.pw_uid
+        let gid = entry.pointee.pw_gid
+        var current = ""
+        for component in absolute(path).split(separator: "/").dropLast() {
+            current += "/" + component
+            var info = stat()
+            guard stat(current, &info) == 0 else { return current }
+            let mode = info.st_mode
+            let searchable =
+                info.st_uid == uid ? mode & S_IXUSR != 0 : (info.st_gid == gid ? mode & S_IXGRP != 0 : mode & S_IXOTH != 0)
+            if !searchable { return current }
+        }
+        return nil
+    }
+
     public static func isDirectory(_ path: String) -> Bool {
         guard let directory = opendir(path) else { return false }
         closedir(directory)

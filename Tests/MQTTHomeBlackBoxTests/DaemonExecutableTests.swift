@@ -49,7 +49,10 @@ struct DaemonExecutableTests {
 
     @Test("with no MQTT_HOST it runs its own mosquitto, the CLI finds it, and SIGTERM stops both")
     func embeddedBroker() async throws {
-        let daemon = try BackgroundProcess.daemon(environment: ["DATA_DIR": "data"])
+        // Run as root, the broker drops to an unprivileged user, which must be able to pass through the directory.
+        let directory = try TemporaryDirectory(prefix: "mqtt-home-embedded")
+        chmod(directory.path, 0o711)
+        let daemon = try BackgroundProcess.daemon(environment: ["DATA_DIR": "data"], directory: directory)
         defer { Task { await daemon.shutdown() } }
         #expect(await daemon.waitForLog("running an embedded mosquitto on 127.0.0.1:"), "\(daemon.log)")
         #expect(await daemon.waitForLog("online"))
@@ -64,6 +67,30 @@ struct DaemonExecutableTests {
         let result = try JSONParser.parse(String(health.standardOutput.dropLast())) as JSONValue?
         #expect(result?["mqtt"]?["embedded_broker"] == true)
         #expect(result?["mqtt"]?["broker"] == .string("127.0.0.1:\(recorded)"))
+
+        // Private: an anonymous client, or one with a made-up login, is refused; the CLI's login is in a 0600 file.
+        let anonymous = try await ProcessRunner.run("/usr/bin/mosquitto_sub", ["-p", String(recorded), "-t", "#", "-W", "1"])
+        #expect(anonymous.standardError.contains("not authorised"), "\(anonymous.standardError)")
+        let guessed = try await ProcessRunner.run(
+            "/usr/bin/mosquitto_sub", ["-p", String(recorded), "-u", EmbeddedBroker.cliUser, "-P", "guess", "-t", "#", "-W", "1"]
+        )
+        #expect(guessed.standardError.contains("not authorised"), "\(guessed.standardError)")
+        let data = daemon.directory.path + "/data"
+        func mode(_ path: String) -> mode_t? {
+            var info = stat()
+            return stat(path, &info) == 0 ? info.st_mode & 0o777 : nil
+        }
+        #expect(mode(data) == (geteuid() == 0 ? 0o711 : 0o700))
+        #expect(mode(data + "/mosquitto") == 0o700)
+        for file in ["mqtt-home.sqlite", "mqtt-homed.lock", "mosquitto/cli.credentials", "mosquitto/daemon.credentials", "mosquitto/passwd", "mosquitto/acl", "mosquitto/mosquitto.conf"] {
+            #expect(mode(data + "/" + file) == 0o600, "\(file) is \(String(mode(data + "/" + file) ?? 0, radix: 8))")
+        }
+        let conf = try String(contentsOfFile: data + "/mosquitto/mosquitto.conf", encoding: .utf8)
+        #expect(conf.contains("allow_anonymous false") && !conf.contains("allow_anonymous true"))
+        // Started as root, mosquitto does not stay root.
+        let status = try String(contentsOfFile: "/proc/\(brokerPID)/status", encoding: .utf8)
+        let uid = status.split(separator: "\n").first { $0.hasPrefix("Uid:") }?.split(separator: "\t").dropFirst().first
+        if geteuid() == 0 { #expect(uid != "0", "the embedded mosquitto runs as root") }
         daemon.signal(SIGTERM)
         #expect(await daemon.waitForExit() == 0)
         #expect(kill(brokerPID, 0) != 0, "the embedded mosquitto outlived the daemon")

@@ -10,45 +10,7 @@ import Testing
 /// mosquitto recipe, verbatim.
 @Suite("Broker ACL: read-only, operator and daemon users", .timeLimit(.minutes(1)))
 struct ACLTests {
-    static let users = ["homed": "daemon-pass", "viewer": "viewer-pass", "operator": "operator-pass", "sensor": "sensor-pass"]
-
-    static let acl = """
-        # Anonymous clients: presence only.
-        topic read mqtt-home/status
-
-        # The daemon: every device topic (state in, commands out), its own tree, mosquitto's $SYS, HA discovery.
-        user homed
-        topic readwrite #
-        topic read $SYS/broker/#
-
-        # Read-only: browse devices and sensors, nothing that changes anything.
-        user viewer
-        topic read mqtt-home/status
-        topic read mqtt-home/devices/#
-        topic read mqtt-home/broker/#
-        topic read mqtt-home/events
-        topic write mqtt-home/rpc/health
-        topic write mqtt-home/rpc/rpc/methods
-        topic write mqtt-home/rpc/devices/list
-        topic write mqtt-home/rpc/devices/get
-        topic write mqtt-home/rpc/devices/logs
-        topic write mqtt-home/rpc/sensors/read
-        topic write mqtt-home/rpc/sensors/history
-        topic write mqtt-home/rpc/dashboard
-        topic write mqtt-home/rpc/broker/status
-
-        # Operator: every method.
-        user operator
-        topic read mqtt-home/#
-        topic write mqtt-home/rpc/#
-
-        # A device that only publishes its own state.
-        user sensor
-        topic write zigbee2mqtt/#
-
-        # Everyone gets answers on a reply topic named after their client id (what mqtt-home and mosquitto_rr use).
-        pattern read mqtt-home/reply/%c/#
-        """
+    static let users = SecuredBroker.users
 
     func client(_ user: String, port: Int) async throws -> RPCClient {
         let rpc = try RPCClient(
@@ -65,16 +27,10 @@ struct ACLTests {
 
     @Test("viewer lists and reads but cannot remove or command; the daemon never receives the refused requests")
     func readOnlyUser() async throws {
-        let directory = try TemporaryDirectory(prefix: "acl")
-        defer { directory.remove() }
-        for (index, user) in Self.users.keys.sorted().enumerated() {
-            let create = index == 0 ? ["-c"] : []
-            let made = try await ProcessRunner.run("/usr/bin/mosquitto_passwd", ["-b"] + create + [directory.path + "/passwd", user, Self.users[user]!])
-            #expect(made.exitCode == 0, "\(made.standardError)")
-        }
-        try Self.acl.write(toFile: directory.path + "/acl", atomically: true, encoding: .utf8)
-        let broker = try await TestBroker.start(extraConfiguration: ["password_file \(directory.path)/passwd", "acl_file \(directory.path)/acl"])
-        let harness = try await DaemonHarness.start(environment: ["MQTT_USERNAME": "homed", "MQTT_PASSWORD": "daemon-pass"], broker: broker)
+        let secured = try await SecuredBroker.start()
+        let broker = secured.broker
+        defer { Task { await secured.shutdown() } }
+        let harness = try await secured.daemon()
         defer { Task { await harness.shutdown() } }
 
         let operatorClient = try await client("operator", port: broker.port)

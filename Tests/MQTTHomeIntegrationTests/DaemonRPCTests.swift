@@ -66,16 +66,27 @@ struct DaemonRPCTests {
         let port = String(harness.broker.port)
         let plain = try await ProcessRunner.run(
             "/usr/bin/mosquitto_rr",
-            ["-p", port, "-t", "mqtt-home/rpc/health", "-e", "test/reply/1", "-m", "{}", "-W", "5"]
+            ["-p", port, "-t", "mqtt-home/rpc/health", "-e", "mqtt-home/reply/rr/1", "-m", "{}", "-W", "5"]
         )
         #expect(plain.exitCode == 0, "\(plain.standardError)")
         let reply = try JSONParser.parse(plain.standardOutput)
         #expect(reply["result"]?["version"] == .string(MQTTHomeVersion.current))
 
+        // A reply topic outside RPC_REPLY_TOPICS is refused: no answer, and the log says what is allowed.
+        // (mosquitto_rr's own -W relies on SIGALRM, which the test runner's threads block for their children, so
+        // the runner's timeout ends it.)
+        let refused = try await ProcessRunner.run(
+            "/usr/bin/mosquitto_rr",
+            ["-p", port, "-t", "mqtt-home/rpc/health", "-e", "test/reply/1", "-m", "{}", "-W", "1"],
+            timeout: 2
+        )
+        #expect(refused.exitCode != 0 && refused.standardOutput.isEmpty, "answered: \(refused.standardOutput)")
+        #expect(await harness.daemon.waitForLog("matches none of RPC_REPLY_TOPICS (mqtt-home/reply/#)"))
+
         let correlated = try await ProcessRunner.run(
             "/usr/bin/mosquitto_rr",
             [
-                "-p", port, "-t", "mqtt-home/rpc/health", "-e", "test/reply/2", "-m", "", "-W", "5",
+                "-p", port, "-t", "mqtt-home/rpc/health", "-e", "mqtt-home/reply/rr/2", "-m", "", "-W", "5",
                 "-D", "publish", "correlation-data", "req-42", "-F", "%D|%p",
             ]
         )
@@ -93,7 +104,7 @@ struct DaemonRPCTests {
         func rr(_ topic: String, _ payload: String) async throws -> JSONValue {
             let result = try await ProcessRunner.run(
                 "/usr/bin/mosquitto_rr",
-                ["-p", port, "-t", topic, "-e", "test/err", "-m", payload, "-W", "5"]
+                ["-p", port, "-t", topic, "-e", "mqtt-home/reply/rr/err", "-m", payload, "-W", "5"]
             )
             #expect(result.exitCode == 0, "\(result.standardError)")
             return try JSONParser.parse(result.standardOutput)

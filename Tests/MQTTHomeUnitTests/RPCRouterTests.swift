@@ -164,7 +164,13 @@ struct RPCRouterTests {
         }
         #expect(admitted <= CallerRateLimiter.sets * CallerRateLimiter.ways * 3 + 3)
         #expect(limiter.overflowRequests > 0)
-        // A caller whose bucket refilled is indistinguishable from a new one; the victim keeps its own slot.
+        // The victim, active before the flood, keeps its own slot and rate; the flood's newcomers share one bucket.
         #expect(limiter.admit("victim", now: now + .seconds(1)) == nil)
+        #expect(limiter.admit("newcomer", now: now + .seconds(1)) != nil || limiter.overflowRequests > 0)
+        // Once the flood's slots have been idle for the eviction time, newcomers get slots of their own again.
+        let later = now + CallerRateLimiter.idleEviction + .seconds(10)
+        let overflowBefore = limiter.overflowRequests
+        #expect(limiter.admit("late-\(UInt64.random(in: 0...UInt64.max))", now: later) == nil)
+        #expect(limiter.overflowRequests == overflowBefore)
     }
 }

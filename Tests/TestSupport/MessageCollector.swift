@@ -16,7 +16,10 @@ public final class MessageCollector: Sendable {
     public static func connect(
         port: Int,
         subscribeTo filters: [String],
-        protocolVersion: MQTTProtocolVersion = .v5
+        protocolVersion: MQTTProtocolVersion = .v5,
+        username: String? = nil,
+        password: String? = nil,
+        qos: QoS = .atLeastOnce
     ) async throws -> MessageCollector {
         let collector = try MessageCollector(
             client: MosquittoClient(
@@ -24,6 +27,8 @@ public final class MessageCollector: Sendable {
                     host: "127.0.0.1",
                     port: port,
                     clientID: RPCClient.uniqueClientID(prefix: "test-collector"),
+                    username: username,
+                    password: password,
                     protocolVersion: protocolVersion,
                     reconnect: false
                 ),
@@ -31,7 +36,7 @@ public final class MessageCollector: Sendable {
             )
         )
         try await collector.client.connect()
-        for filter in filters { try await collector.client.subscribe(filter, qos: .atLeastOnce) }
+        for filter in filters { try await collector.client.subscribe(filter, qos: qos) }
         return collector
     }
 

@@ -112,7 +112,14 @@ public final class EmbeddedBroker: Sendable {
         let port = try choosePort()
         if case .privateUsers(let base) = options.access { try await writeUsers(baseTopic: base) }
         try FileSystem.write(configuration(port: port), to: configPath)
-        if let user = runAsUser { FileSystem.changeOwner(directory, recursive: true, to: user) }
+        if let user = runAsUser {
+            if let blocked = FileSystem.firstUnsearchableAncestor(of: directory, for: user) {
+                throw .embeddedBroker(
+                    "started as root, the embedded mosquitto runs as user '\(user)', which cannot reach \(directory) (\(blocked) is not searchable by it); use a DATA_DIR it can reach (e.g. /var/lib/mqtt-home), run mqtt-homed as an ordinary user, or set MQTT_HOST"
+                )
+            }
+            FileSystem.changeOwner(directory, recursive: true, to: user)
+        }
         let process: ChildProcess
         do {
             process = try ChildProcess.spawn(executable: executable, arguments: ["-c", configPath], outputPath: logPath)

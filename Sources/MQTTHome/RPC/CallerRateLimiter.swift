@@ -10,14 +10,17 @@ import Synchronization
 /// is a fairness device, not authentication: the broker's per-connection limits are (README, "Security model").
 ///
 /// The table is 4-way set associative: a caller's key hashes (with a per-process random seed) to one set of four
-/// slots. A slot whose bucket has refilled to the burst holds nothing worth keeping — a fresh bucket is identical —
-/// so it is free for any caller. Only when all four slots hold callers that are spending their tokens does a new
-/// caller share the one overflow bucket, which is how a flood of distinct callers is limited as a whole.
+/// slots. A slot is free for another caller once its own has been idle for ``idleEviction`` and its bucket has
+/// refilled (a fresh bucket is then identical). A caller that finds no free slot in its set shares the one overflow
+/// bucket: that is how a flood of distinct callers (a new reply topic per request) is limited as a whole, while the
+/// callers that were active before it keep their own slots and their own rate.
 public final class CallerRateLimiter: Sendable {
     public let perSecond: Double
     public let burst: Double
     public static let sets = 1024
     public static let ways = 4
+    /// How long a caller keeps its slot after its last request.
+    public static let idleEviction: Duration = .seconds(30)
 
     private struct Slot {
         /// 0 marks an empty slot (a key hashing to 0 is stored as 1).
@@ -69,7 +72,10 @@ public final class CallerRateLimiter: Sendable {
             for index in set..<(set + Self.ways) {
                 let slot = table.slots[index]
                 if slot.key == key { return (Self.take(&table.slots[index], now: now, perSecond: perSecond, burst: burst), false) }
-                if free == nil && (slot.key == 0 || Self.refilled(slot, now: now, perSecond: perSecond, burst: burst) >= burst) {
+                if free == nil
+                    && (slot.key == 0
+                        || (now - slot.updated >= Self.idleEviction && Self.refilled(slot, now: now, perSecond: perSecond, burst: burst) >= burst))
+                {
                     free = index
                 }
             }

@@ -73,7 +73,9 @@ public final class RPCClient: Sendable {
             state.nextCall += 1
             return state.nextCall
         }
-        let replyTopic = topics.replyTopic(clientID: client.configuration.clientID, call: String(callID))
+        // An unguessable last level: anyone may ask the daemon to answer on this client's reply subtree, but a reply
+        // forged that way never lands on the topic of a pending call.
+        let replyTopic = topics.replyTopic(clientID: client.configuration.clientID, call: "\(callID)-\(FileSystem.randomToken().prefix(16))")
         var properties = MQTTProperties(contentType: "application/json")
         let payload: [UInt8]
         if client.protocolVersion == .v5 {

@@ -38,14 +38,14 @@ public struct ReplyPolicy: Sendable {
         if topic == discoveryPrefix || topic.hasPrefix(discoveryPrefix + "/") {
             return Refusal(reason: "is under the discovery prefix \(discoveryPrefix)/", kind: "discovery")
         }
+        if let device = deviceUsing(topic) {
+            return Refusal(reason: "is a topic device '\(device)' reads or is commanded on", kind: "device")
+        }
         if !allowed.contains(where: { TopicRules.matches(filter: $0, topic: topic) }) {
             return Refusal(
                 reason: "matches none of RPC_REPLY_TOPICS (\(allowed.joined(separator: ", "))); use a reply topic under \(base)/reply/<your client id>/",
                 kind: "not-allowed"
             )
-        }
-        if let device = deviceUsing(topic) {
-            return Refusal(reason: "is a topic device '\(device)' reads or is commanded on", kind: "device")
         }
         return nil
     }
