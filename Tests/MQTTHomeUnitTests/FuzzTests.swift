@@ -84,12 +84,37 @@ struct FuzzTests {
         for bytes in Self.regressions("template") {
             #expect(throws: TemplateError.self) { try Template.compile(String(decoding: bytes, as: UTF8.self)) }
         }
+        // Per evaluation, not only in total: every render ends within 100 ms with at most Template.maxValueBytes of
+        // output, however the template multiplies, doubles or replaces (a config is anyone's who may publish one).
+        var slowest: Duration = .zero
+        var largest = 0
+        var budgetErrors = 0
         fuzz("template", seed: 3, generate: { $0.template() }) { bytes in
             let source = String(decoding: bytes, as: UTF8.self)
             guard let template = try? Template.compile(source) else { return }
-            if (try? template.render(context)) != nil { rendered += 1 }
+            let started = ContinuousClock.now
+            let output: String?
+            do {
+                output = try template.render(context)
+            } catch let error as TemplateError {
+                output = nil
+                if error.description.contains("a template value may have at most") || error.description.contains("evaluation steps") {
+                    budgetErrors += 1
+                }
+            } catch {
+                output = nil
+            }
+            let elapsed = ContinuousClock.now - started
+            slowest = max(slowest, elapsed)
+            if let output {
+                rendered += 1
+                largest = max(largest, output.utf8.count)
+            }
         }
         #expect(rendered > 0, "the generator never produced a renderable template")
+        #expect(slowest < .milliseconds(100), "the slowest render took \(slowest)")
+        #expect(largest <= Template.maxValueBytes, "a render produced \(largest) bytes")
+        #expect(budgetErrors > 0, "the generator never hit the output or step budget")
     }
 
     @Test("state merge: any payload merges into a device state that still serializes and reads back")
@@ -231,7 +256,7 @@ struct FuzzInput {
     ]
 
     mutating func template() -> [UInt8] {
-        switch int(0...9) {
+        switch int(0...10) {
         case 0:
             let depth = int(10...50_000)
             return Array(("{{ " + String(repeating: "(", count: depth) + "1" + String(repeating: ")", count: depth) + " }}").utf8)
@@ -242,6 +267,15 @@ struct FuzzInput {
         case 3: return Array(("{{ " + (0..<int(1...2000)).map { _ in "value_json.a" }.joined(separator: " + ") + " }}").utf8)
         case 4: return Array(("{{ value" + String(repeating: " | float", count: int(1...20_000)) + " }}").utf8)
         case 5: return Array(("{{ " + String(repeating: "not ", count: int(1...50_000)) + "true }}").utf8)
+        case 6:
+            // Amplifiers: repetition, doubling through {% set %}, replace between every character, long outputs.
+            switch int(0...4) {
+            case 0: return Array("{{ \"\(String(repeating: "x", count: int(1...64)))\" * \(pick(["1000", "100000", "1000000000", "9223372036854775807", "-5"])) }}".utf8)
+            case 1: return Array(("{% set x = value ~ value %}" + String(repeating: "{% set x = x ~ x %}", count: int(1...60)) + "{{ x }}").utf8)
+            case 2: return Array("{{ value_json.s.replace('', '\(String(repeating: "y", count: int(1...40_000)))') }}".utf8)
+            case 3: return Array(("{% set x = 'abcdefgh' * 4000 %}" + String(repeating: "{{ x }}", count: int(1...200))).utf8)
+            default: return Array("{{ (value ~ value) * \(int(1...100_000)) }}{{ value | replace('1', '\(String(repeating: "z", count: int(1...2000)))') }}".utf8)
+            }
         default: return Array((0..<int(1...8)).map { _ in pick(Self.templatePieces) }.joined().utf8)
         }
     }
