@@ -6,7 +6,7 @@ import Mosquitto
 import Glibc
 #endif
 
-/// `mqtt-home-bench rpc|ingest|command|discovery|bridge|soak`: figures for BENCHMARKS.md, measured against a loopback mosquitto this
+/// `mqtt-home-bench rpc|ingest|command|discovery|bridge|soak|flood`: figures for BENCHMARKS.md, measured against a loopback mosquitto this
 /// program starts and the `mqtt-homed` built next to it. Prints figures; asserts nothing.
 @main
 struct Bench {
@@ -17,6 +17,7 @@ struct Bench {
                mqtt-home-bench discovery <configs> <messages>
                mqtt-home-bench bridge <emqx-clients> <polls>
                mqtt-home-bench soak <minutes> <messages-per-second> <devices>
+               mqtt-home-bench flood <requests> <requests-per-second>
         """
 
     static func main() async throws {
@@ -43,6 +44,12 @@ struct Bench {
                 exit(2)
             }
             try await BridgeBenchmark.run(clients: numbers[0], polls: numbers[1])
+        case "flood":
+            guard numbers.count == 2 else {
+                print(usage)
+                exit(2)
+            }
+            try await FloodBenchmark.run(requests: numbers[0], rate: numbers[1])
         case "soak":
             guard numbers.count == 3 else {
                 print(usage)
@@ -86,13 +93,21 @@ struct Bench {
         return client
     }
 
-    /// Starts `mqtt-homed` against the broker on `port`, with `extra` settings, output to `log`.
+    /// Starts `mqtt-homed` against the broker on `port`, output to `log`. Throughput benchmarks turn the per-caller
+    /// rate limit off (`RPC_RATE_LIMIT=0`: one benchmark caller sends thousands per second by design) unless the
+    /// environment sets it; `MQTT_HOME_BENCH_DAEMON` names another daemon binary (an older build, for before/after).
     static func startDaemon(port: Int, dataDirectory: String, log: String) throws -> ChildProcess {
         setenv("MQTT_HOST", "127.0.0.1", 1)
         setenv("MQTT_PORT", String(port), 1)
         setenv("LOG_LEVEL", "error", 1)
         setenv("DATA_DIR", dataDirectory, 1)
-        return try ChildProcess.spawn(executable: executableDirectory() + "/mqtt-homed", arguments: [], outputPath: log)
+        setenv("RPC_RATE_LIMIT", "0", 0)
+        return try ChildProcess.spawn(executable: daemonPath, arguments: [], outputPath: log)
+    }
+
+    static var daemonPath: String {
+        if let path = getenv("MQTT_HOME_BENCH_DAEMON") { return String(cString: path) }
+        return executableDirectory() + "/mqtt-homed"
     }
 
     static func milliseconds(_ duration: Duration) -> Double {

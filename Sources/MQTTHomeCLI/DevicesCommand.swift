@@ -148,6 +148,7 @@ struct DeviceSpecOptions: ParsableArguments {
     @Option(help: "Home Assistant device class, e.g. temperature.") var deviceClass: String?
     @Option(help: "Entity key (default: the device class, else value for sensors, else state).") var entity: String?
     @Flag(help: "Allow + and # in --state-topic.") var stateTopicFilter = false
+    @Option(help: "Publish commands retained, as Home Assistant's retain (true or false).") var retain: Bool?
     @Option(name: .customLong("attribute"), help: "A free attribute, key=value (repeatable).") var attributes: [String] = []
 
     func params() throws -> JSONObject {
@@ -163,6 +164,7 @@ struct DeviceSpecOptions: ParsableArguments {
         params["device_class"] = nullable(deviceClass)
         params["entity"] = entity.map(JSONValue.string)
         if stateTopicFilter { params["state_topic_filter"] = true }
+        params["retain"] = retain.map(JSONValue.bool)
         if !attributes.isEmpty {
             var object = JSONObject()
             for pair in attributes {

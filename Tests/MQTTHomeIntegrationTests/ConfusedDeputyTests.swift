@@ -158,11 +158,8 @@ struct ConfusedDeputyTests {
             "homeassistant/switch/good/config",
             payload: Array(#"{"name":"good","uniq_id":"good","stat_t":"zigbee2mqtt/good","cmd_t":"zigbee2mqtt/good/set"}"#.utf8), retain: true)
         let rpc = try await secured.rpc("operator")
-        var discovery: JSONValue = .null
-        for _ in 0..<100 {
-            discovery = try await rpc.result("health")["discovery"] ?? .null
-            if discovery["configs_received"]?.intValue == Int64(configs.count + 1) && discovery["devices"]?.intValue == 1 { break }
-            try await Task.sleep(for: .milliseconds(20))
+        let discovery = try await Self.poll({ try await rpc.result("health")["discovery"] ?? .null }) {
+            $0["configs_received"]?.intValue == Int64(configs.count + 1) && $0["devices"]?.intValue == 1
         }
         #expect(discovery["invalid_configs"]?.intValue == Int64(configs.count), "\(discovery.jsonString)")
         #expect(discovery["devices"]?.intValue == 1)
@@ -200,11 +197,8 @@ struct ConfusedDeputyTests {
             // Each start reads the same retained bombs: it must come up, stay up and stay small.
             let harness = try await secured.daemon()
             let rpc = try await secured.rpc("operator")
-            var health: JSONValue = .null
-            for _ in 0..<100 {
-                health = try await rpc.result("health")
-                if (health["discovery"]?["template_errors"]?.intValue ?? 0) >= 2 && (health["ingest"]?["oversized"]?.intValue ?? 0) >= 1 { break }
-                try await Task.sleep(for: .milliseconds(20))
+            let health = try await Self.poll({ try await rpc.result("health") }) {
+                ($0["discovery"]?["template_errors"]?.intValue ?? 0) >= 2 && ($0["ingest"]?["oversized"]?.intValue ?? 0) >= 1
             }
             #expect((health["discovery"]?["template_errors"]?.intValue ?? 0) >= 2, "round \(round): \(health["discovery"]?.jsonString ?? "")")
             #expect(health["ingest"]?["oversized"]?.intValue == 1)
@@ -235,21 +229,13 @@ struct ConfusedDeputyTests {
         try await sensor.publishAndWait("zigbee2mqtt/chatty", payload: JSONValue.object(many).jsonBytes)
         let big: JSONValue = ["blob": .string(String(repeating: "b", count: 20_000))]
         try await sensor.publishAndWait("zigbee2mqtt/chatty", payload: big.jsonBytes)
-        var device: JSONValue = .null
-        for _ in 0..<100 {
-            device = try await rpc.result("devices/get", params: ["id": "chatty"])
-            if device["state"]?["k0"] != nil { break }
-            try await Task.sleep(for: .milliseconds(20))
-        }
+        let device = try await Self.poll({ try await rpc.result("devices/get", params: ["id": "chatty"]) }) { $0["state"]?["k0"] != nil }
         #expect(device["state"]?.objectValue?.count == 256, "the state holds at most 256 values")
         let ingest = try await rpc.result("health")["ingest"]
         #expect((ingest?["state_keys_dropped"]?.intValue ?? 0) >= 44)
-        var logs: [JSONValue] = []
-        for _ in 0..<100 {
-            logs = try await rpc.result("devices/logs", params: ["id": "chatty"])["items"]?.arrayValue ?? []
-            if logs.count == 2 { break }
-            try await Task.sleep(for: .milliseconds(20))
-        }
+        let logs = try await Self.poll({ try await rpc.result("devices/logs", params: ["id": "chatty"])["items"] ?? .null }) {
+            $0.arrayValue?.count == 2
+        }.arrayValue ?? []
         #expect(logs.first?["truncated"] == true && logs.first?["size"]?.intValue == Int64(big.jsonBytes.count))
         #expect(logs.first?["payload"]?.stringValue?.utf8.count == DeviceStore.LogEntry.payloadLimit)
 
@@ -258,12 +244,7 @@ struct ConfusedDeputyTests {
             let config: JSONValue = ["name": .string("s\(index)"), "uniq_id": .string("s\(index)"), "stat_t": .string("zigbee2mqtt/s\(index)")]
             try await bridge.publishAndWait("homeassistant/sensor/s\(index)/config", payload: config.jsonBytes, retain: true)
         }
-        var discovery: JSONValue = .null
-        for _ in 0..<100 {
-            discovery = try await rpc.result("health")["discovery"] ?? .null
-            if discovery["configs_received"]?.intValue == 5 { break }
-            try await Task.sleep(for: .milliseconds(20))
-        }
+        let discovery = try await Self.poll({ try await rpc.result("health")["discovery"] ?? .null }) { $0["configs_received"]?.intValue == 5 }
         #expect(discovery["entities"]?.intValue == 3 && discovery["refused_over_limit"]?.intValue == 2, "\(discovery.jsonString)")
         await bridge.disconnect()
         await sensor.disconnect()
@@ -288,6 +269,17 @@ struct ConfusedDeputyTests {
         await replies.close()
     }
 
+    /// Reads `read` every 20 ms, up to 2 s, until `done` holds; the last value read.
+    static func poll(_ read: () async throws -> JSONValue, until done: (JSONValue) -> Bool) async throws -> JSONValue {
+        var value: JSONValue = .null
+        for _ in 0..<100 {
+            value = try await read()
+            if done(value) { break }
+            try await Task.sleep(for: .milliseconds(20))
+        }
+        return value
+    }
+
     static func residentMegabytes(pid: Int32) -> Int {
         guard let status = try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8),
             let line = status.split(separator: "\n").first(where: { $0.hasPrefix("VmRSS:") }),
@@ -306,10 +298,6 @@ struct ConfusedDeputyTests {
     .timeLimit(.minutes(2))
 )
 struct FloodTests {
-    func request(_ client: MosquittoClient, _ method: String, _ body: String, responseTopic: String? = nil) async throws {
-        try await client.publishAndWait("mqtt-home/rpc/\(method)", payload: Array(body.utf8), properties: MQTTProperties(responseTopic: responseTopic))
-    }
-
     @Test("a flood of 20,000 requests with distinct reply topics does not starve another caller")
     func fairUnderFlood() async throws {
         let secured = try await SecuredBroker.start()
