@@ -234,4 +234,22 @@ struct CLICommandsTests {
             #expect(script.standardOutput.contains("devices"))
         }
     }
+
+    @Test("what came from the bus never reaches the terminal raw: escape sequences and bidi overrides print escaped")
+    func controlCharactersEscaped() async throws {
+        let home = try await home()
+        let (harness, device, _) = home
+        let hostile = "21.5\u{1B}[2J\u{1B}]0;owned\u{07}\u{202E}gnp.exe"
+        try await device.client.publishAndWait("zigbee2mqtt/kitchen", payload: JSONValue.object(["note": .string(hostile)]).jsonBytes)
+        var shown = ""
+        for _ in 0..<100 {
+            shown = try await cli(harness, ["devices", "info", "kitchen_sensor"]).standardOutput
+            if shown.contains("note") { break }
+            try await Task.sleep(for: .milliseconds(20))
+        }
+        #expect(shown.contains("note"), "\(shown)")
+        #expect(!shown.unicodeScalars.contains { $0 == "\u{1B}" || $0 == "\u{07}" || $0 == "\u{202E}" }, "raw control characters printed")
+        #expect(shown.contains("\\u{1B}[2J") && shown.contains("\\u{202E}"), "\(shown)")
+        await stop(home)
+    }
 }
