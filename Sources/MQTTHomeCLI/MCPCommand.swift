@@ -28,13 +28,19 @@ struct MCPCommand: AsyncParsableCommand {
 
     @OptionGroup var connection: ConnectionOptions
 
+    @Flag(help: "Offer only the tools that change nothing (list, get, read, history, broker status).")
+    var readOnly = false
+
     func run() async throws {
         let link = DaemonLink(connection: connection)
-        let server = MCPServer { method, params in try await link.call(method, params) }
-        for await line in Self.standardInputLines() where !line.allSatisfy(\.isWhitespace) {
-            if let reply = await server.handle(line: line) {
-                print(reply)
-                fflush(nil)
+        let server = MCPServer(readOnly: readOnly) { method, params in try await link.call(method, params) }
+        let output = Mutex(())
+        await server.serve(lines: Self.standardInputLines()) { line in
+            // Whole lines from concurrent calls; flush stdout only (fflush(NULL) would wait on stdin's lock, which
+            // the reading thread holds while it waits for the client's next line).
+            output.withLock { _ in
+                print(line)
+                flushStandardOutput()
             }
         }
         await link.close()
