@@ -84,6 +84,7 @@ struct MCPSDKTests {
                 let readOnly = !["set_device", "control_device"].contains(name)
                 #expect(tool["annotations"]?["readOnlyHint"] == .bool(readOnly), "\(name)")
                 #expect(tool["annotations"]?["destructiveHint"] == false)
+                #expect(tool["has_output_schema"] == true, "\(name) has no outputSchema")
             }
             #expect(tools["set_device"]?["structured"]?["status"] == "confirmed")
             #expect(tools["control_device"]?["structured"]?["status"] == "confirmed")

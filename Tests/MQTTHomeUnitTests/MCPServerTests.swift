@@ -74,4 +74,36 @@ struct MCPServerTests {
         let names = listed?["result"]?["tools"]?.arrayValue?.compactMap { $0["name"]?.stringValue } ?? []
         #expect(!names.contains("set_device") && !names.contains("control_device") && names.contains("read_sensor"))
     }
+
+    @Test("each tool's inputSchema is its RPC method's declaration: same types, ranges and required parameters")
+    func schemasDerive() throws {
+        for tool in MCPTool.all {
+            let schema = try #require(tool.listing["inputSchema"]?["properties"]?.objectValue)
+            let required = tool.listing["inputSchema"]?["required"]?.arrayValue?.compactMap(\.stringValue) ?? []
+            for parameter in tool.method.parameters where !tool.preset.keys.contains(parameter.name) {
+                let argument = tool.renames.first { $0.value == parameter.name }?.key ?? parameter.name
+                #expect(schema[argument] == parameter.schema, "\(tool.name).\(argument)")
+                #expect(required.contains(argument) == parameter.required, "\(tool.name).\(argument) required")
+            }
+            #expect(schema.keys.count == tool.arguments.count)
+        }
+        let set = try #require(MCPTool.all.first { $0.name == "set_device" })
+        #expect(set.listing["inputSchema"]?["properties"]?["brightness"]?["type"] == "integer")
+        #expect(throws: RPCError.self) { try set.params(["device": "lamp", "brightness": 300]) }
+        #expect(throws: RPCError.self) { try set.params(["device": "lamp", "brightness": "bright"]) }
+        #expect(try set.params(["device": "lamp", "brightness": 128]) == ["id": "lamp", "brightness": 128])
+        let list = try #require(MCPTool.all.first { $0.name == "list_devices" })
+        #expect(try list.params([:]) == ["limit": 1000])
+    }
+
+    @Test("the router validates types and ranges from the same declaration")
+    func routerValidates() async throws {
+        var router = RPCRouter()
+        router.register(RPCMethod(DeviceMethods.set) { _ throws(RPCError) in .null })
+        await #expect(throws: RPCError.invalidParams("brightness", "must be at most 255, got 300")) {
+            try await router.call("devices/set", params: ["id": "lamp", "brightness": 300])
+        }
+        await #expect(throws: RPCError.self) { try await router.call("devices/set", params: ["id": "lamp", "rgb": "red"]) }
+        #expect(try await router.call("devices/set", params: ["id": "lamp", "brightness": 255, "state": true]) == .null)
+    }
 }

@@ -201,8 +201,8 @@ public final class MCPServer: Sendable {
     /// A tool's outcome as MCP content: the result as JSON text (and `structuredContent`), or the error's words.
     func run(_ tool: MCPTool, _ arguments: JSONObject) async -> JSONValue {
         do {
-            let params = tool.params(try tool.checked(arguments))
-            let result = tool.shape(try await call(tool.method, params))
+            let params = try tool.params(arguments)
+            let result = tool.shape(try await call(tool.method.name, params))
             var content: JSONObject = ["content": [["type": "text", "text": .string(result.prettyJSONString)]], "isError": false]
             if result.objectValue != nil { content["structuredContent"] = result }
             return .object(content)

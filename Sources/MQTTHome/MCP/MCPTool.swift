@@ -1,15 +1,18 @@
-/// One MCP tool: what a model reads to choose it (name, description, JSON schema) and the RPC call it makes.
+/// One MCP tool: what a model reads to choose it and the RPC method it calls. Its `inputSchema` is derived from the
+/// method's declared parameters (``RPCMethod/Signature``), so the tool and `rpc/methods` cannot drift apart; the
+/// tool only renames (`device` for `id`), hides (paging) or presets parameters, and may trim the result.
 struct MCPTool: Sendable {
     var name: String
     var title: String
     var description: String
     var annotations: Annotations
-    var properties: [(name: String, schema: JSONValue)]
-    var required: [String]
-    /// The daemon method the tool calls.
-    var method: String
-    /// Checked arguments → RPC params (renames, defaults).
-    var params: @Sendable (JSONObject) -> JSONObject = { $0 }
+    var method: RPCMethod.Signature
+    /// Tool argument → RPC parameter, where the tool speaks a model's words (`device` for `id`).
+    var renames: [String: String] = [:]
+    /// RPC parameters a tool does not offer, and the values it sends for them (nil: not sent).
+    var preset: [String: JSONValue?] = [:]
+    /// The JSON Schema of `structuredContent` (what `shape` returns), for results whose shape is known.
+    var outputSchema: JSONValue?
     /// RPC result → what the model sees (trimmed where the full answer would only cost tokens).
     var shape: @Sendable (JSONValue) -> JSONValue = { $0 }
 
@@ -33,38 +36,51 @@ struct MCPTool: Sendable {
         }
     }
 
+    /// The tool's arguments: the method's parameters, renamed, without the preset ones.
+    var arguments: [(name: String, parameter: RPCMethod.Parameter)] {
+        let toTool = Dictionary(uniqueKeysWithValues: renames.map { ($0.value, $0.key) })
+        return method.parameters.compactMap { parameter in
+            preset.keys.contains(parameter.name) ? nil : (toTool[parameter.name] ?? parameter.name, parameter)
+        }
+    }
+
     /// The entry in `tools/list`.
     var listing: JSONValue {
-        [
+        var object: JSONObject = [
             "name": .string(name),
             "title": .string(title),
             "annotations": annotations.json,
             "description": .string(description),
             "inputSchema": [
                 "type": "object",
-                "properties": .object(JSONObject(properties.map { ($0.name, $0.schema) })),
-                "required": .array(required.map(JSONValue.string)),
+                "properties": .object(JSONObject(arguments.map { ($0.name, $0.parameter.schema) })),
+                "required": .array(arguments.filter(\.parameter.required).map { .string($0.name) }),
                 "additionalProperties": false,
             ],
         ]
+        if let outputSchema { object["outputSchema"] = outputSchema }
+        return .object(object)
     }
 
-    static func string(_ text: String) -> JSONValue { ["type": "string", "description": .string(text)] }
-    static func integer(_ text: String) -> JSONValue { ["type": "integer", "description": .string(text)] }
-    static func number(_ text: String) -> JSONValue { ["type": "number", "description": .string(text)] }
-    static func boolean(_ text: String) -> JSONValue { ["type": "boolean", "description": .string(text)] }
-
-    /// Copies the declared arguments, refusing unknown ones and missing required ones with a message the model can
-    /// act on.
-    func checked(_ arguments: JSONObject) throws(RPCError) -> JSONObject {
-        let known = Set(properties.map(\.name))
-        for key in arguments.keys where !known.contains(key) {
-            throw .invalidParams(key, "\(name) has no argument '\(key)'; it takes \(properties.map(\.name).joined(separator: ", "))")
+    /// The RPC parameters for `arguments`: unknown and missing required ones refused with a message the model can
+    /// act on, types checked against the declaration, names mapped, presets added.
+    func params(_ arguments: JSONObject) throws(RPCError) -> JSONObject {
+        let offered = self.arguments
+        var params = JSONObject()
+        for (key, value) in arguments {
+            guard let (_, parameter) = offered.first(where: { $0.name == key }) else {
+                throw .invalidParams(key, "\(name) has no argument '\(key)'; it takes \(offered.map(\.name).joined(separator: ", "))")
+            }
+            if let problem = parameter.problem(value) { throw .invalidParams(key, problem) }
+            params[parameter.name] = value
         }
-        for key in required where arguments[key] == nil || arguments[key] == .null {
-            throw .invalidParams(key, "\(name) needs '\(key)'")
+        for (argument, parameter) in offered where parameter.required && (arguments[argument] ?? .null).isNull {
+            throw .invalidParams(argument, "\(name) needs '\(argument)'")
         }
-        return arguments
+        for (key, value) in preset {
+            if let value { params[key] = value }
+        }
+        return params
     }
 
     static let all: [MCPTool] = [
@@ -75,24 +91,32 @@ struct MCPTool: Sendable {
                 + "climate, …), online, last_seen and current state. Call this first to find the id of a device the "
                 + "user means; filter by type, online, or part of the name.",
             annotations: .read,
-            properties: [
-                ("type", string("only this type, e.g. light, switch, sensor")),
-                ("online", boolean("true: only online devices; false: only offline ones")),
-                ("name", string("only devices whose name contains this text (case-insensitive)")),
+            method: DeviceMethods.list,
+            preset: ["limit": 1000, "cursor": nil],
+            outputSchema: [
+                "type": "object",
+                "properties": [
+                    "devices": [
+                        "type": "array",
+                        "items": [
+                            "type": "object",
+                            "properties": [
+                                "id": ["type": "string"], "name": ["type": "string"], "type": ["type": "string"],
+                                "online": ["type": "boolean"], "last_seen": ["type": ["string", "null"]], "state": ["type": "object"],
+                            ],
+                            "required": ["id", "name", "type", "online", "state"],
+                        ],
+                    ],
+                    "more": ["type": "boolean", "description": "true when there are more than 1,000 devices"],
+                ],
+                "required": ["devices", "more"],
             ],
-            required: [],
-            method: "devices/list",
-            params: { arguments in
-                var params = arguments
-                params["limit"] = 1000
-                return params
-            },
             shape: { result in
                 let items = (result["items"]?.arrayValue ?? []).map { device -> JSONValue in
                     [
                         "id": device["id"] ?? .null, "name": device["name"] ?? .null, "type": device["type"] ?? .null,
                         "online": device["online"] ?? .null, "last_seen": device["last_seen"] ?? .null,
-                        "state": device["state"] ?? .null,
+                        "state": device["state"] ?? [:],
                     ]
                 }
                 return ["devices": .array(items), "more": .bool(!(result["next_cursor"]?.isNull ?? true))]
@@ -105,10 +129,16 @@ struct MCPTool: Sendable {
                 + "topics), current state, attributes, online and last_seen. Use it to learn which entities a "
                 + "device has before set_device or read_sensor.",
             annotations: .read,
-            properties: [("device", string("device id or name, as list_devices shows it"))],
-            required: ["device"],
-            method: "devices/get",
-            params: { arguments in ["id": arguments["device"] ?? .null] }
+            method: DeviceMethods.get,
+            renames: ["device": "id"],
+            outputSchema: [
+                "type": "object",
+                "properties": [
+                    "id": ["type": "string"], "name": ["type": "string"], "type": ["type": "string"], "online": ["type": "boolean"],
+                    "entities": ["type": "array", "items": ["type": "object"]], "state": ["type": "object"],
+                ],
+                "required": ["id", "name", "type", "entities", "state"],
+            ]
         ),
         MCPTool(
             name: "read_sensor",
@@ -118,12 +148,16 @@ struct MCPTool: Sendable {
                 + "word in English or Chinese: temperature/温度, humidity/湿度, illuminance/光照, battery/电量, "
                 + "power/功率, voltage/电压, co2/二氧化碳, pm25/PM2.5. If several sensors fit, the error lists them.",
             annotations: .read,
-            properties: [
-                ("device", string("device id or name")),
-                ("sensor", string("what to read, e.g. temperature, humidity, 温度, battery")),
-            ],
-            required: ["device", "sensor"],
-            method: "sensors/read"
+            method: PluginMethods.read,
+            outputSchema: [
+                "type": "object",
+                "properties": [
+                    "value": ["description": "the value: a number, text, true/false or null when unknown"],
+                    "unit": ["type": ["string", "null"]], "device_class": ["type": ["string", "null"]],
+                    "updated_at": ["type": ["string", "null"]], "age_s": ["type": ["number", "null"]], "stale": ["type": "boolean"],
+                ],
+                "required": ["value", "stale"],
+            ]
         ),
         MCPTool(
             name: "sensor_history",
@@ -132,14 +166,18 @@ struct MCPTool: Sendable {
                 + "its time. Use for trends (\"was it colder this morning?\"); the log holds the last ~100 messages "
                 + "per device.",
             annotations: .read,
-            properties: [
-                ("device", string("device id or name")),
-                ("sensor", string("as for read_sensor")),
-                ("since", string("only values since this RFC 3339 time or age, e.g. 2h, 30m, 1d")),
-                ("limit", integer("at most this many values, 1-1000 (default 100)")),
-            ],
-            required: ["device", "sensor"],
-            method: "sensors/history"
+            method: PluginMethods.history,
+            outputSchema: [
+                "type": "object",
+                "properties": [
+                    "device": ["type": "string"], "sensor": ["type": "string"], "unit": ["type": ["string", "null"]],
+                    "items": [
+                        "type": "array",
+                        "items": ["type": "object", "properties": ["at": ["type": "string"], "value": [:]], "required": ["at", "value"]],
+                    ],
+                ],
+                "required": ["device", "sensor", "items"],
+            ]
         ),
         MCPTool(
             name: "set_device",
@@ -150,30 +188,9 @@ struct MCPTool: Sendable {
                 + "state, `unconfirmed` (with last_value) when it did not in time, `sent` when it reports nothing. "
                 + "Give only the fields you want to change.",
             annotations: .control,
-            properties: [
-                ("device", string("device id or name")),
-                ("entity", string("entity key when the device has several (get_device lists them)")),
-                ("state", string("ON, OFF or toggle; open, close or stop for covers; lock or unlock; press for buttons")),
-                ("brightness", integer("light brightness 0-255")),
-                ("color_temp", integer("light colour temperature in mireds (153 cold - 500 warm)")),
-                ("rgb", ["type": "array", "items": ["type": "integer", "minimum": 0, "maximum": 255], "minItems": 3, "maxItems": 3, "description": "light colour [r, g, b]"]),
-                ("position", integer("cover position 0 (closed) - 100 (open)")),
-                ("tilt", integer("cover tilt 0-100")),
-                ("temperature", number("thermostat target temperature")),
-                ("mode", string("thermostat mode: off, heat, cool, auto, …")),
-                ("fan_mode", string("thermostat fan mode")),
-                ("preset_mode", string("fan or thermostat preset")),
-                ("percentage", integer("fan speed 0-100")),
-                ("value", ["description": "value for number, select and text entities"]),
-                ("confirm_timeout_ms", integer("how long to wait for the device's confirmation (default 3000)")),
-            ],
-            required: ["device"],
-            method: "devices/set",
-            params: { arguments in
-                var params = arguments
-                params["id"] = params.removeValue(forKey: "device")
-                return params
-            }
+            method: DeviceMethods.set,
+            renames: ["device": "id"],
+            outputSchema: setOutputSchema
         ),
         MCPTool(
             name: "control_device",
@@ -183,14 +200,8 @@ struct MCPTool: Sendable {
                 + "that type, or an entity key) and action (on, off, toggle, open, close, stop, lock, unlock, press, "
                 + "or a number: brightness 0-255, position 0-100, temperature). Same confirmation as set_device.",
             annotations: .control,
-            properties: [
-                ("device_uuid", string("device id or name")),
-                ("port_type", string("light, led, switch, relay, outlet, cover, curtain, fan, lock, climate, valve")),
-                ("port_id", ["type": ["integer", "string"], "description": "port number counting from 1, or an entity key"]),
-                ("action", ["type": ["string", "number"], "description": "on, off, toggle, open, close, stop, lock, unlock, press, or a value"]),
-            ],
-            required: ["device_uuid", "port_type", "port_id", "action"],
-            method: "devices/control"
+            method: PluginMethods.control,
+            outputSchema: setOutputSchema
         ),
         MCPTool(
             name: "broker_status",
@@ -199,9 +210,20 @@ struct MCPTool: Sendable {
                 + "version, uptime, connected clients, subscriptions, retained messages, message counters and rates "
                 + "per second.",
             annotations: .read,
-            properties: [],
-            required: [],
-            method: "broker/status"
+            method: BrokerMethods.status,
+            outputSchema: ["type": "object", "properties": ["state": ["type": "string"], "source": ["type": "string"]], "required": ["state"]]
         ),
+    ]
+
+    /// What `devices/set` and `devices/control` answer.
+    static let setOutputSchema: JSONValue = [
+        "type": "object",
+        "properties": [
+            "id": ["type": "string"], "entity": ["type": "string"],
+            "status": ["type": "string", "enum": ["confirmed", "unconfirmed", "sent"]],
+            "published": ["type": "array", "items": ["type": "object"]],
+            "elapsed_ms": ["type": "integer"],
+        ],
+        "required": ["id", "entity", "status"],
     ]
 }

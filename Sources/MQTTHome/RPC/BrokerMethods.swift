@@ -20,6 +20,12 @@ enum BrokerMethods {
     ]
 
     /// `reached` runs after every EMQX call that got an answer (the poller re-polls if its status says otherwise).
+    static let status = RPCMethod.Signature(
+        name: "broker/status",
+        summary: "The broker's normalized status (EMQX REST or mosquitto $SYS): state, version, uptime, connections, "
+            + "messages and rates; `cluster` lists EMQX nodes"
+    )
+
     static func register(
         into router: inout RPCRouter,
         board: BrokerStatusBoard,
@@ -27,11 +33,7 @@ enum BrokerMethods {
         reached: @escaping @Sendable () -> Void = {}
     ) {
         router.register(
-            RPCMethod(
-                name: "broker/status",
-                summary: "The broker's normalized status (EMQX REST or mosquitto $SYS): state, version, uptime, "
-                    + "connections, messages and rates; `cluster` lists EMQX nodes"
-            ) { _ throws(RPCError) in
+            RPCMethod(Self.status) { _ throws(RPCError) in
                 guard var object = board.status.json.objectValue else { return .null }
                 if let nodes = board.nodes?["nodes"] { object["cluster"] = nodes }
                 return .object(object)

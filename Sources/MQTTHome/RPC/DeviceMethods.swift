@@ -3,20 +3,52 @@ import Synchronization
 
 /// The device RPC methods: `devices/list|get|add|update|remove|command|logs` and `dashboard`.
 enum DeviceMethods {
+    static let list = RPCMethod.Signature(
+        name: "devices/list",
+        summary: "List devices with their state, filtered and paged (next_cursor feeds the next call)",
+        parameters: [
+            .init("type", type: "string", description: "only this type, e.g. light, switch, sensor"),
+            .init("online", type: "boolean", description: "true: only online devices; false: only offline ones"),
+            .init("name", type: "string", description: "only devices whose name contains this text (case-insensitive)"),
+            .init("origin", type: "string", description: "manual or ha_discovery"),
+            .init("limit", type: "integer", description: "page size (default 100)", minimum: 1, maximum: 1000),
+            .init("cursor", type: "string", description: "next_cursor of the previous page"),
+        ]
+    )
+
+    static let get = RPCMethod.Signature(
+        name: "devices/get",
+        summary: "One device with its entities and state, by id or exact name",
+        parameters: [.init("id", type: "string", required: true, description: "device id or name, as devices/list shows it")]
+    )
+
+    static let set = RPCMethod.Signature(
+        name: "devices/set",
+        summary: "Set an entity in its own payload dialect; answers confirmed, unconfirmed (timeout) or sent (optimistic)",
+        parameters: [
+            .init("id", type: "string", required: true, description: "device id or name"),
+            .init("entity", type: "string", description: "entity key when the device has several (default: its main controllable entity)"),
+            .init("state", type: "string|boolean", description: "ON, OFF or toggle; open, close or stop for covers; lock or unlock; press for buttons"),
+            .init("brightness", type: "integer", description: "light brightness", minimum: 0, maximum: 255),
+            .init("color_temp", type: "integer", description: "light colour temperature in mireds (153 cold - 500 warm)", minimum: 0),
+            .init("rgb", type: "array", description: "light colour [r, g, b], each 0-255",
+                items: ["type": "integer", "minimum": 0, "maximum": 255]),
+            .init("position", type: "number", description: "cover position, 0 closed - 100 open", minimum: 0, maximum: 100),
+            .init("tilt", type: "number", description: "cover tilt 0-100", minimum: 0, maximum: 100),
+            .init("temperature", type: "number", description: "thermostat target temperature"),
+            .init("mode", type: "string", description: "thermostat mode: off, heat, cool, auto, …"),
+            .init("fan_mode", type: "string", description: "thermostat fan mode"),
+            .init("preset_mode", type: "string", description: "fan or thermostat preset"),
+            .init("percentage", type: "number", description: "fan speed 0-100", minimum: 0, maximum: 100),
+            .init("value", type: "any", description: "value for number, select and text entities; the raw payload for others"),
+            .init("confirm_timeout_ms", type: "integer", description: "how long to wait for the device's confirmation (default 3000)",
+                minimum: 0, maximum: 60_000),
+        ]
+    )
+
     static func register(into router: inout RPCRouter, registry: DeviceRegistry, writer: StoreWriter) {
         router.register(
-            RPCMethod(
-                name: "devices/list",
-                summary: "List devices with their state, filtered and paged (next_cursor feeds the next call)",
-                parameters: [
-                    .init("type", type: "string", description: "only this type, e.g. light"),
-                    .init("online", type: "boolean", description: "only online (true) or offline (false) devices"),
-                    .init("name", type: "string", description: "name contains this text (case-insensitive)"),
-                    .init("origin", type: "string", description: "manual or ha_discovery"),
-                    .init("limit", type: "integer", description: "page size, 1-1000 (default 100)"),
-                    .init("cursor", type: "string", description: "next_cursor of the previous page"),
-                ]
-            ) { params throws(RPCError) in
+            RPCMethod(Self.list) { params throws(RPCError) in
                 let filter = DeviceRegistry.ListFilter(
                     type: try params.optionalString("type"),
                     online: try params.optionalBool("online"),
@@ -28,11 +60,7 @@ enum DeviceMethods {
             }
         )
         router.register(
-            RPCMethod(
-                name: "devices/get",
-                summary: "One device with its entities and state, by id or exact name",
-                parameters: [.init("id", type: "string", required: true, description: "device id or exact name")]
-            ) { params throws(RPCError) in try registry.get(try params.string("id")) }
+            RPCMethod(Self.get) { params throws(RPCError) in try registry.get(try params.string("id")) }
         )
         router.register(
             RPCMethod(
@@ -93,27 +121,7 @@ enum DeviceMethods {
             }
         )
         router.register(
-            RPCMethod(
-                name: "devices/set",
-                summary: "Set an entity in its own payload dialect; answers confirmed, unconfirmed (timeout) or sent (optimistic)",
-                parameters: [
-                    .init("id", type: "string", required: true, description: "device id or exact name"),
-                    .init("entity", type: "string", description: "entity key (default: the device's main controllable entity)"),
-                    .init("state", type: "string|boolean", description: "ON, OFF, toggle; open, close, stop (cover); lock, unlock (lock); press (button)"),
-                    .init("brightness", type: "number", description: "light brightness 0-255"),
-                    .init("color_temp", type: "number", description: "light colour temperature in mireds"),
-                    .init("rgb", type: "array", description: "light colour [r, g, b], each 0-255"),
-                    .init("position", type: "number", description: "cover position 0 (closed) - 100 (open)"),
-                    .init("tilt", type: "number", description: "cover tilt"),
-                    .init("temperature", type: "number", description: "climate target temperature"),
-                    .init("mode", type: "string", description: "climate mode"),
-                    .init("fan_mode", type: "string", description: "climate fan mode"),
-                    .init("preset_mode", type: "string", description: "climate or fan preset"),
-                    .init("percentage", type: "number", description: "fan speed 0-100"),
-                    .init("value", type: "any", description: "number, select or text value; raw payload for other entities"),
-                    .init("confirm_timeout_ms", type: "integer", description: "how long to wait for the state topic, 0-60000 (default 3000)"),
-                ]
-            ) { params throws(RPCError) in
+            RPCMethod(Self.set) { params throws(RPCError) in
                 var intent = params.object
                 for key in ["id", "entity", "confirm_timeout_ms"] { intent[key] = nil }
                 let timeout = try params.optionalInt("confirm_timeout_ms", in: 0...60_000) ?? 3000

@@ -48,10 +48,12 @@ public struct RPCRouter: Sendable {
             let accepted = method.parameters.isEmpty ? "none" : method.parameters.map(\.name).joined(separator: ", ")
             throw .invalidParams(unknown, "not a parameter of \(name) (accepted: \(accepted))")
         }
-        for parameter in method.parameters where parameter.required {
-            if object[parameter.name] == nil || object[parameter.name] == .null {
-                throw .invalidParams(parameter.name, "required")
+        for parameter in method.parameters {
+            guard let value = object[parameter.name], !value.isNull else {
+                if parameter.required { throw .invalidParams(parameter.name, "required") }
+                continue
             }
+            if let problem = parameter.problem(value) { throw .invalidParams(parameter.name, problem) }
         }
         return try await method.handler(RPCParams(object))
     }
