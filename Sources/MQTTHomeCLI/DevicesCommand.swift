@@ -36,6 +36,7 @@ struct DevicesList: AsyncParsableCommand {
     @Flag(help: "Only offline devices.") var offline = false
     @Option(help: "Only names containing this text.") var name: String?
     @Option(help: "Only this origin: manual or ha_discovery.") var origin: String?
+    @Option(help: "Only devices in this area (room), case-insensitive.") var area: String?
     @Option(help: "At most this many devices (default: all, paged 1000 at a time).") var limit: Int?
     @OptionGroup var connection: ConnectionOptions
     @OptionGroup var output: OutputOptions
@@ -51,6 +52,7 @@ struct DevicesList: AsyncParsableCommand {
         if online || offline { params["online"] = .bool(online) }
         if let name { params["name"] = .string(name) }
         if let origin { params["origin"] = .string(origin) }
+        if let area { params["area"] = .string(area) }
         let (items, next) = try await connection.withSession { try await $0.pages("devices/list", params, limit: limit, pageSize: 1000) }
         output.emit(["items": .array(items), "next_cursor": next]) {
             guard !items.isEmpty else { return "no devices" + (params.isEmpty ? "; add one with: mqtt-home devices add" : " match") }
@@ -149,6 +151,7 @@ struct DeviceSpecOptions: ParsableArguments {
     @Option(help: "Entity key (default: the device class, else value for sensors, else state).") var entity: String?
     @Flag(help: "Allow + and # in --state-topic.") var stateTopicFilter = false
     @Option(help: "Publish commands retained, as Home Assistant's retain (true or false).") var retain: Bool?
+    @Option(help: "The area (room) the device is in, e.g. Kitchen (\"\" to remove it on update).") var area: String?
     @Option(name: .customLong("attribute"), help: "A free attribute, key=value (repeatable).") var attributes: [String] = []
 
     func params() throws -> JSONObject {
@@ -165,6 +168,7 @@ struct DeviceSpecOptions: ParsableArguments {
         params["entity"] = entity.map(JSONValue.string)
         if stateTopicFilter { params["state_topic_filter"] = true }
         params["retain"] = retain.map(JSONValue.bool)
+        params["area"] = nullable(area)
         if !attributes.isEmpty {
             var object = JSONObject()
             for pair in attributes {

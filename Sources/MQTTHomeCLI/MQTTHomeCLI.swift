@@ -20,7 +20,7 @@ struct MQTTHomeCLI: AsyncParsableCommand {
             """,
         version: MQTTHomeVersion.current,
         subcommands: [
-            DevicesCommand.self, SensorsCommand.self, ControlCommand.self, BrokerCommand.self, DashboardCommand.self,
+            DevicesCommand.self, AreasCommand.self, SensorsCommand.self, ControlCommand.self, BrokerCommand.self, DashboardCommand.self,
             HealthCommand.self, MethodsCommand.self, CallCommand.self, WatchCommand.self, MCPCommand.self,
         ]
     )

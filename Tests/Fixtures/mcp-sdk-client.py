@@ -50,6 +50,8 @@ async def every_tool(mode):
         "sensor_history": {"device": "kitchen_sensor", "sensor": "temperature"},
         "set_device": {"device": "hall_light", "state": "ON"},
         "control_device": {"device_uuid": "hall_light", "port_type": "light", "port_id": 1, "action": "off"},
+        "list_areas": {},
+        "set_area": {"area": "hall", "type": "light", "state": "ON"},
         "broker_status": {},
     }
     out = {}

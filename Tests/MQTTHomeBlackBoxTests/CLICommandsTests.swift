@@ -223,6 +223,7 @@ struct CLICommandsTests {
             ["devices", "command"], ["devices", "set"], ["devices", "logs"], ["sensors", "read"], ["sensors", "history"],
             ["control"], ["broker", "status"], ["broker", "clients"], ["broker", "topics"], ["broker", "subscriptions"],
             ["dashboard"], ["health"], ["methods"], ["call"], ["watch"], ["mcp"], ["devices"], ["sensors"], ["broker"],
+            ["areas"], ["areas", "list"], ["areas", "set"],
         ] {
             let result = try await ProcessRunner.run(Products.cli, command + ["--help"])
             #expect(result.exitCode == 0, "\(command)")
@@ -250,6 +251,25 @@ struct CLICommandsTests {
         #expect(shown.contains("note"), "\(shown)")
         #expect(!shown.unicodeScalars.contains { $0 == "\u{1B}" || $0 == "\u{07}" || $0 == "\u{202E}" }, "raw control characters printed")
         #expect(shown.contains("\\u{1B}[2J") && shown.contains("\\u{202E}"), "\(shown)")
+        await stop(home)
+    }
+
+    @Test("areas: --area on add/update/list, the areas table, and areas set with per-device confirmation")
+    func areas() async throws {
+        let home = try await home()
+        let harness = home.0
+        #expect(try await cli(harness, ["devices", "update", "hall_light", "--area", "Hall"]).exitCode == 0)
+        let added = try await cli(harness, ["devices", "add", "Hall plug", "--type", "switch", "--state-topic", "hall/plug", "--area", "hall"])
+        #expect(added.exitCode == 0, "\(added.standardError)")
+        let table = try await cli(harness, ["areas"])
+        #expect(table.exitCode == 0 && table.standardOutput.contains("Hall") && table.standardOutput.contains("1 light"), "\(table.standardOutput)")
+        let listed = try await cli(harness, ["devices", "list", "--area", "HALL", "--json"])
+        #expect((try JSONParser.parse(listed.standardOutput))["items"]?.arrayValue?.count == 2)
+        let set = try await cli(harness, ["areas", "set", "hall", "state=ON", "--type", "light"])
+        #expect(set.exitCode == 0, "\(set.standardOutput) \(set.standardError)")
+        #expect(set.standardOutput.contains("hall_light") && set.standardOutput.contains("confirmed"), "\(set.standardOutput)")
+        let nowhere = try await cli(harness, ["areas", "set", "garage", "state=ON"])
+        #expect(nowhere.exitCode == 1 && nowhere.standardError.contains("no device in area 'garage'"), "\(nowhere.standardError)")
         await stop(home)
     }
 }

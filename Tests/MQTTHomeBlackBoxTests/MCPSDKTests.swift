@@ -20,7 +20,7 @@ struct MCPSDKTests {
     func home() async throws -> (DaemonHarness, MessageCollector, Task<Void, Never>) {
         let harness = try await DaemonHarness.start()
         _ = try await harness.call("devices/add", ["name": "Kitchen sensor", "type": "sensor", "state_topic": "zigbee2mqtt/kitchen", "unit": "°C", "device_class": "temperature"])
-        _ = try await harness.call("devices/add", ["name": "Hall light", "type": "light", "state_topic": "hall/light", "command_topic": "hall/light/set"])
+        _ = try await harness.call("devices/add", ["name": "Hall light", "type": "light", "state_topic": "hall/light", "command_topic": "hall/light/set", "area": "Hall"])
         _ = try await harness.call("devices/add", ["name": "Silent plug", "type": "switch", "state_topic": "plug/state", "command_topic": "plug/set"])
         let device = try await MessageCollector.connect(port: harness.broker.port, subscribeTo: ["hall/light/set"])
         try await device.client.publishAndWait("zigbee2mqtt/kitchen", payload: Array(#"{"temperature":21.5,"humidity":40}"#.utf8))
@@ -65,6 +65,7 @@ struct MCPSDKTests {
         for (scenario, version) in [("sessions-auto", "2026-07-28"), ("sessions-legacy", "2025-11-25")] {
             let seen = try await run(scenario, home.0)["sessions"]?.arrayValue ?? []
             #expect(seen.count == 10, "\(scenario): \(seen.count) of 10 sessions completed")
+            #expect(seen.first?["tools"] == 9, "every tool listed")
             for session in seen {
                 #expect(session["version"] == .string(version) && session["value"] == 21.5 && session["is_error"] == false, "\(session.jsonString)")
                 #expect((session["seconds"]?.doubleValue ?? 99) < 5)
@@ -78,11 +79,11 @@ struct MCPSDKTests {
         let home = try await home()
         for scenario in ["tools-auto", "tools-legacy"] {
             let tools = try await run(scenario, home.0)
-            for name in ["list_devices", "get_device", "read_sensor", "sensor_history", "set_device", "control_device", "broker_status"] {
+            for name in ["list_devices", "get_device", "read_sensor", "sensor_history", "set_device", "control_device", "broker_status", "list_areas", "set_area"] {
                 let tool = try #require(tools[name], "\(scenario): \(name) missing")
                 #expect(tool["is_error"] == false, "\(scenario) \(name): \(tool["text"]?.stringValue ?? "")")
                 #expect(tool["title"]?.stringValue?.isEmpty == false)
-                let readOnly = !["set_device", "control_device"].contains(name)
+                let readOnly = !["set_device", "control_device", "set_area"].contains(name)
                 #expect(tool["annotations"]?["readOnlyHint"] == .bool(readOnly), "\(name)")
                 #expect(tool["annotations"]?["destructiveHint"] == false)
                 #expect(tool["has_output_schema"] == true, "\(name) has no outputSchema")
@@ -90,6 +91,8 @@ struct MCPSDKTests {
             #expect(tools["set_device"]?["structured"]?["status"] == "confirmed")
             #expect(tools["control_device"]?["structured"]?["status"] == "confirmed")
             #expect(tools["read_sensor"]?["structured"]?["value"] == 40)
+            #expect(tools["list_areas"]?["structured"]?["areas"]?[0]?["area"] == "Hall")
+            #expect(tools["set_area"]?["structured"]?["confirmed"] == 1, "\(tools["set_area"]?.jsonString ?? "")")
         }
         await stop(home)
     }
@@ -114,7 +117,7 @@ struct MCPSDKTests {
     func readOnly() async throws {
         let home = try await home()
         let result = try await run("read-only", home.0)
-        #expect(result["tools"] == ["broker_status", "get_device", "list_devices", "read_sensor", "sensor_history"])
+        #expect(result["tools"] == ["broker_status", "get_device", "list_areas", "list_devices", "read_sensor", "sensor_history"])
         #expect(result["set_refused"]?["code"] == -32602)
         await stop(home)
     }

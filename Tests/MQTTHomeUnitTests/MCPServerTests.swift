@@ -83,7 +83,7 @@ struct MCPServerTests {
             for parameter in tool.method.parameters where !tool.preset.keys.contains(parameter.name) {
                 let argument = tool.renames.first { $0.value == parameter.name }?.key ?? parameter.name
                 #expect(schema[argument] == parameter.schema, "\(tool.name).\(argument)")
-                #expect(required.contains(argument) == parameter.required, "\(tool.name).\(argument) required")
+                #expect(required.contains(argument) == (parameter.required || tool.alsoRequired.contains(argument)), "\(tool.name).\(argument) required")
             }
             #expect(schema.keys.count == tool.arguments.count)
         }

@@ -14,6 +14,10 @@ public struct Device: Sendable, Hashable {
     /// Increases on every change of the document, so consumers can cache it.
     public var version: Int
     public var entities: [Entity]
+    /// The room or zone the device is in ("Kitchen"); matched case-insensitively. Discovered devices take
+    /// `device.suggested_area` unless someone set the area by hand (`areaSetByHand`).
+    public var area: String?
+    public var areaSetByHand = false
     /// What the daemon noticed about the device and the user should fix (a command topic another device also
     /// commands, a stored topic the topic policy now refuses); in the document when not empty, never stored.
     public var warnings: [String] = []
@@ -42,6 +46,12 @@ public struct Device: Sendable, Hashable {
 
     public func entity(_ key: String) -> Entity? { entities.first { $0.key == key } }
 
+    /// Whether the device is in `area` (case-insensitive, surrounding spaces ignored).
+    public func isIn(area wanted: String) -> Bool {
+        guard let area else { return false }
+        return area.trimmed.lowercased() == wanted.trimmed.lowercased()
+    }
+
     /// The retained device document on `<base>/devices/<id>`.
     public var document: JSONValue {
         var object = JSONObject()
@@ -53,6 +63,7 @@ public struct Device: Sendable, Hashable {
         object["created_at"] = .string(createdAt)
         object["updated_at"] = .string(updatedAt)
         object["attributes"] = .object(attributes)
+        object["area"] = area.map(JSONValue.string) ?? .null
         object["entities"] = .array(entities.map(\.json))
         if !warnings.isEmpty { object["warnings"] = .array(warnings.map(JSONValue.string)) }
         return .object(object)

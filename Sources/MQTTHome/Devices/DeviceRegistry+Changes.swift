@@ -26,7 +26,7 @@ extension DeviceRegistry {
             let entity = spec.applied(
                 to: Entity(key: key, name: name, platform: type, stateTopic: stateTopic, stateTopicIsFilter: spec.stateTopicIsFilter ?? false)
             )
-            let device = Device(
+            var created = Device(
                 id: id,
                 name: name,
                 type: type,
@@ -37,6 +37,11 @@ extension DeviceRegistry {
                 version: 1,
                 entities: [entity]
             )
+            if let area = spec.area {
+                created.area = area
+                created.areaSetByHand = area != nil
+            }
+            let device = created
             try checkTopics(device)
             try await save { store, db in try store.save(device, in: db) }
             let filters = contents.withLock { contents in
@@ -63,6 +68,11 @@ extension DeviceRegistry {
             }
             if let type = spec.type { device.type = type }
             if let attributes = spec.attributes { device.attributes = attributes }
+            if let area = spec.area {
+                // Set by hand: a discovered device's suggested_area no longer overrides it (null hands it back).
+                device.area = area
+                device.areaSetByHand = area != nil
+            }
             let entityIndex: Int
             if let key = spec.entityKey {
                 guard let index = device.entities.firstIndex(where: { $0.key == key }) else {

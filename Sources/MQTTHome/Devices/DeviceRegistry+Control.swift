@@ -79,3 +79,82 @@ extension DeviceRegistry {
         }
     }
 }
+
+/// `devices/set` on several devices at once: "turn off the lights in the kitchen".
+extension DeviceRegistry {
+    /// Devices one bulk call may set; beyond it the call is refused before anything is sent.
+    public static let bulkLimit = 50
+
+    public enum BulkTarget: Sendable {
+        case ids([String])
+        /// Every device in the area that takes commands, of `type` when given.
+        case area(String, type: String?)
+    }
+
+    /// Sets every target device in parallel and answers per device: its `devices/set` result, or its error.
+    public func setMany(_ target: BulkTarget, entity: String?, intent: JSONObject, timeout: Duration) async throws(RPCError) -> JSONValue {
+        let ids: [String]
+        var skipped: [JSONValue] = []
+        switch target {
+        case .ids(let queries):
+            guard !queries.isEmpty else { throw .invalidParams("ids", "must name at least one device") }
+            var seen = Set<String>()
+            ids = queries.filter { seen.insert($0).inserted }
+        case .area(let area, let type):
+            let members = contents.withLock { contents in
+                contents.devices.values.filter { $0.isIn(area: area) && (type == nil || $0.type == type) }.sorted { $0.id < $1.id }
+            }
+            guard !members.isEmpty else {
+                let known = contents.withLock { Set($0.devices.values.compactMap { $0.area?.trimmed }) }.sorted()
+                throw .invalidParams(
+                    "area",
+                    "no device\(type.map { " of type \($0)" } ?? "") in area '\(area)'; areas: \(known.isEmpty ? "none yet (set one with devices/update {area})" : known.joined(separator: ", "))"
+                )
+            }
+            // Sensors in the room are not an error of "turn everything off": they are listed as skipped.
+            let controllable = members.filter { device in
+                device.entities.contains { $0.commandTopic != nil || $0.discovery?.config.keys.contains { $0.hasSuffix("command_topic") } == true }
+            }
+            skipped = members.filter { member in !controllable.contains { $0.id == member.id } }
+                .map { ["id": .string($0.id), "reason": "takes no commands"] }
+            ids = controllable.map(\.id)
+        }
+        guard ids.count <= Self.bulkLimit else {
+            throw .invalidParams(target.parameter, "\(ids.count) devices; one call sets at most \(Self.bulkLimit)")
+        }
+        let outcomes = await withTaskGroup(of: (Int, JSONValue).self) { group in
+            for (index, id) in ids.enumerated() {
+                group.addTask {
+                    do throws(RPCError) {
+                        return (index, try await self.set(id: id, entity: entity, intent: intent, timeout: timeout))
+                    } catch {
+                        return (index, ["id": .string(id), "status": "error", "error": error.json])
+                    }
+                }
+            }
+            var results = [JSONValue](repeating: .null, count: ids.count)
+            for await (index, result) in group { results[index] = result }
+            return results
+        }
+        var counts: [String: Int] = [:]
+        for outcome in outcomes { counts[outcome["status"]?.stringValue ?? "error", default: 0] += 1 }
+        return [
+            "results": .array(outcomes),
+            "skipped": .array(skipped),
+            "count": JSONValue(outcomes.count),
+            "confirmed": JSONValue(counts["confirmed"] ?? 0),
+            "unconfirmed": JSONValue(counts["unconfirmed"] ?? 0),
+            "sent": JSONValue(counts["sent"] ?? 0),
+            "failed": JSONValue(counts["error"] ?? 0),
+        ]
+    }
+}
+
+extension DeviceRegistry.BulkTarget {
+    var parameter: String {
+        switch self {
+        case .ids: "ids"
+        case .area: "area"
+        }
+    }
+}

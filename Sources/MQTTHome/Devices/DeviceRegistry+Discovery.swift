@@ -146,6 +146,11 @@ extension DeviceRegistry {
             device.attributes["device"] = .object(merged)
         }
         if let origin = config["origin"] { device.attributes["origin"] = origin }
+        if !device.areaSetByHand, let suggested = deviceInfo?["suggested_area"]?.stringValue.map(DisplayText.stripped)?.trimmed,
+            !suggested.isEmpty
+        {
+            device.area = String(suggested.prefix(100))
+        }
         let wantedName = deviceInfo?["name"]?.stringValue.map(DisplayText.stripped) ?? (before.entities.isEmpty ? entity.name : device.name)
         if wantedName != device.name {
             device.name = contents.withLock { contents in Self.freeName(wantedName, for: device.id, contents) }

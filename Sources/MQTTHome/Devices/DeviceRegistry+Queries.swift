@@ -34,11 +34,13 @@ extension DeviceRegistry {
         public var online: Bool?
         public var name: String?
         public var origin: String?
-        public init(type: String? = nil, online: Bool? = nil, name: String? = nil, origin: String? = nil) {
+        public var area: String?
+        public init(type: String? = nil, online: Bool? = nil, name: String? = nil, origin: String? = nil, area: String? = nil) {
             self.type = type
             self.online = online
             self.name = name
             self.origin = origin
+            self.area = area
         }
     }
 
@@ -51,6 +53,7 @@ extension DeviceRegistry {
                 if let type = filter.type, device.type != type { return false }
                 if let origin = filter.origin, device.origin != origin { return false }
                 if let needle, !device.name.lowercased().contains(needle) { return false }
+                if let area = filter.area, !device.isIn(area: area) { return false }
                 if let online = filter.online, (contents.states[device.id]?.online ?? false) != online { return false }
                 return true
             }
@@ -66,6 +69,39 @@ extension DeviceRegistry {
         }
         let nextCursor: JSONValue = more ? (page.last?["id"] ?? .null) : .null
         return ["items": .array(page), "next_cursor": nextCursor]
+    }
+
+    /// Every area with its devices: count, online, per type and their ids (sorted by area name).
+    func areas() -> JSONValue {
+        contents.withLock { contents in
+            struct Area {
+                var name: String
+                var ids: [String] = []
+                var online = 0
+                var byType: [String: Int] = [:]
+            }
+            var areas: [String: Area] = [:]
+            var unassigned = 0
+            for device in contents.devices.values.sorted(by: { $0.id < $1.id }) {
+                guard let name = device.area?.trimmed, !name.isEmpty else {
+                    unassigned += 1
+                    continue
+                }
+                var area = areas[name.lowercased()] ?? Area(name: name)
+                area.ids.append(device.id)
+                if contents.states[device.id]?.online == true { area.online += 1 }
+                area.byType[device.type, default: 0] += 1
+                areas[name.lowercased()] = area
+            }
+            let items = areas.values.sorted { $0.name.lowercased() < $1.name.lowercased() }.map { area -> JSONValue in
+                [
+                    "area": .string(area.name), "devices": JSONValue(area.ids.count), "online": JSONValue(area.online),
+                    "by_type": .object(JSONObject(area.byType.sorted { $0.key < $1.key }.map { ($0.key, JSONValue($0.value)) })),
+                    "ids": .array(area.ids.map(JSONValue.string)),
+                ]
+            }
+            return ["areas": .array(items), "unassigned": JSONValue(unassigned)]
+        }
     }
 
     /// Totals for a person's overview: devices, online/offline, per type and origin.

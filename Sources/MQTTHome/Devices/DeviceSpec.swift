@@ -15,6 +15,8 @@ public struct DeviceSpec: Sendable {
     public var unit: String??
     public var deviceClass: String??
     public var retain: Bool?
+    /// `.some(nil)` clears the area.
+    public var area: String??
 
     public init() {}
 
@@ -30,6 +32,7 @@ public struct DeviceSpec: Sendable {
         .init("payload_not_available", type: "string", description: "availability payload meaning offline (default offline)"),
         .init("unit", type: "string|null", description: "unit of measurement, e.g. °C"),
         .init("device_class", type: "string|null", description: "Home Assistant device class, e.g. temperature"),
+        .init("area", type: "string|null", description: "room or zone, e.g. Kitchen (null clears it)"),
         .init("retain", type: "boolean", description: "publish commands retained, as Home Assistant's retain (default false)"),
         .init("entity", type: "string", description: "entity key (default: device_class, else value for sensors, else state)"),
         .init("attributes", type: "object", description: "free attributes kept with the device"),
@@ -69,6 +72,15 @@ public struct DeviceSpec: Sendable {
         spec.unit = try clearable(params, "unit")
         spec.deviceClass = try clearable(params, "device_class")
         spec.retain = try params.optionalBool("retain")
+        if let area = try clearable(params, "area") {
+            if let text = area?.trimmed {
+                guard !text.isEmpty, text.count <= 100 else { throw .invalidParams("area", "must be 1 to 100 characters") }
+                if let problem = DisplayText.problem(text) { throw .invalidParams("area", problem) }
+                spec.area = .some(text)
+            } else {
+                spec.area = .some(nil)
+            }
+        }
         spec.entityKey = try params.optionalString("entity")
         if let key = spec.entityKey, !Device.isValidID(key) {
             throw .invalidParams("entity", "must be lower-case letters, digits, '_' or '-'")

@@ -11,6 +11,9 @@ struct MCPTool: Sendable {
     var renames: [String: String] = [:]
     /// RPC parameters a tool does not offer, and the values it sends for them (nil: not sent).
     var preset: [String: JSONValue?] = [:]
+    /// Arguments the tool requires although the method does not (a tool may narrow a method: `set_device` needs the
+    /// one `device` that `devices/set` takes among its targets).
+    var alsoRequired: Set<String> = []
     /// The JSON Schema of `structuredContent` (what `shape` returns), for results whose shape is known.
     var outputSchema: JSONValue?
     /// RPC result → what the model sees (trimmed where the full answer would only cost tokens).
@@ -54,7 +57,7 @@ struct MCPTool: Sendable {
             "inputSchema": [
                 "type": "object",
                 "properties": .object(JSONObject(arguments.map { ($0.name, $0.parameter.schema) })),
-                "required": .array(arguments.filter(\.parameter.required).map { .string($0.name) }),
+                "required": .array(arguments.filter { $0.parameter.required || alsoRequired.contains($0.name) }.map { .string($0.name) }),
                 "additionalProperties": false,
             ],
         ]
@@ -74,7 +77,7 @@ struct MCPTool: Sendable {
             if let problem = parameter.problem(value) { throw .invalidParams(key, problem) }
             params[parameter.name] = value
         }
-        for (argument, parameter) in offered where parameter.required && (arguments[argument] ?? .null).isNull {
+        for (argument, parameter) in offered where (parameter.required || alsoRequired.contains(argument)) && (arguments[argument] ?? .null).isNull {
             throw .invalidParams(argument, "\(name) needs '\(argument)'")
         }
         for (key, value) in preset {
@@ -190,7 +193,50 @@ struct MCPTool: Sendable {
             annotations: .control,
             method: DeviceMethods.set,
             renames: ["device": "id"],
+            preset: ["ids": nil, "area": nil, "type": nil],
+            alsoRequired: ["device"],
             outputSchema: setOutputSchema
+        ),
+        MCPTool(
+            name: "set_area",
+            title: "Set every device in an area",
+            description: "Change every controllable device in an area (room) at once, optionally only those of one "
+                + "type: \"turn off all lights in the kitchen\" is area kitchen, type light, state OFF. Same fields and "
+                + "confirmation as set_device, answered per device; devices that take no commands (sensors) are "
+                + "listed as skipped. At most 50 devices. list_areas names the areas.",
+            annotations: .control,
+            method: DeviceMethods.set,
+            preset: ["id": nil, "ids": nil],
+            alsoRequired: ["area"],
+            outputSchema: [
+                "type": "object",
+                "properties": [
+                    "results": ["type": "array", "items": ["type": "object", "properties": ["id": ["type": "string"], "status": ["type": "string"]], "required": ["id", "status"]]],
+                    "skipped": ["type": "array", "items": ["type": "object"]],
+                    "count": ["type": "integer"], "confirmed": ["type": "integer"], "unconfirmed": ["type": "integer"],
+                    "sent": ["type": "integer"], "failed": ["type": "integer"],
+                ],
+                "required": ["results", "count"],
+            ]
+        ),
+        MCPTool(
+            name: "list_areas",
+            title: "List areas",
+            description: "The areas (rooms) of the home, each with its number of devices, how many are online, how "
+                + "many of each type and their ids. Use it to resolve \"the kitchen\" before list_devices or set_area.",
+            annotations: .read,
+            method: DeviceMethods.areas,
+            outputSchema: [
+                "type": "object",
+                "properties": [
+                    "areas": [
+                        "type": "array",
+                        "items": ["type": "object", "properties": ["area": ["type": "string"], "devices": ["type": "integer"]], "required": ["area", "devices"]],
+                    ],
+                    "unassigned": ["type": "integer"],
+                ],
+                "required": ["areas", "unassigned"],
+            ]
         ),
         MCPTool(
             name: "control_device",

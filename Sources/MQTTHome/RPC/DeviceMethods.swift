@@ -11,6 +11,7 @@ enum DeviceMethods {
             .init("online", type: "boolean", description: "true: only online devices; false: only offline ones"),
             .init("name", type: "string", description: "only devices whose name contains this text (case-insensitive)"),
             .init("origin", type: "string", description: "manual or ha_discovery"),
+            .init("area", type: "string", description: "only devices in this area (room), e.g. kitchen (case-insensitive)"),
             .init("limit", type: "integer", description: "page size (default 100)", minimum: 1, maximum: 1000),
             .init("cursor", type: "string", description: "next_cursor of the previous page"),
         ]
@@ -24,9 +25,13 @@ enum DeviceMethods {
 
     static let set = RPCMethod.Signature(
         name: "devices/set",
-        summary: "Set an entity in its own payload dialect; answers confirmed, unconfirmed (timeout) or sent (optimistic)",
+        summary: "Set an entity in its own payload dialect; answers confirmed, unconfirmed (timeout) or sent (optimistic). "
+            + "Targets one device (id), a list (ids) or an area (with an optional type), at most 50 devices at once",
         parameters: [
-            .init("id", type: "string", required: true, description: "device id or name"),
+            .init("id", type: "string", description: "device id or name (or give ids, or area)"),
+            .init("ids", type: "array", description: "several devices at once, by id or name", items: ["type": "string"]),
+            .init("area", type: "string", description: "every controllable device in this area (room), e.g. kitchen"),
+            .init("type", type: "string", description: "with area: only devices of this type, e.g. light"),
             .init("entity", type: "string", description: "entity key when the device has several (default: its main controllable entity)"),
             .init("state", type: "string|boolean", description: "ON, OFF or toggle; open, close or stop for covers; lock or unlock; press for buttons"),
             .init("brightness", type: "integer", description: "light brightness", minimum: 0, maximum: 255),
@@ -46,14 +51,21 @@ enum DeviceMethods {
         ]
     )
 
+    static let areas = RPCMethod.Signature(
+        name: "areas/list",
+        summary: "Every area (room) with its devices: how many, how many online, per type, and their ids"
+    )
+
     static func register(into router: inout RPCRouter, registry: DeviceRegistry, writer: StoreWriter) {
+        router.register(RPCMethod(Self.areas) { _ throws(RPCError) in registry.areas() })
         router.register(
             RPCMethod(Self.list) { params throws(RPCError) in
                 let filter = DeviceRegistry.ListFilter(
                     type: try params.optionalString("type"),
                     online: try params.optionalBool("online"),
                     name: try params.optionalString("name"),
-                    origin: try params.optionalString("origin")
+                    origin: try params.optionalString("origin"),
+                    area: try params.optionalString("area")
                 )
                 let limit = Int(try params.optionalInt("limit", in: 1...1000) ?? 100)
                 return registry.list(filter, limit: limit, cursor: try params.optionalString("cursor"))
@@ -123,14 +135,22 @@ enum DeviceMethods {
         router.register(
             RPCMethod(Self.set) { params throws(RPCError) in
                 var intent = params.object
-                for key in ["id", "entity", "confirm_timeout_ms"] { intent[key] = nil }
-                let timeout = try params.optionalInt("confirm_timeout_ms", in: 0...60_000) ?? 3000
-                return try await registry.set(
-                    id: try params.string("id"),
-                    entity: try params.optionalString("entity"),
-                    intent: intent,
-                    timeout: .milliseconds(timeout)
-                )
+                for key in ["id", "ids", "area", "type", "entity", "confirm_timeout_ms"] { intent[key] = nil }
+                let timeout = Duration.milliseconds(try params.optionalInt("confirm_timeout_ms", in: 0...60_000) ?? 3000)
+                let entity = try params.optionalString("entity")
+                let ids = try params.optionalStringArray("ids")
+                let area = try params.optionalString("area")
+                let type = try params.optionalString("type")
+                let targets = [params.object["id"] != nil && params.object["id"] != .null, ids != nil, area != nil].filter { $0 }.count
+                guard targets == 1 else {
+                    throw .invalidParams(targets == 0 ? "id" : "area", "give exactly one of id (one device), ids (a list) or area (with an optional type)")
+                }
+                if type != nil && area == nil { throw .invalidParams("type", "type narrows an area; use it with area") }
+                if let id = try params.optionalString("id") {
+                    return try await registry.set(id: id, entity: entity, intent: intent, timeout: timeout)
+                }
+                let target: DeviceRegistry.BulkTarget = ids.map { .ids($0) } ?? .area(area ?? "", type: type)
+                return try await registry.setMany(target, entity: entity, intent: intent, timeout: timeout)
             }
         )
         router.register(

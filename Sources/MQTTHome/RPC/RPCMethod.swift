@@ -105,12 +105,16 @@ public struct RPCMethod: Sendable {
         object["summary"] = .string(summary)
         object["params"] = .array(
             parameters.map { parameter in
-                [
+                var object: JSONObject = [
                     "name": .string(parameter.name),
                     "type": .string(parameter.type),
                     "required": .bool(parameter.required),
                     "description": .string(parameter.description),
                 ]
+                if let minimum = parameter.minimum { object["minimum"] = EntityBehavior.number(minimum) }
+                if let maximum = parameter.maximum { object["maximum"] = EntityBehavior.number(maximum) }
+                if let items = parameter.items { object["items"] = items }
+                return .object(object)
             }
         )
         return .object(object)

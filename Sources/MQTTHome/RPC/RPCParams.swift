@@ -32,6 +32,18 @@ public struct RPCParams: Sendable {
         return bool
     }
 
+    /// An array of strings (`ids`).
+    public func optionalStringArray(_ name: String) throws(RPCError) -> [String]? {
+        guard let value = object[name], !value.isNull else { return nil }
+        guard let array = value.arrayValue else { throw .invalidParams(name, "expected an array of strings, got \(value.typeName)") }
+        var strings: [String] = []
+        for element in array {
+            guard let string = element.stringValue else { throw .invalidParams(name, "expected an array of strings, found \(element.typeName)") }
+            strings.append(string)
+        }
+        return strings
+    }
+
     public func optionalObject(_ name: String) throws(RPCError) -> JSONObject? {
         guard let value = object[name], !value.isNull else { return nil }
         guard let object = value.objectValue else { throw .invalidParams(name, "expected an object, got \(value.typeName)") }

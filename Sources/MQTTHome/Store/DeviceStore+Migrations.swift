@@ -65,6 +65,14 @@ extension DeviceStore {
                     """
             )
         }
+        migrator.registerMigration("v4: device areas") { db in
+            try db.execute(
+                sql: """
+                    ALTER TABLE device ADD COLUMN area TEXT;
+                    ALTER TABLE device ADD COLUMN area_set_by_hand BOOLEAN NOT NULL DEFAULT 0;
+                    """
+            )
+        }
         return migrator
     }
 }

@@ -49,7 +49,7 @@ public final class DeviceStore: Sendable {
             }
             return try Row.fetchAll(db, sql: "SELECT * FROM device ORDER BY id").map { row in
                 let id: String = row["id"]
-                let device = Device(
+                var device = Device(
                     id: id,
                     name: row["name"],
                     type: row["type"],
@@ -60,6 +60,8 @@ public final class DeviceStore: Sendable {
                     version: row["version"],
                     entities: entitiesByDevice[id] ?? []
                 )
+                device.area = row["area"]
+                device.areaSetByHand = row["area_set_by_hand"] ?? false
                 let stateText: String = row["state"]
                 let state = DeviceState(json: (try? JSONParser.parse(stateText)) ?? .null)
                 return (device, state)
@@ -71,14 +73,15 @@ public final class DeviceStore: Sendable {
     func save(_ device: Device, in db: Database) throws {
         try db.execute(
             sql: """
-                INSERT INTO device (id, name, type, origin, attributes, created_at, updated_at, version)
-                VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+                INSERT INTO device (id, name, type, origin, attributes, created_at, updated_at, version, area, area_set_by_hand)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                 ON CONFLICT(id) DO UPDATE SET name = excluded.name, type = excluded.type, origin = excluded.origin,
-                    attributes = excluded.attributes, updated_at = excluded.updated_at, version = excluded.version
+                    attributes = excluded.attributes, updated_at = excluded.updated_at, version = excluded.version,
+                    area = excluded.area, area_set_by_hand = excluded.area_set_by_hand
                 """,
             arguments: [
                 device.id, device.name, device.type, device.origin, JSONValue.object(device.attributes).jsonString,
-                device.createdAt, device.updatedAt, device.version,
+                device.createdAt, device.updatedAt, device.version, device.area, device.areaSetByHand,
             ]
         )
         try db.execute(sql: "DELETE FROM entity WHERE device_id = ?", arguments: [device.id])
