@@ -129,7 +129,8 @@ public struct HomeDaemon: Sendable {
                     devices: registry.count,
                     ingest: registry.ingestStatistics(writer: writer),
                     discovery: configuration.discoveryPrefix == nil ? .null : registry.discoveryStatistics(),
-                    bridge: Self.bridgeHealth(board: board, poller: poller, sysCollector: sysCollector)
+                    bridge: Self.bridgeHealth(board: board, poller: poller, sysCollector: sysCollector),
+                    history: await Self.historyHealth(writer: writer)
                 )
             }
         )
@@ -178,6 +179,7 @@ public struct HomeDaemon: Sendable {
         services.append(("broker-link", link))
         services.append(("state-publisher", publisher))
         services.append(("availability-expiry", AvailabilityExpiry(registry: registry)))
+        if configuration.store.recordsHistory { services.append(("history-retention", HistoryRetention(writer: writer, logger: logger))) }
         let discovery = configuration.discoveryPrefix == nil ? nil : DiscoveryService(registry: registry)
         if let discovery { services.append(("discovery", discovery)) }
         if let poller { services.append(("emqx-poller", poller)) }
@@ -254,7 +256,8 @@ public struct HomeDaemon: Sendable {
         devices: Int,
         ingest: JSONValue,
         discovery: JSONValue,
-        bridge: JSONValue
+        bridge: JSONValue,
+        history: JSONValue = .null
     ) -> JSONValue {
         let client = link.client
         let stats = client.statistics
@@ -302,6 +305,7 @@ public struct HomeDaemon: Sendable {
             "ingest": ingest,
             "discovery": discovery,
             "broker_bridge": bridge,
+            "history": history,
             "libmosquitto": .string(MosquittoLibrary.version),
             "libcurl": .string(CurlLibrary.version),
         ]
@@ -309,6 +313,24 @@ public struct HomeDaemon: Sendable {
 }
 
 extension HomeDaemon {
+    /// `health.history`: what the sensor history holds and what retention did (null when `HISTORY_DAYS` is 0).
+    static func historyHealth(writer: StoreWriter) async -> JSONValue {
+        guard writer.settings.recordsHistory else { return .null }
+        let counters = writer.historyStatistics
+        let series = try? await writer.store.historySeriesCount()
+        return [
+            "history_days": JSONValue(writer.settings.historyDays),
+            "statistics_days": JSONValue(writer.settings.statisticsDays),
+            "series": JSONValue(series ?? 0),
+            "rows_recorded": JSONValue(counters.recorded),
+            "rows_dropped": JSONValue(counters.dropped),
+            "open_buckets": JSONValue(counters.openBuckets),
+            "pruned_history_rows": JSONValue(counters.prunedHistory),
+            "pruned_statistics_rows": JSONValue(counters.prunedStatistics),
+            "last_prune": JSONValue(counters.lastPrune),
+        ]
+    }
+
     /// `health.broker_bridge`: where the broker status comes from and how its reading goes.
     static func bridgeHealth(board: BrokerStatusBoard, poller: EMQXPoller?, sysCollector: SysTopicCollector?) -> JSONValue {
         let status = board.status

@@ -32,6 +32,13 @@ public enum Timestamp {
         return prefix + String(repeating: "0", count: 3 - digits.count) + digits + "Z"
     }
 
+    /// RFC 3339 UTC with milliseconds of a time in ms since the epoch.
+    public static func string(milliseconds: Int64) -> String {
+        let full = iso8601(secondsSinceEpoch: Double(milliseconds / 1000))
+        let fraction = String(milliseconds % 1000)
+        return String(full.dropLast(4)) + String(repeating: "0", count: 3 - fraction.count) + fraction + "Z"
+    }
+
     public static func currentSeconds() -> Double {
         var now = timespec()
         clock_gettime(CLOCK_REALTIME, &now)

@@ -51,6 +51,7 @@ async def every_tool(mode):
         "set_device": {"device": "hall_light", "state": "ON"},
         "control_device": {"device_uuid": "hall_light", "port_type": "light", "port_id": 1, "action": "off"},
         "list_areas": {},
+        "sensor_statistics": {"sensors": [{"device": "kitchen_sensor", "sensor": "temperature"}], "since": "-1h"},
         "set_area": {"area": "hall", "type": "light", "state": "ON"},
         "broker_status": {},
     }

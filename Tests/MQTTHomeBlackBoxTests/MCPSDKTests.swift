@@ -65,7 +65,7 @@ struct MCPSDKTests {
         for (scenario, version) in [("sessions-auto", "2026-07-28"), ("sessions-legacy", "2025-11-25")] {
             let seen = try await run(scenario, home.0)["sessions"]?.arrayValue ?? []
             #expect(seen.count == 10, "\(scenario): \(seen.count) of 10 sessions completed")
-            #expect(seen.first?["tools"] == 9, "every tool listed")
+            #expect(seen.first?["tools"] == 10, "every tool listed")
             for session in seen {
                 #expect(session["version"] == .string(version) && session["value"] == 21.5 && session["is_error"] == false, "\(session.jsonString)")
                 #expect((session["seconds"]?.doubleValue ?? 99) < 5)
@@ -79,7 +79,7 @@ struct MCPSDKTests {
         let home = try await home()
         for scenario in ["tools-auto", "tools-legacy"] {
             let tools = try await run(scenario, home.0)
-            for name in ["list_devices", "get_device", "read_sensor", "sensor_history", "set_device", "control_device", "broker_status", "list_areas", "set_area"] {
+            for name in ["list_devices", "get_device", "read_sensor", "sensor_history", "set_device", "control_device", "broker_status", "list_areas", "set_area", "sensor_statistics"] {
                 let tool = try #require(tools[name], "\(scenario): \(name) missing")
                 #expect(tool["is_error"] == false, "\(scenario) \(name): \(tool["text"]?.stringValue ?? "")")
                 #expect(tool["title"]?.stringValue?.isEmpty == false)
@@ -92,6 +92,8 @@ struct MCPSDKTests {
             #expect(tools["control_device"]?["structured"]?["status"] == "confirmed")
             #expect(tools["read_sensor"]?["structured"]?["value"] == 40)
             #expect(tools["list_areas"]?["structured"]?["areas"]?[0]?["area"] == "Hall")
+            #expect(tools["sensor_statistics"]?["structured"]?["items"]?[0]?["max"] == 21.5, "\(tools["sensor_statistics"]?.jsonString ?? "")")
+            #expect(tools["sensor_history"]?["structured"]?["items"]?[0]?["value"] == 21.5)
             #expect(tools["set_area"]?["structured"]?["confirmed"] == 1, "\(tools["set_area"]?.jsonString ?? "")")
         }
         await stop(home)
@@ -117,7 +119,7 @@ struct MCPSDKTests {
     func readOnly() async throws {
         let home = try await home()
         let result = try await run("read-only", home.0)
-        #expect(result["tools"] == ["broker_status", "get_device", "list_areas", "list_devices", "read_sensor", "sensor_history"])
+        #expect(result["tools"] == ["broker_status", "get_device", "list_areas", "list_devices", "read_sensor", "sensor_history", "sensor_statistics"])
         #expect(result["set_refused"]?["code"] == -32602)
         await stop(home)
     }

@@ -55,8 +55,8 @@ struct MCPTests {
 
         let tools = try #require(replies.first { $0["id"] == 2 }?["result"]?["tools"]?.arrayValue)
         #expect(Set(tools.compactMap { $0["name"]?.stringValue }) == [
-            "list_devices", "get_device", "read_sensor", "sensor_history", "set_device", "set_area", "list_areas", "control_device",
-            "broker_status",
+            "list_devices", "get_device", "read_sensor", "sensor_history", "sensor_statistics", "set_device", "set_area", "list_areas",
+            "control_device", "broker_status",
         ])
         for tool in tools {
             #expect(tool["inputSchema"]?["type"] == "object")

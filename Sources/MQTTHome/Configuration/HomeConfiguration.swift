@@ -23,6 +23,7 @@ import Glibc
 /// - `RPC_MAX_IN_FLIGHT` (1–10000, default 64), `RPC_MAX_PAYLOAD_BYTES` (default 262144), `RPC_SHARE_GROUP`,
 ///   `RPC_RATE_LIMIT` (requests per second per caller, 0–100000, default 50; 0 = no limit), `RPC_RATE_BURST`
 ///   (default 200), `RPC_REPLY_TOPICS` (comma-separated filters replies may go to, default `<base>/reply/#`).
+/// - `HISTORY_DAYS` (0–3650, default 10; 0: no sensor history or statistics), `STATISTICS_DAYS` (1–36500, default 365).
 /// - `LOG_LIMIT_PER_DEVICE` (1–100000, default 100), `STORE_QUEUE_LIMIT` (1000–10000000, default 100000),
 ///   `STORE_FLUSH_MS` (1–1000, default 25), `STATE_PUBLISH_INTERVAL_MS` (0–10000, default 100),
 ///   `MQTT_MESSAGE_BUFFER` (1000–10000000, default 100000).
@@ -163,7 +164,9 @@ public struct HomeConfiguration: Sendable {
         store = StoreWriter.Settings(
             queueLimit: try values.int("store.queue.limit", in: 1000...10_000_000) ?? 100_000,
             flushInterval: .milliseconds(try values.int("store.flush.ms", in: 1...1000) ?? 25),
-            logLimitPerDevice: try values.int("log.limit.per.device", in: 1...100_000) ?? 100
+            logLimitPerDevice: try values.int("log.limit.per.device", in: 1...100_000) ?? 100,
+            historyDays: try values.int("history.days", in: 0...3650) ?? 10,
+            statisticsDays: try values.int("statistics.days", in: 1...36_500) ?? 365
         )
         statePublishInterval = .milliseconds(try values.int("state.publish.interval.ms", in: 0...10_000) ?? 100)
         messageBufferLimit = try values.int("mqtt.message.buffer", in: 1000...10_000_000) ?? 100_000

@@ -91,17 +91,16 @@ extension DeviceRegistry {
         return .object(result)
     }
 
-    /// `sensors/history`: the sensor's values from the device's stored log (received messages, newest first),
-    /// each read the way ingest reads it (templates included).
-    public func sensorHistory(
-        device query: String,
-        sensor: String,
+    /// A sensor's values from the device's stored message log (received messages, newest first), each read the way
+    /// ingest reads it (templates included): `sensors/history`'s answer for sensors with no numeric history.
+    func sensorLogHistory(
+        device: Device,
+        state: DeviceState,
+        candidate: SensorCandidate,
         since: Double?,
         limit: Int,
         store: DeviceStore
-    ) async throws(RPCError) -> JSONValue {
-        let (device, state) = try find(query)
-        let (candidate, _) = try resolveSensor(sensor, device: device, state: state)
+    ) async throws(RPCError) -> [JSONValue] {
         let behavior = contents.withLock { $0.behaviors[device.id]?[candidate.key] }
         let entries: [DeviceStore.LogEntry]
         do {
@@ -111,24 +110,15 @@ extension DeviceRegistry {
         }
         var items: [JSONValue] = []
         var budget = ReplyBudget()
-        var cut = false
         for entry in entries {
             if let since, let at = Timestamp.seconds(from: entry.at), at < since { break }
             guard let value = Self.historyValue(entry, candidate: candidate, behavior: behavior) else { continue }
             let item: JSONValue = ["at": .string(entry.at), "value": value]
-            guard budget.admit(item) else {
-                cut = true
-                break
-            }
+            guard budget.admit(item) else { break }
             items.append(item)
             if items.count == limit { break }
         }
-        var result: JSONObject = [
-            "device": .string(device.id), "sensor": .string(candidate.key),
-            "unit": candidate.entity?.unit.map(JSONValue.string) ?? .null, "items": .array(items),
-        ]
-        if cut { result["truncated"] = true }
-        return .object(result)
+        return items
     }
 
     /// What one logged message said about the sensor, or nil when it said nothing.

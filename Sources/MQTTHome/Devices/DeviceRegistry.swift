@@ -253,11 +253,37 @@ public final class DeviceRegistry: Sendable {
             return
         }
         matched.add(1, ordering: .relaxed)
-        writer.enqueue(logs: logs, states: changed)
+        writer.enqueue(logs: logs, states: changed, samples: writer.settings.recordsHistory ? Self.samples(changed, at: now) : [])
         for (id, state) in changed { publisher.publish(topics.deviceState(id), state: state) }
         for (id, online) in availabilityChanged {
             publisher.publish(topics.deviceAvailability(id), payload: Array((online ? "online" : "offline").utf8))
         }
+    }
+
+    /// The numeric values this message set (their `updatedAt` is this message's time), as history samples; a light's
+    /// object value contributes its numeric fields as `<key>.<field>` (`light.brightness`).
+    static func samples(_ changed: [(String, DeviceState)], at now: String) -> [DeviceStore.Sample] {
+        let milliseconds = Int64((Timestamp.currentSeconds() * 1000).rounded())
+        var samples: [DeviceStore.Sample] = []
+        for (id, state) in changed {
+            for (key, time) in state.updatedAt where time == now {
+                switch state.values[key] {
+                case .int(let value)?:
+                    samples.append(.init(deviceID: id, key: key, at: milliseconds, value: Double(value)))
+                case .double(let value)? where value.isFinite:
+                    samples.append(.init(deviceID: id, key: key, at: milliseconds, value: value))
+                case .object(let fields)?:
+                    for (field, value) in fields {
+                        if let number = value.doubleValue, number.isFinite {
+                            samples.append(.init(deviceID: id, key: key + "." + field, at: milliseconds, value: number))
+                        }
+                    }
+                default:
+                    break
+                }
+            }
+        }
+        return samples
     }
 
     /// A discovered device's `online`, from its entities as Home Assistant computes each entity's availability:

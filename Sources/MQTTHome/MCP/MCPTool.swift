@@ -165,21 +165,51 @@ struct MCPTool: Sendable {
         MCPTool(
             name: "sensor_history",
             title: "Sensor history",
-            description: "Past values of one sensor from the device's recent message log, newest first, each with "
-                + "its time. Use for trends (\"was it colder this morning?\"); the log holds the last ~100 messages "
-                + "per device.",
+            description: "The past of one sensor, newest first: raw values (kept 10 days) or, with resolution 5min, hour "
+                + "or day, the mean, min, max and last of each period (kept a year). Use for \"how cold did it get last "
+                + "night\" (since -12h, resolution hour) or trends; since/until take RFC 3339 times or ages like -24h, 7d.",
             annotations: .read,
             method: PluginMethods.history,
             outputSchema: [
                 "type": "object",
                 "properties": [
                     "device": ["type": "string"], "sensor": ["type": "string"], "unit": ["type": ["string", "null"]],
+                    "resolution": ["type": "string"],
                     "items": [
                         "type": "array",
-                        "items": ["type": "object", "properties": ["at": ["type": "string"], "value": [:]], "required": ["at", "value"]],
+                        "items": [
+                            "type": "object",
+                            "description": "raw: {at, value}; 5min/hour/day: {start, mean, min, max, last, count}",
+                        ],
                     ],
+                    "next_cursor": ["type": ["string", "null"]],
                 ],
                 "required": ["device", "sensor", "items"],
+            ]
+        ),
+        MCPTool(
+            name: "sensor_statistics",
+            title: "Sensor statistics",
+            description: "Mean, min, max, last value and sample count of several sensors over one window at once, e.g. "
+                + "every temperature in the house over the last 24 hours. Each sensor is {device, sensor} as for read_sensor.",
+            annotations: .read,
+            method: PluginMethods.statistics,
+            outputSchema: [
+                "type": "object",
+                "properties": [
+                    "items": [
+                        "type": "array",
+                        "items": [
+                            "type": "object",
+                            "properties": [
+                                "device": ["type": "string"], "sensor": ["type": "string"], "count": ["type": "integer"],
+                                "mean": ["type": ["number", "null"]], "min": ["type": ["number", "null"]], "max": ["type": ["number", "null"]],
+                            ],
+                            "required": ["device", "sensor", "count"],
+                        ],
+                    ],
+                ],
+                "required": ["items"],
             ]
         ),
         MCPTool(

@@ -16,12 +16,27 @@ enum PluginMethods {
 
     static let history = RPCMethod.Signature(
         name: "sensors/history",
-        summary: "A sensor's past values from the device's stored log, newest first",
+        summary: "A sensor's past, newest first: raw values (HISTORY_DAYS) or 5-minute, hourly or daily mean/min/max/last/count "
+            + "(STATISTICS_DAYS), paged",
         parameters: [
             .init("device", type: "string", required: true, description: "device id or name"),
             .init("sensor", type: "string", required: true, description: "as for sensors/read"),
-            .init("since", type: "string", description: "only values since this RFC 3339 time, or an age such as 30m, 2h, 1d"),
-            .init("limit", type: "integer", description: "at most this many values (default 100)", minimum: 1, maximum: 1000),
+            .init("since", type: "string", description: "from this RFC 3339 time, or this long ago: -24h, 30m, 2h, 7d (default: 24 h before until)"),
+            .init("until", type: "string", description: "up to this RFC 3339 time or age (default: now)"),
+            .init("resolution", type: "string", description: "raw (default), 5min, hour or day (UTC days)"),
+            .init("limit", type: "integer", description: "at most this many items (default 100)", minimum: 1, maximum: 10_000),
+            .init("cursor", type: "string", description: "next_cursor of the previous page"),
+        ]
+    )
+
+    static let statistics = RPCMethod.Signature(
+        name: "sensors/statistics",
+        summary: "Mean, min, max, last and count of several sensors over one window (from the 5-minute statistics)",
+        parameters: [
+            .init("sensors", type: "array", required: true, description: "[{device, sensor}, …], at most 50",
+                items: ["type": "object", "properties": ["device": ["type": "string"], "sensor": ["type": "string"]], "required": ["device", "sensor"]]),
+            .init("since", type: "string", description: "from this RFC 3339 time, or this long ago: -24h, 7d (default: 24 h before until)"),
+            .init("until", type: "string", description: "up to this RFC 3339 time or age (default: now)"),
         ]
     )
 
@@ -48,25 +63,37 @@ enum PluginMethods {
         )
         router.register(
             RPCMethod(Self.history) { params throws(RPCError) in
-                let since = try params.optionalString("since").map { text throws(RPCError) -> Double in
-                    guard let seconds = Self.since(text, now: Timestamp.currentSeconds()) else {
-                        throw .invalidParams("since", "expected an RFC 3339 time (2026-11-23T08:00:00Z) or an age like 30m, 2h, 1d; got '\(text)'")
-                    }
-                    return seconds
+                let resolutionText = try params.optionalString("resolution") ?? "raw"
+                guard let resolution = DeviceRegistry.Resolution(rawValue: resolutionText) else {
+                    throw .invalidParams("resolution", "must be raw, 5min, hour or day, got '\(resolutionText)'")
                 }
-                let limit = Int(try params.optionalInt("limit", in: 1...1000) ?? 100)
-                do {
-                    try await writer.perform { _, _ in }  // what is queued is part of the history
-                } catch {
-                    throw .internalError("cannot read the log: \(error)")
+                let cursor = try params.optionalString("cursor").map { text throws(RPCError) -> Int64 in
+                    guard let value = Int64(text) else { throw .invalidParams("cursor", "not a cursor of sensors/history: '\(text)'") }
+                    return value
                 }
                 return try await registry.sensorHistory(
                     device: try params.string("device"),
                     sensor: try params.string("sensor"),
-                    since: since,
-                    limit: limit,
-                    store: writer.store
+                    window: try Self.window(params),
+                    resolution: resolution,
+                    limit: Int(try params.optionalInt("limit", in: 1...10_000) ?? 100),
+                    cursor: cursor,
+                    writer: writer
                 )
+            }
+        )
+        router.register(
+            RPCMethod(Self.statistics) { params throws(RPCError) in
+                let list = params.object["sensors"]?.arrayValue ?? []
+                guard !list.isEmpty, list.count <= 50 else { throw .invalidParams("sensors", "give 1 to 50 {device, sensor} objects") }
+                var sensors: [(device: String, sensor: String)] = []
+                for (index, entry) in list.enumerated() {
+                    guard let device = entry["device"]?.stringValue, let sensor = entry["sensor"]?.stringValue else {
+                        throw .invalidParams("sensors", "item \(index) must be an object with device and sensor strings")
+                    }
+                    sensors.append((device, sensor))
+                }
+                return try await registry.sensorStatistics(sensors, window: try Self.window(params), writer: writer)
             }
         )
         router.register(
@@ -83,11 +110,28 @@ enum PluginMethods {
         )
     }
 
-    /// Seconds since the epoch for `since`: an RFC 3339 time, or an age (`90s`, `30m`, `2h`, `1d`) before `now`.
+    /// Seconds since the epoch for `since`: an RFC 3339 time, or an age (`90s`, `30m`, `2h`, `1d`, also written
+    /// `-24h`) before `now`.
     static func since(_ text: String, now: Double) -> Double? {
         if let seconds = Timestamp.seconds(from: text) { return seconds }
+        let age = text.hasPrefix("-") ? text.dropFirst() : Substring(text)
         let units: [Character: Double] = ["s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604_800]
-        guard let unit = text.last.flatMap({ units[$0] }), let amount = Double(text.dropLast()), amount >= 0 else { return nil }
+        guard let unit = age.last.flatMap({ units[$0] }), let amount = Double(age.dropLast()), amount >= 0, amount.isFinite else { return nil }
         return now - amount * unit
+    }
+
+    /// `since` and `until` of a request as a window in ms (default: the 24 hours before now).
+    static func window(_ params: RPCParams, now: Double = Timestamp.currentSeconds()) throws(RPCError) -> DeviceRegistry.Window {
+        func time(_ name: String) throws(RPCError) -> Double? {
+            guard let text = try params.optionalString(name) else { return nil }
+            guard let seconds = since(text, now: now) else {
+                throw .invalidParams(name, "expected an RFC 3339 time (2026-11-23T08:00:00Z) or an age like -24h, 30m, 7d; got '\(text)'")
+            }
+            return seconds
+        }
+        let end = try time("until") ?? now
+        let start = try time("since") ?? end - 86_400
+        // A window that ends before it starts (since in the future) is empty, not an error.
+        return DeviceRegistry.Window(since: Int64((start * 1000).rounded()), until: Int64((end * 1000).rounded()) + 1)
     }
 }

@@ -73,6 +73,36 @@ extension DeviceStore {
                     """
             )
         }
+        migrator.registerMigration("v5: sensor history and 5-minute/hourly statistics") { db in
+            try db.execute(
+                sql: """
+                    CREATE TABLE history_series (
+                        id INTEGER PRIMARY KEY,
+                        device_id TEXT NOT NULL REFERENCES device(id) ON DELETE CASCADE,
+                        key TEXT NOT NULL,
+                        UNIQUE (device_id, key)
+                    );
+                    CREATE TABLE history (
+                        series INTEGER NOT NULL REFERENCES history_series(id) ON DELETE CASCADE,
+                        at INTEGER NOT NULL,
+                        value REAL NOT NULL,
+                        PRIMARY KEY (series, at)
+                    ) WITHOUT ROWID;
+                    CREATE TABLE statistics (
+                        series INTEGER NOT NULL REFERENCES history_series(id) ON DELETE CASCADE,
+                        period INTEGER NOT NULL,
+                        start INTEGER NOT NULL,
+                        sum REAL NOT NULL,
+                        count INTEGER NOT NULL,
+                        min REAL NOT NULL,
+                        max REAL NOT NULL,
+                        last REAL NOT NULL,
+                        last_at INTEGER NOT NULL,
+                        PRIMARY KEY (series, period, start)
+                    ) WITHOUT ROWID;
+                    """
+            )
+        }
         return migrator
     }
 }

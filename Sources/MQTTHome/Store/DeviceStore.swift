@@ -1,5 +1,6 @@
 import Foundation
 import GRDB
+import Synchronization
 
 /// The durable copy of the registry, in SQLite through GRDB. The only code in mqtt-home that touches SQL.
 ///
@@ -7,6 +8,8 @@ import GRDB
 /// one writer (``StoreWriter``) in batched transactions; read at start-up and by log queries.
 public final class DeviceStore: Sendable {
     let writer: any DatabaseWriter
+    /// `"<device>\n<key>"` → history series id; touched only inside write transactions (one at a time).
+    let seriesCache = Mutex<[String: Int64]>([:])
 
     /// Opens (creating if needed) `<directory>/mqtt-home.sqlite` and migrates it.
     public convenience init(directory: String) throws(HomeError) {
@@ -113,6 +116,7 @@ public final class DeviceStore: Sendable {
 
     func delete(deviceID: String, in db: Database) throws {
         try db.execute(sql: "DELETE FROM device WHERE id = ?", arguments: [deviceID])
+        forgetSeries(deviceID: deviceID)
     }
 
     func saveState(deviceID: String, state: DeviceState, in db: Database) throws {

@@ -17,12 +17,26 @@ public final class StoreWriter: Service, Sendable {
         public var flushInterval: Duration
         /// Log rows kept per device; pruned in batches once half as many again have arrived.
         public var logLimitPerDevice: Int
+        /// Days of sensor history kept (`HISTORY_DAYS`); 0 keeps none and records no statistics.
+        public var historyDays: Int
+        /// Days of 5-minute and hourly statistics kept (`STATISTICS_DAYS`).
+        public var statisticsDays: Int
 
-        public init(queueLimit: Int = 100_000, flushInterval: Duration = .milliseconds(25), logLimitPerDevice: Int = 100) {
+        public init(
+            queueLimit: Int = 100_000,
+            flushInterval: Duration = .milliseconds(25),
+            logLimitPerDevice: Int = 100,
+            historyDays: Int = 10,
+            statisticsDays: Int = 365
+        ) {
             self.queueLimit = queueLimit
             self.flushInterval = flushInterval
             self.logLimitPerDevice = logLimitPerDevice
+            self.historyDays = historyDays
+            self.statisticsDays = statisticsDays
         }
+
+        public var recordsHistory: Bool { historyDays > 0 }
     }
 
     public let store: DeviceStore
@@ -33,7 +47,47 @@ public final class StoreWriter: Service, Sendable {
     private let wake: AsyncStream<Void>.Continuation
     private let counters = Counters()
     private let errorHooks = Mutex<[@Sendable (String?) -> Void]>([])
+    /// Sensor history between the queue and the tables; touched only by `flush`, which runs one at a time.
+    private let history = Mutex(HistoryBuffer())
 
+    /// What `flush` folds samples into: the rows to record (a value that changed, or 60 s after the last row of an
+    /// unchanged one) and the roll-up deltas of open buckets, written every 10 s (or on demand, and at shutdown)
+    /// rather than once per sample.
+    private struct HistoryBuffer {
+        var lastRecorded: [String: (value: Double, at: Int64)] = [:]
+        var rows: [DeviceStore.Sample] = []
+        var rollups: [DeviceStore.BucketKey: DeviceStore.Rollup] = [:]
+        var lastRollupWrite = ContinuousClock.now
+        var forceRollups = false
+        var recorded = 0
+        var dropped = 0
+        var pruned = (history: 0, statistics: 0)
+        var lastPrune: String?
+
+        mutating func fold(_ samples: [DeviceStore.Sample], limit: Int) {
+            for sample in samples {
+                let series = sample.deviceID + "\n" + sample.key
+                if let last = lastRecorded[series], last.value == sample.value, sample.at - last.at < 60_000 {
+                    // Unchanged within a minute: no row, but the statistics count it.
+                } else {
+                    lastRecorded[series] = (sample.value, sample.at)
+                    rows.append(sample)
+                }
+                for period in [DeviceStore.fiveMinutes, DeviceStore.hour] {
+                    let key = DeviceStore.BucketKey(deviceID: sample.deviceID, key: sample.key, period: period, start: (sample.at / period) * period)
+                    if rollups[key] == nil {
+                        rollups[key] = DeviceStore.Rollup(sample.value, at: sample.at)
+                    } else {
+                        rollups[key]!.add(sample.value, at: sample.at)
+                    }
+                }
+            }
+            if rows.count > limit {
+                dropped += rows.count - limit
+                rows.removeFirst(rows.count - limit)
+            }
+        }
+    }
     private final class Counters: Sendable {
         let enqueued = Atomic<Int>(0)
         let persisted = Atomic<Int>(0)
@@ -43,13 +97,14 @@ public final class StoreWriter: Service, Sendable {
     }
 
     private struct Pending: ~Copyable {
+        var samples: [DeviceStore.Sample] = []
         var logs: [DeviceStore.LogEntry] = []
         var states: [String: DeviceState] = [:]
         var operations: [Operation] = []
         var lastError: String?
         /// Rows each device has in the log table at most, to prune without counting.
         var logRows: [String: Int] = [:]
-        var rowCount: Int { logs.count + states.count }
+        var rowCount: Int { logs.count + states.count + samples.count }
     }
 
     private struct Operation: Sendable {
@@ -93,10 +148,16 @@ public final class StoreWriter: Service, Sendable {
 
     /// Queues log rows and the newest state of some devices (a newer state replaces a queued one).
     /// Returns false for what did not fit (counted as dropped).
-    public func enqueue(logs: [DeviceStore.LogEntry], states: [(String, DeviceState)]) {
+    public func enqueue(logs: [DeviceStore.LogEntry], states: [(String, DeviceState)], samples: [DeviceStore.Sample] = []) {
         let (accepted, dropped) = pending.withLock { pending -> (Int, Int) in
             var accepted = 0
             var dropped = 0
+            if !samples.isEmpty {
+                let room = max(0, settings.queueLimit - pending.rowCount)
+                pending.samples.append(contentsOf: samples.prefix(room))
+                accepted += min(room, samples.count)
+                dropped += samples.count - min(room, samples.count)
+            }
             for (id, state) in states {
                 if pending.states[id] != nil || pending.rowCount < settings.queueLimit {
                     pending.states[id] = state
@@ -163,15 +224,21 @@ public final class StoreWriter: Service, Sendable {
 
     /// Writes everything queued in one transaction; false (and the rows kept) when the write failed.
     private func flush() async -> Bool {
-        let (logs, states, operations) = pending.withLock { pending in
+        let (logs, states, operations, samples) = pending.withLock { pending in
             defer {
                 pending.logs.removeAll(keepingCapacity: true)
                 pending.states.removeAll(keepingCapacity: true)
                 pending.operations.removeAll()
+                pending.samples.removeAll(keepingCapacity: true)
             }
-            return (pending.logs, pending.states, pending.operations)
+            return (pending.logs, pending.states, pending.operations, pending.samples)
         }
-        guard !logs.isEmpty || !states.isEmpty || !operations.isEmpty else { return true }
+        let (rows, rollups) = history.withLock { buffer -> ([DeviceStore.Sample], [DeviceStore.BucketKey: DeviceStore.Rollup]) in
+            buffer.fold(samples, limit: settings.queueLimit)
+            let due = buffer.forceRollups || ContinuousClock.now - buffer.lastRollupWrite >= .seconds(10) || Task.isShuttingDownGracefully
+            return (buffer.rows, due ? buffer.rollups : [:])
+        }
+        guard !logs.isEmpty || !states.isEmpty || !operations.isEmpty || !rows.isEmpty || !rollups.isEmpty else { return true }
         let prunes = pruneList(for: logs)
         let store = store
         let bodies = operations.map(\.body)
@@ -181,6 +248,18 @@ public final class StoreWriter: Service, Sendable {
                 for entry in logs { try store.append(entry, in: db) }
                 for (id, state) in states { try store.saveState(deviceID: id, state: state, in: db) }
                 for id in prunes { try store.pruneLog(deviceID: id, keep: self.settings.logLimitPerDevice, in: db) }
+                try store.append(samples: rows, in: db)
+                if !rollups.isEmpty { try store.merge(rollups: rollups, in: db) }
+            }
+            history.withLock { buffer in
+                buffer.recorded += rows.count
+                buffer.rows.removeFirst(min(rows.count, buffer.rows.count))
+                if !rollups.isEmpty {
+                    // Written: what folded in meanwhile (nothing, flush runs alone) stays for the next write.
+                    buffer.rollups = [:]
+                    buffer.lastRollupWrite = .now
+                    buffer.forceRollups = false
+                }
             }
         } catch {
             counters.failures.add(1, ordering: .relaxed)
@@ -235,6 +314,34 @@ public final class StoreWriter: Service, Sendable {
             var seen = Set<String>()
             return prunes.filter { seen.insert($0).inserted }
         }
+    }
+
+    /// Writes the open statistics buckets now (before a statistics query, so it sees the last minutes too).
+    public func flushStatistics() async throws {
+        history.withLock { $0.forceRollups = true }
+        try await perform { _, _ in }
+    }
+
+    /// Deletes history older than `HISTORY_DAYS` and statistics older than `STATISTICS_DAYS`.
+    public func pruneHistory(now: Int64) async throws {
+        let historyBefore = now - Int64(settings.historyDays) * DeviceStore.day
+        let statisticsBefore = now - Int64(settings.statisticsDays) * DeviceStore.day
+        let counts = Mutex((history: 0, statistics: 0))
+        try await perform { store, db in
+            let deleted = try store.prune(historyBefore: historyBefore, statisticsBefore: statisticsBefore, in: db)
+            counts.withLock { $0 = deleted }
+        }
+        let deleted = counts.withLock { $0 }
+        history.withLock { buffer in
+            buffer.pruned.history += deleted.history
+            buffer.pruned.statistics += deleted.statistics
+            buffer.lastPrune = Timestamp.now()
+        }
+    }
+
+    /// History counters for `health`.
+    public var historyStatistics: (recorded: Int, dropped: Int, prunedHistory: Int, prunedStatistics: Int, lastPrune: String?, openBuckets: Int) {
+        history.withLock { ($0.recorded, $0.dropped, $0.pruned.history, $0.pruned.statistics, $0.lastPrune, $0.rollups.count) }
     }
 
     /// Forgets the log tally of a removed device.

@@ -1,0 +1,195 @@
+import GRDB
+import Synchronization
+
+/// Sensor history and statistics: every numeric value a device reports, kept apart from the message log.
+///
+/// `history_series` names a (device, key) pair once; `history` holds its values (`at` in ms since the epoch) and
+/// `statistics` its 5-minute and hourly roll-ups (sum, count, min, max, last: a mean is sum / count, and two
+/// partial roll-ups of one bucket merge by adding). Both tables are clustered by series and time (WITHOUT ROWID),
+/// so every query and every retention delete is a range scan of one series.
+extension DeviceStore {
+    /// One numeric value of one device's state key at one time.
+    public struct Sample: Sendable, Hashable {
+        public var deviceID: String
+        public var key: String
+        public var at: Int64
+        public var value: Double
+
+        public init(deviceID: String, key: String, at: Int64, value: Double) {
+            self.deviceID = deviceID
+            self.key = key
+            self.at = at
+            self.value = value
+        }
+    }
+
+    /// A roll-up of one bucket: what `statistics` stores, or a delta to merge into it.
+    public struct Rollup: Sendable, Hashable {
+        public var sum: Double
+        public var count: Int
+        public var min: Double
+        public var max: Double
+        public var last: Double
+        public var lastAt: Int64
+
+        public init(_ value: Double, at: Int64) {
+            sum = value
+            count = 1
+            min = value
+            max = value
+            last = value
+            lastAt = at
+        }
+
+        public mutating func add(_ value: Double, at: Int64) {
+            sum += value
+            count += 1
+            min = Swift.min(min, value)
+            max = Swift.max(max, value)
+            if at >= lastAt {
+                last = value
+                lastAt = at
+            }
+        }
+
+        public var mean: Double { count == 0 ? 0 : sum / Double(count) }
+    }
+
+    /// A bucket of one series: `period` 300,000 ms (5 minutes) or 3,600,000 ms (an hour), `start` its first ms.
+    public struct BucketKey: Sendable, Hashable {
+        public var deviceID: String
+        public var key: String
+        public var period: Int64
+        public var start: Int64
+    }
+
+    public static let fiveMinutes: Int64 = 300_000
+    public static let hour: Int64 = 3_600_000
+    public static let day: Int64 = 86_400_000
+
+    /// The series id of (device, key), created on first use; nil when the device is gone (a sample queued before
+    /// its removal is dropped, not a foreign-key failure of the batch).
+    func seriesID(deviceID: String, key: String, in db: Database) throws -> Int64? {
+        let cacheKey = deviceID + "\n" + key
+        if let cached = seriesCache.withLock({ $0[cacheKey] }) { return cached }
+        if let existing = try Int64.fetchOne(
+            db, sql: "SELECT id FROM history_series WHERE device_id = ? AND key = ?", arguments: [deviceID, key]
+        ) {
+            seriesCache.withLock { $0[cacheKey] = existing }
+            return existing
+        }
+        try db.execute(
+            sql: "INSERT INTO history_series (device_id, key) SELECT ?1, ?2 WHERE EXISTS (SELECT 1 FROM device WHERE id = ?1)",
+            arguments: [deviceID, key]
+        )
+        guard db.changesCount > 0 else { return nil }
+        let id = db.lastInsertedRowID
+        seriesCache.withLock { $0[cacheKey] = id }
+        return id
+    }
+
+    func append(samples: [Sample], in db: Database) throws {
+        let insert = try db.cachedStatement(sql: "INSERT OR REPLACE INTO history (series, at, value) VALUES (?, ?, ?)")
+        for sample in samples {
+            guard let series = try seriesID(deviceID: sample.deviceID, key: sample.key, in: db) else { continue }
+            try insert.execute(arguments: [series, sample.at, sample.value])
+        }
+    }
+
+    /// Merges roll-up deltas into `statistics`.
+    func merge(rollups: [BucketKey: Rollup], in db: Database) throws {
+        let upsert = try db.cachedStatement(
+            sql: """
+                INSERT INTO statistics (series, period, start, sum, count, min, max, last, last_at)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+                ON CONFLICT (series, period, start) DO UPDATE SET
+                    sum = sum + excluded.sum, count = count + excluded.count,
+                    min = min(min, excluded.min), max = max(max, excluded.max),
+                    last = CASE WHEN excluded.last_at >= last_at THEN excluded.last ELSE last END,
+                    last_at = max(last_at, excluded.last_at)
+                """
+        )
+        for (bucket, rollup) in rollups {
+            guard let series = try seriesID(deviceID: bucket.deviceID, key: bucket.key, in: db) else { continue }
+            try upsert.execute(arguments: [
+                series, bucket.period, bucket.start, rollup.sum, rollup.count, rollup.min, rollup.max, rollup.last, rollup.lastAt,
+            ])
+        }
+    }
+
+    /// Deletes history older than `historyBefore` and statistics older than `statisticsBefore` (ms), series by series.
+    func prune(historyBefore: Int64, statisticsBefore: Int64, in db: Database) throws -> (history: Int, statistics: Int) {
+        var deleted = (history: 0, statistics: 0)
+        let series = try Int64.fetchAll(db, sql: "SELECT id FROM history_series")
+        let history = try db.cachedStatement(sql: "DELETE FROM history WHERE series = ? AND at < ?")
+        let statistics = try db.cachedStatement(sql: "DELETE FROM statistics WHERE series = ? AND start < ?")
+        for id in series {
+            try history.execute(arguments: [id, historyBefore])
+            deleted.history += db.changesCount
+            try statistics.execute(arguments: [id, statisticsBefore])
+            deleted.statistics += db.changesCount
+        }
+        return deleted
+    }
+
+    /// Forgets cached series ids of a device (its series go with it, ON DELETE CASCADE).
+    func forgetSeries(deviceID: String) {
+        seriesCache.withLock { cache in cache = cache.filter { !$0.key.hasPrefix(deviceID + "\n") } }
+    }
+
+    // MARK: - Reading
+
+    /// One point of a history answer: a value (raw) or a bucket's roll-up.
+    public struct HistoryPoint: Sendable, Hashable {
+        public var at: Int64
+        public var value: Double?
+        public var rollup: Rollup?
+    }
+
+    /// Raw values of a series, newest first, in `[since, until)`, at most `limit`.
+    public func history(deviceID: String, key: String, since: Int64, until: Int64, limit: Int) async throws -> [HistoryPoint] {
+        try await writer.read { db in
+            guard let series = try Int64.fetchOne(db, sql: "SELECT id FROM history_series WHERE device_id = ? AND key = ?", arguments: [deviceID, key])
+            else { return [] }
+            return try Row.fetchAll(
+                db,
+                sql: "SELECT at, value FROM history WHERE series = ? AND at >= ? AND at < ? ORDER BY at DESC LIMIT ?",
+                arguments: [series, since, until, limit]
+            ).map { HistoryPoint(at: $0["at"], value: $0["value"], rollup: nil) }
+        }
+    }
+
+    /// Roll-ups of a series, newest first: `period` 5 minutes or an hour as stored, or a day made of hours (UTC).
+    public func statistics(deviceID: String, key: String, period: Int64, since: Int64, until: Int64, limit: Int) async throws -> [HistoryPoint] {
+        try await writer.read { db in
+            guard let series = try Int64.fetchOne(db, sql: "SELECT id FROM history_series WHERE device_id = ? AND key = ?", arguments: [deviceID, key])
+            else { return [] }
+            let stored = period == Self.day ? Self.hour : period
+            let bucket = "(start / \(period)) * \(period)"
+            // SQLite takes `last` from the row where max(last_at) is found (its documented bare-column rule).
+            let rows = try Row.fetchAll(
+                db,
+                sql: """
+                    SELECT \(bucket) AS bucket, sum(sum) AS sum, sum(count) AS count, min(min) AS min, max(max) AS max,
+                        last, max(last_at) AS last_at
+                    FROM statistics WHERE series = ? AND period = ? AND start >= ? AND start < ?
+                    GROUP BY bucket ORDER BY bucket DESC LIMIT ?
+                    """,
+                arguments: [series, stored, (since / period) * period, until, limit]
+            )
+            return rows.map { row in
+                var rollup = Rollup(row["last"], at: row["last_at"])
+                rollup.sum = row["sum"]
+                rollup.count = row["count"]
+                rollup.min = row["min"]
+                rollup.max = row["max"]
+                return HistoryPoint(at: row["bucket"], value: nil, rollup: rollup)
+            }
+        }
+    }
+
+    /// Series in the history (for `health`; counting the rows themselves would scan millions).
+    public func historySeriesCount() async throws -> Int {
+        try await writer.read { db in try Int.fetchOne(db, sql: "SELECT count(*) FROM history_series") ?? 0 }
+    }
+}
