@@ -15,7 +15,8 @@ struct HistoryRetention: Service {
             } catch {
                 logger.warning("cannot prune the sensor history", metadata: ["error": "\(error)"])
             }
-            try? await Task.sleep(for: interval)
+            // Ends at once on shutdown, not at the end of the interval.
+            try? await cancelWhenGracefulShutdown { try await Task.sleep(for: interval) }
         }
     }
 }
