@@ -75,4 +75,14 @@ enum Display {
         let keyWidth = pairs.map { width($0.0) }.max() ?? 0
         return pairs.map { padded($0.0, to: keyWidth) + "  " + $0.1 }.joined(separator: "\n")
     }
+
+    /// `▁▂▄▆█`: values scaled between their own min and max (oldest first), for a trend at a glance.
+    static func sparkline(_ values: [Double]) -> String {
+        let bars = Array("▁▂▃▄▅▆▇█")
+        guard let low = values.min(), let high = values.max() else { return "" }
+        let span = high - low
+        return String(values.map { value in
+            span == 0 ? bars[3] : bars[min(bars.count - 1, Int((value - low) / span * Double(bars.count - 1) + 0.5))]
+        })
+    }
 }

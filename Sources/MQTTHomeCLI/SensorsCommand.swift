@@ -1,6 +1,10 @@
 import ArgumentParser
 import MQTTHome
 
+#if canImport(Glibc)
+import Glibc
+#endif
+
 /// `mqtt-home sensors read|history`: the plugin API from a terminal.
 struct SensorsCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -57,37 +61,64 @@ struct SensorsRead: AsyncParsableCommand {
 struct SensorsHistory: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "history",
-        abstract: "A sensor's past values from the device's stored log, newest first.",
+        abstract: "A sensor's past: raw values, or 5-minute, hourly or daily mean/min/max, newest first.",
         discussion: """
+            On a terminal a sparkline of the values (oldest to newest) follows the table.
+
             Examples:
               mqtt-home sensors history weather temperature
+              mqtt-home sensors history kitchen temperature --since -24h --resolution hour
               mqtt-home sensors history weather 温度 --since 2h --limit 50
             """
     )
 
     @Argument(help: "Device id or name.") var device: String
     @Argument(help: "Sensor: key, name, device class or alias.") var sensor: String
-    @Option(help: "Only since this RFC 3339 time or age (30m, 2h, 1d).") var since: String?
-    @Option(help: "How many (1-1000, default 20).") var limit: Int = 20
+    @Option(help: "From this RFC 3339 time or this long ago (-24h, 30m, 7d; default 24 h ago).") var since: String?
+    @Option(help: "Up to this RFC 3339 time or age (default now).") var until: String?
+    @Option(help: "raw, 5min, hour or day (default raw).") var resolution: String = "raw"
+    @Option(help: "How many (1-10000, default 20; 24 for --resolution hour).") var limit: Int?
     @OptionGroup var connection: ConnectionOptions
     @OptionGroup var output: OutputOptions
 
     func validate() throws {
-        if !(1...1000).contains(limit) { throw ValidationError("--limit must be from 1 to 1000") }
+        if let limit, !(1...10_000).contains(limit) { throw ValidationError("--limit must be from 1 to 10000") }
+        if !["raw", "5min", "hour", "day"].contains(resolution) { throw ValidationError("--resolution must be raw, 5min, hour or day") }
     }
 
     func run() async throws {
-        var params: JSONObject = ["device": .string(device), "sensor": .string(sensor), "limit": .int(Int64(limit))]
+        let count = limit ?? (resolution == "hour" ? 24 : 20)
+        var params: JSONObject = ["device": .string(device), "sensor": .string(sensor), "limit": .int(Int64(count))]
         if let since { params["since"] = .string(since) }
+        if let until { params["until"] = .string(until) }
+        if resolution != "raw" { params["resolution"] = .string(resolution) }
         let result = try await connection.result("sensors/history", params)
         output.emit(result) {
             let items = result["items"]?.arrayValue ?? []
-            guard !items.isEmpty else { return "no values of \(result["sensor"]?.stringValue ?? sensor) in the log" }
+            guard !items.isEmpty else { return "no values of \(result["sensor"]?.stringValue ?? sensor) in that time" }
             let unit = result["unit"]?.stringValue
-            return Display.table(
-                ["at", "when", "value"],
-                items.map { [$0["at"]?.stringValue ?? "", Display.ago($0["at"]?.stringValue), Display.value($0["value"], unit: unit)] }
-            )
+            var text: String
+            var values: [Double]
+            if resolution == "raw" {
+                text = Display.table(
+                    ["at", "when", "value"],
+                    items.map { [$0["at"]?.stringValue ?? "", Display.ago($0["at"]?.stringValue), Display.value($0["value"], unit: unit)] }
+                )
+                values = items.compactMap { $0["value"]?.doubleValue }
+            } else {
+                text = Display.table(
+                    ["start", "mean", "min", "max", "last", "count"],
+                    items.map { item in
+                        [
+                            item["start"]?.stringValue ?? "", Display.value(item["mean"], unit: unit), Display.value(item["min"], unit: unit),
+                            Display.value(item["max"], unit: unit), Display.value(item["last"], unit: unit), String(item["count"]?.intValue ?? 0),
+                        ]
+                    }
+                )
+                values = items.compactMap { $0["mean"]?.doubleValue }
+            }
+            if isatty(1) == 1, values.count > 1 { text += "\n" + Display.sparkline(values.reversed()) }
+            return text
         }
     }
 }

@@ -62,12 +62,13 @@ struct HistoryStoreTests {
         #expect(try await store.historySeriesCount() == 0)
     }
 
-    @Test("a year of 5-minute statistics stored: one day of them is exactly its 288 buckets", .timeLimit(.minutes(1)))
-    func yearOfStatistics() async throws {
+    @Test("a month of 5-minute statistics stored: one day of them is exactly its 288 buckets", .timeLimit(.minutes(1)))
+    func monthOfStatistics() async throws {
+        // A year of them, and how fast a day answers, is the history benchmark's (Benchmarks/run history).
         let store = try await store()
         let start: Int64 = 1_733_011_200_000  // 2024-12-01
-        for day in Int64(0)..<365 { try await fillDay(store, day: start + day * DeviceStore.day) }
-        let lastDay = start + 364 * DeviceStore.day
+        for day in Int64(0)..<30 { try await fillDay(store, day: start + day * DeviceStore.day) }
+        let lastDay = start + 29 * DeviceStore.day
         let buckets = try await store.statistics(deviceID: "kitchen", key: "temperature", period: DeviceStore.fiveMinutes, since: lastDay, until: lastDay + DeviceStore.day, limit: 1000)
         #expect(buckets.count == 288)
     }
