@@ -6,7 +6,7 @@ import Mosquitto
 import Glibc
 #endif
 
-/// `mqtt-home-bench rpc|ingest|command|discovery|bridge|soak|flood`: figures for BENCHMARKS.md, measured against a loopback mosquitto this
+/// `mqtt-home-bench rpc|ingest|command|discovery|bridge|soak|flood|history`: figures for BENCHMARKS.md, measured against a loopback mosquitto this
 /// program starts and the `mqtt-homed` built next to it. Prints figures; asserts nothing.
 @main
 struct Bench {
@@ -18,6 +18,7 @@ struct Bench {
                mqtt-home-bench bridge <emqx-clients> <polls>
                mqtt-home-bench soak <minutes> <messages-per-second> <devices>
                mqtt-home-bench flood <requests> <requests-per-second>
+               mqtt-home-bench history [days of statistics]
         """
 
     static func main() async throws {
@@ -50,6 +51,8 @@ struct Bench {
                 exit(2)
             }
             try await FloodBenchmark.run(requests: numbers[0], rate: numbers[1])
+        case "history":
+            try await HistoryBenchmark.run(days: numbers.first ?? 365)
         case "soak":
             guard numbers.count == 3 else {
                 print(usage)

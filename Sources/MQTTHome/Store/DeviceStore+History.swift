@@ -1,3 +1,4 @@
+import Foundation
 import GRDB
 import Synchronization
 
@@ -135,6 +136,27 @@ extension DeviceStore {
     /// Forgets cached series ids of a device (its series go with it, ON DELETE CASCADE).
     func forgetSeries(deviceID: String) {
         seriesCache.withLock { cache in cache = cache.filter { !$0.key.hasPrefix(deviceID + "\n") } }
+    }
+
+    /// Writes 5-minute and hourly statistics for every 5 minutes of `[from, to)`: a day's sine wave around 20.
+    /// For benchmarks and fixtures only; the daemon's statistics come from what devices report.
+    public func fillStatistics(deviceID: String, key: String, from: Int64, to: Int64) async throws {
+        var dayStart = from
+        while dayStart < to {
+            var rollups: [BucketKey: Rollup] = [:]
+            var at = dayStart
+            while at < min(to, dayStart + Self.day) {
+                let value = 20 + 3 * sin(Double(at % Self.day) / Double(Self.day) * 2 * Double.pi)
+                for period in [Self.fiveMinutes, Self.hour] {
+                    let bucket = BucketKey(deviceID: deviceID, key: key, period: period, start: (at / period) * period)
+                    if rollups[bucket] == nil { rollups[bucket] = Rollup(value, at: at) } else { rollups[bucket]!.add(value, at: at) }
+                }
+                at += Self.fiveMinutes
+            }
+            let batch = rollups
+            try await writer.write { db in try self.merge(rollups: batch, in: db) }
+            dayStart += Self.day
+        }
     }
 
     // MARK: - Reading
