@@ -56,12 +56,30 @@ extension DeviceStore {
         public var mean: Double { count == 0 ? 0 : sum / Double(count) }
     }
 
-    /// A bucket of one series: `period` 300,000 ms (5 minutes) or 3,600,000 ms (an hour), `start` its first ms.
-    public struct BucketKey: Sendable, Hashable {
+    /// A series: one state key of one device.
+    public struct SeriesKey: Sendable, Hashable {
         public var deviceID: String
         public var key: String
+    }
+
+    /// A bucket of one series: `period` 300,000 ms (5 minutes) or 3,600,000 ms (an hour), `start` its first ms.
+    public struct BucketKey: Sendable, Hashable {
+        public var series: SeriesKey
         public var period: Int64
         public var start: Int64
+
+        public init(deviceID: String, key: String, period: Int64, start: Int64) {
+            self.init(series: SeriesKey(deviceID: deviceID, key: key), period: period, start: start)
+        }
+
+        public init(series: SeriesKey, period: Int64, start: Int64) {
+            self.series = series
+            self.period = period
+            self.start = start
+        }
+
+        public var deviceID: String { series.deviceID }
+        public var key: String { series.key }
     }
 
     public static let fiveMinutes: Int64 = 300_000
@@ -71,7 +89,7 @@ extension DeviceStore {
     /// The series id of (device, key), created on first use; nil when the device is gone (a sample queued before
     /// its removal is dropped, not a foreign-key failure of the batch).
     func seriesID(deviceID: String, key: String, in db: Database) throws -> Int64? {
-        let cacheKey = deviceID + "\n" + key
+        let cacheKey = SeriesKey(deviceID: deviceID, key: key)
         if let cached = seriesCache.withLock({ $0[cacheKey] }) { return cached }
         if let existing = try Int64.fetchOne(
             db, sql: "SELECT id FROM history_series WHERE device_id = ? AND key = ?", arguments: [deviceID, key]
@@ -89,12 +107,27 @@ extension DeviceStore {
         return id
     }
 
+    /// Rows per INSERT statement: one statement per sample cost more than the row itself.
+    static let rowsPerInsert = 64
+
     func append(samples: [Sample], in db: Database) throws {
-        let insert = try db.cachedStatement(sql: "INSERT OR REPLACE INTO history (series, at, value) VALUES (?, ?, ?)")
+        var values: [DatabaseValue] = []
+        values.reserveCapacity(Self.rowsPerInsert * 3)
+        func insert(_ count: Int) throws {
+            let statement = try db.cachedStatement(
+                sql: "INSERT OR REPLACE INTO history (series, at, value) VALUES " + Array(repeating: "(?, ?, ?)", count: count).joined(separator: ", ")
+            )
+            try statement.execute(arguments: StatementArguments(values))
+            values.removeAll(keepingCapacity: true)
+        }
         for sample in samples {
             guard let series = try seriesID(deviceID: sample.deviceID, key: sample.key, in: db) else { continue }
-            try insert.execute(arguments: [series, sample.at, sample.value])
+            values.append(series.databaseValue)
+            values.append(sample.at.databaseValue)
+            values.append(sample.value.databaseValue)
+            if values.count == Self.rowsPerInsert * 3 { try insert(Self.rowsPerInsert) }
         }
+        if !values.isEmpty { try insert(values.count / 3) }
     }
 
     /// Merges roll-up deltas into `statistics`.
@@ -135,7 +168,7 @@ extension DeviceStore {
 
     /// Forgets cached series ids of a device (its series go with it, ON DELETE CASCADE).
     func forgetSeries(deviceID: String) {
-        seriesCache.withLock { cache in cache = cache.filter { !$0.key.hasPrefix(deviceID + "\n") } }
+        seriesCache.withLock { cache in cache = cache.filter { $0.key.deviceID != deviceID } }
     }
 
     /// Writes 5-minute and hourly statistics for every 5 minutes of `[from, to)`: a day's sine wave around 20.
@@ -186,19 +219,30 @@ extension DeviceStore {
         try await writer.read { db in
             guard let series = try Int64.fetchOne(db, sql: "SELECT id FROM history_series WHERE device_id = ? AND key = ?", arguments: [deviceID, key])
             else { return [] }
-            let stored = period == Self.day ? Self.hour : period
-            let bucket = "(start / \(period)) * \(period)"
-            // SQLite takes `last` from the row where max(last_at) is found (its documented bare-column rule).
-            let rows = try Row.fetchAll(
-                db,
-                sql: """
-                    SELECT \(bucket) AS bucket, sum(sum) AS sum, sum(count) AS count, min(min) AS min, max(max) AS max,
-                        last, max(last_at) AS last_at
-                    FROM statistics WHERE series = ? AND period = ? AND start >= ? AND start < ?
-                    GROUP BY bucket ORDER BY bucket DESC LIMIT ?
-                    """,
-                arguments: [series, stored, (since / period) * period, until, limit]
-            )
+            let rows: [Row]
+            if period == Self.day {
+                // Days from hours. SQLite takes `last` from the row where max(last_at) is found (its documented
+                // bare-column rule for min/max aggregates).
+                rows = try Row.fetchAll(
+                    db,
+                    sql: """
+                        SELECT (start / \(Self.day)) * \(Self.day) AS bucket, sum(sum) AS sum, sum(count) AS count, min(min) AS min,
+                            max(max) AS max, last, max(last_at) AS last_at
+                        FROM statistics WHERE series = ? AND period = ? AND start >= ? AND start < ?
+                        GROUP BY bucket ORDER BY bucket DESC LIMIT ?
+                        """,
+                    arguments: [series, Self.hour, (since / period) * period, until, limit]
+                )
+            } else {
+                rows = try Row.fetchAll(
+                    db,
+                    sql: """
+                        SELECT start AS bucket, sum, count, min, max, last, last_at FROM statistics
+                        WHERE series = ? AND period = ? AND start >= ? AND start < ? ORDER BY start DESC LIMIT ?
+                        """,
+                    arguments: [series, period, (since / period) * period, until, limit]
+                )
+            }
             return rows.map { row in
                 var rollup = Rollup(row["last"], at: row["last_at"])
                 rollup.sum = row["sum"]

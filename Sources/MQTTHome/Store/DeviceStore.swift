@@ -8,8 +8,8 @@ import Synchronization
 /// one writer (``StoreWriter``) in batched transactions; read at start-up and by log queries.
 public final class DeviceStore: Sendable {
     let writer: any DatabaseWriter
-    /// `"<device>\n<key>"` → history series id; touched only inside write transactions (one at a time).
-    let seriesCache = Mutex<[String: Int64]>([:])
+    /// (device, key) → history series id; touched only inside write transactions (one at a time).
+    let seriesCache = Mutex<[SeriesKey: Int64]>([:])
 
     /// Opens (creating if needed) `<directory>/mqtt-home.sqlite` and migrates it.
     public convenience init(directory: String) throws(HomeError) {

@@ -54,7 +54,7 @@ public final class StoreWriter: Service, Sendable {
     /// unchanged one) and the roll-up deltas of open buckets, written every 10 s (or on demand, and at shutdown)
     /// rather than once per sample.
     private struct HistoryBuffer {
-        var lastRecorded: [String: (value: Double, at: Int64)] = [:]
+        var lastRecorded: [DeviceStore.SeriesKey: (value: Double, at: Int64)] = [:]
         var rows: [DeviceStore.Sample] = []
         var rollups: [DeviceStore.BucketKey: DeviceStore.Rollup] = [:]
         var lastRollupWrite = ContinuousClock.now
@@ -66,7 +66,7 @@ public final class StoreWriter: Service, Sendable {
 
         mutating func fold(_ samples: [DeviceStore.Sample], limit: Int) {
             for sample in samples {
-                let series = sample.deviceID + "\n" + sample.key
+                let series = DeviceStore.SeriesKey(deviceID: sample.deviceID, key: sample.key)
                 if let last = lastRecorded[series], last.value == sample.value, sample.at - last.at < 60_000 {
                     // Unchanged within a minute: no row, but the statistics count it.
                 } else {
@@ -74,7 +74,7 @@ public final class StoreWriter: Service, Sendable {
                     rows.append(sample)
                 }
                 for period in [DeviceStore.fiveMinutes, DeviceStore.hour] {
-                    let key = DeviceStore.BucketKey(deviceID: sample.deviceID, key: sample.key, period: period, start: (sample.at / period) * period)
+                    let key = DeviceStore.BucketKey(series: series, period: period, start: (sample.at / period) * period)
                     if rollups[key] == nil {
                         rollups[key] = DeviceStore.Rollup(sample.value, at: sample.at)
                     } else {
@@ -318,7 +318,11 @@ public final class StoreWriter: Service, Sendable {
 
     /// Writes the open statistics buckets now (before a statistics query, so it sees the last minutes too).
     public func flushStatistics() async throws {
-        history.withLock { $0.forceRollups = true }
+        // Nothing folded since the last write: the tables are current, no transaction needed.
+        guard history.withLock({ buffer in
+            buffer.forceRollups = !buffer.rollups.isEmpty
+            return buffer.forceRollups
+        }) else { return }
         try await perform { _, _ in }
     }
 
