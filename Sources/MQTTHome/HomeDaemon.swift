@@ -130,7 +130,7 @@ public struct HomeDaemon: Sendable {
                     ingest: registry.ingestStatistics(writer: writer),
                     discovery: configuration.discoveryPrefix == nil ? .null : registry.discoveryStatistics(),
                     bridge: Self.bridgeHealth(board: board, poller: poller, sysCollector: sysCollector),
-                    history: await Self.historyHealth(writer: writer)
+                    history: Self.historyHealth(writer: writer)
                 )
             }
         )
@@ -313,15 +313,15 @@ public struct HomeDaemon: Sendable {
 }
 
 extension HomeDaemon {
-    /// `health.history`: what the sensor history holds and what retention did (null when `HISTORY_DAYS` is 0).
-    static func historyHealth(writer: StoreWriter) async -> JSONValue {
+    /// `health.history`: what the sensor history recorded and what retention did (null when `HISTORY_DAYS` is 0).
+    /// From memory only: `health` does no I/O.
+    static func historyHealth(writer: StoreWriter) -> JSONValue {
         guard writer.settings.recordsHistory else { return .null }
         let counters = writer.historyStatistics
-        let series = try? await writer.store.historySeriesCount()
         return [
             "history_days": JSONValue(writer.settings.historyDays),
             "statistics_days": JSONValue(writer.settings.statisticsDays),
-            "series": JSONValue(series ?? 0),
+            "series": JSONValue(counters.series),
             "rows_recorded": JSONValue(counters.recorded),
             "rows_dropped": JSONValue(counters.dropped),
             "open_buckets": JSONValue(counters.openBuckets),

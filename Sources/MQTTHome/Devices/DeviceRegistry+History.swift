@@ -62,7 +62,8 @@ extension DeviceRegistry {
         return .object(result)
     }
 
-    /// Mean, min, max, last and count of several sensors over one window, from the 5-minute statistics.
+    /// Mean, min, max, last and count of several sensors over one window, from the 5-minute statistics (hourly ones
+    /// for windows over two days).
     public func sensorStatistics(
         _ sensors: [(device: String, sensor: String)],
         window: Window,
@@ -77,29 +78,11 @@ extension DeviceRegistry {
         for (query, sensor) in sensors {
             let (device, state) = try find(query)
             let (candidate, _) = try resolveSensor(sensor, device: device, state: state)
-            let buckets: [DeviceStore.HistoryPoint]
+            let total: DeviceStore.Rollup?
             do {
-                buckets = try await writer.store.statistics(
-                    deviceID: device.id, key: candidate.key, period: DeviceStore.fiveMinutes, since: window.since, until: window.until, limit: 1_000_000)
+                total = try await writer.store.summary(deviceID: device.id, key: candidate.key, since: window.since, until: window.until)
             } catch {
                 throw .internalError("cannot read the statistics: \(error)")
-            }
-            var total: DeviceStore.Rollup?
-            for bucket in buckets.reversed() {
-                guard let rollup = bucket.rollup else { continue }
-                if var merged = total {
-                    merged.sum += rollup.sum
-                    merged.count += rollup.count
-                    merged.min = min(merged.min, rollup.min)
-                    merged.max = max(merged.max, rollup.max)
-                    if rollup.lastAt >= merged.lastAt {
-                        merged.last = rollup.last
-                        merged.lastAt = rollup.lastAt
-                    }
-                    total = merged
-                } else {
-                    total = rollup
-                }
             }
             var item: JSONObject = [
                 "device": .string(device.id), "sensor": .string(candidate.key),

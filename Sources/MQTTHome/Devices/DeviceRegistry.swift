@@ -262,6 +262,8 @@ public final class DeviceRegistry: Sendable {
 
     /// The numeric values this message set (their `updatedAt` is this message's time), as history samples; a light's
     /// object value contributes its numeric fields as `<key>.<field>` (`light.brightness`).
+    static let sampledFieldsPerValue = 16
+
     static func samples(_ changed: [(String, DeviceState)], at now: String) -> [DeviceStore.Sample] {
         let milliseconds = Int64((Timestamp.currentSeconds() * 1000).rounded())
         var samples: [DeviceStore.Sample] = []
@@ -273,9 +275,13 @@ public final class DeviceRegistry: Sendable {
                 case .double(let value)? where value.isFinite:
                     samples.append(.init(deviceID: id, key: key, at: milliseconds, value: value))
                 case .object(let fields)?:
-                    for (field, value) in fields {
+                    // A light's brightness and colour temperature, not a payload's every field: at most 16 per value,
+                    // so one message cannot open thousands of series.
+                    var taken = 0
+                    for (field, value) in fields where taken < Self.sampledFieldsPerValue {
                         if let number = value.doubleValue, number.isFinite {
                             samples.append(.init(deviceID: id, key: key + "." + field, at: milliseconds, value: number))
+                            taken += 1
                         }
                     }
                 default:

@@ -194,6 +194,31 @@ extension DeviceStore {
 
     // MARK: - Reading
 
+    /// One roll-up of a whole window, aggregated inside SQLite (no row reaches Swift): from the hourly statistics
+    /// for windows over two days (a year is 8,760 rows), else from the 5-minute ones.
+    public func summary(deviceID: String, key: String, since: Int64, until: Int64) async throws -> Rollup? {
+        try await writer.read { db in
+            guard let series = try Int64.fetchOne(db, sql: "SELECT id FROM history_series WHERE device_id = ? AND key = ?", arguments: [deviceID, key])
+            else { return nil }
+            let period = until - since > 2 * Self.day ? Self.hour : Self.fiveMinutes
+            guard let row = try Row.fetchOne(
+                db,
+                sql: """
+                    SELECT sum(sum) AS sum, sum(count) AS count, min(min) AS min, max(max) AS max, last, max(last_at) AS last_at
+                    FROM statistics WHERE series = ? AND period = ? AND start >= ? AND start < ?
+                    """,
+                arguments: [series, period, (since / period) * period, until]
+            ), let count: Int = row["count"], count > 0
+            else { return nil }
+            var rollup = Rollup(row["last"], at: row["last_at"])
+            rollup.sum = row["sum"]
+            rollup.count = count
+            rollup.min = row["min"]
+            rollup.max = row["max"]
+            return rollup
+        }
+    }
+
     /// One point of a history answer: a value (raw) or a bucket's roll-up.
     public struct HistoryPoint: Sendable, Hashable {
         public var at: Int64
