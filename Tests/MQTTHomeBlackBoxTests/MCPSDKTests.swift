@@ -7,10 +7,10 @@ import Testing
 /// `mqtt-home mcp` driven by the official MCP Python SDK (`mcp` 2.3.0 from PyPI, in the venv scripts/test makes):
 /// a client nobody here wrote, which waits for each reply before it sends more — what stalled the server before.
 /// Each scenario is `Tests/Fixtures/mcp-sdk-client.py <scenario>`, which prints what it saw as JSON. scripts/test runs
-/// the suite in its own phase (`MQTT_HOME_CLIENTS=1`), so the Python processes do not slow the time-limited tests.
+/// the suite in its own phase (`MQTT_HOME_SERIAL=1`), so the Python processes do not slow the time-limited tests.
 @Suite(
     "mqtt-home mcp with the official MCP Python SDK",
-    .enabled(if: ProcessInfo.processInfo.environment["MQTT_HOME_CLIENTS"] == "1"),
+    .enabled(if: ProcessInfo.processInfo.environment["MQTT_HOME_SERIAL"] == "1"),
     .timeLimit(.minutes(3))
 )
 struct MCPSDKTests {

@@ -5,11 +5,11 @@ import TestSupport
 import Testing
 
 /// RPC as a client nobody here wrote speaks it: paho-mqtt (PyPI, in the venv scripts/test makes), against mosquitto
-/// with the README's password file and ACL. scripts/test runs it in its own phase (`MQTT_HOME_CLIENTS=1`, with
+/// with the README's password file and ACL. scripts/test runs it in its own phase (`MQTT_HOME_SERIAL=1`, with
 /// `MQTT_HOME_PYTHON` pointing at the venv), so the Python processes do not slow the time-limited tests.
 @Suite(
     "Third-party clients: paho-mqtt",
-    .enabled(if: ProcessInfo.processInfo.environment["MQTT_HOME_CLIENTS"] == "1"),
+    .enabled(if: ProcessInfo.processInfo.environment["MQTT_HOME_SERIAL"] == "1"),
     .timeLimit(.minutes(1))
 )
 struct ThirdPartyClientTests {

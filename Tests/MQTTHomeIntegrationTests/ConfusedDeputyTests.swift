@@ -8,7 +8,13 @@ import Testing
 /// What a caller with few broker rights must not be able to make mqtt-homed do with its broad ones. Each test is an
 /// attack against a real mosquitto with `password_file` + `acl_file`, and a watcher logged in as the daemon's own
 /// user proves that nothing landed where it must not — not only that the daemon answered with an error.
-@Suite("Confused deputy: what callers may not make the daemon do", .timeLimit(.minutes(2)))
+/// Runs in scripts/test's serial phase (`MQTT_HOME_SERIAL=1`): its daemons, brokers and waits, added to the
+/// parallel phase, pushed the time-limited tests of other suites past their bounds on 2 cores.
+@Suite(
+    "Confused deputy: what callers may not make the daemon do",
+    .enabled(if: ProcessInfo.processInfo.environment["MQTT_HOME_SERIAL"] == "1"),
+    .timeLimit(.minutes(2))
+)
 struct ConfusedDeputyTests {
     /// Publishes a hand-made request as `client`, with a Response Topic or, on `reply_to`, in the body.
     func request(_ client: MosquittoClient, _ method: String, _ body: String, responseTopic: String? = nil) async throws {
@@ -289,12 +295,12 @@ struct ConfusedDeputyTests {
     }
 }
 
-/// The flood is minutes of nothing but seconds of CPU: it runs in scripts/test's own phase (`MQTT_HOME_FLOOD=1`),
+/// The flood is minutes of nothing but seconds of CPU: it runs in scripts/test's own phase (`MQTT_HOME_SERIAL=1`),
 /// so it neither starves the time-limited tests nor is starved by them. Its latencies are a benchmark's business
 /// (`Benchmarks/run flood`); here: every one of the victim's calls is answered.
 @Suite(
     "Fair RPC under a flood of distinct callers",
-    .enabled(if: ProcessInfo.processInfo.environment["MQTT_HOME_FLOOD"] == "1"),
+    .enabled(if: ProcessInfo.processInfo.environment["MQTT_HOME_SERIAL"] == "1"),
     .timeLimit(.minutes(2))
 )
 struct FloodTests {
