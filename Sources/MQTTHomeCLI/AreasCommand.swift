@@ -65,26 +65,16 @@ struct AreasSet: AsyncParsableCommand {
     )
 
     @Argument(help: "Area name (case-insensitive).") var area: String
-    @Argument(help: "field=value pairs.") var fields: [String]
+    @OptionGroup var set: SetFields
     @Option(help: "Only devices of this type, e.g. light.") var type: String?
-    @Option(help: "Seconds to wait for the confirmations (default 3).") var wait: Double = 3
     @OptionGroup var connection: ConnectionOptions
     @OptionGroup var output: OutputOptions
 
-    func validate() throws {
-        if fields.isEmpty { throw ValidationError("give at least one field=value, e.g. state=OFF") }
-        if !(wait >= 0 && wait <= 60) { throw ValidationError("--wait must be from 0 to 60 seconds") }
-        for pair in fields { _ = try KeyValue.split(pair, option: "field") }
-    }
-
     func run() async throws {
-        var params: JSONObject = ["area": .string(area), "confirm_timeout_ms": .int(Int64(wait * 1000))]
+        var params = try set.params()
+        params["area"] = .string(area)
         if let type { params["type"] = .string(type) }
-        for pair in fields {
-            let (key, value) = try KeyValue.split(pair, option: "field")
-            params[key] = value
-        }
-        let result = try await connection.result("devices/set", params, wait: wait)
+        let result = try await connection.result("devices/set", params, wait: set.wait)
         let results = result["results"]?.arrayValue ?? []
         output.emit(result) {
             var rows = results.map { item -> [String] in

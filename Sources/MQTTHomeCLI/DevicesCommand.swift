@@ -306,11 +306,24 @@ struct DevicesSet: AsyncParsableCommand {
     )
 
     @Argument(help: "Device id or name.") var device: String
-    @Argument(help: "field=value pairs.") var fields: [String]
+    @OptionGroup var set: SetFields
     @Option(help: "Entity key (default: the one matching the device type).") var entity: String?
-    @Option(help: "Seconds to wait for the device's confirmation (default 3).") var wait: Double = 3
     @OptionGroup var connection: ConnectionOptions
     @OptionGroup var output: OutputOptions
+
+    func run() async throws {
+        var params = try set.params()
+        params["id"] = .string(device)
+        if let entity { params["entity"] = .string(entity) }
+        let result = try await connection.result("devices/set", params, wait: set.wait)
+        try Confirmation.report(result, output: output)
+    }
+}
+
+/// The field=value pairs and the wait shared by `devices set` and `areas set`.
+struct SetFields: ParsableArguments {
+    @Argument(help: "field=value pairs.") var fields: [String]
+    @Option(help: "Seconds to wait for the confirmation (default 3).") var wait: Double = 3
 
     func validate() throws {
         if fields.isEmpty { throw ValidationError("give at least one field=value, e.g. state=ON") }
@@ -318,15 +331,14 @@ struct DevicesSet: AsyncParsableCommand {
         for pair in fields { _ = try KeyValue.split(pair, option: "field") }
     }
 
-    func run() async throws {
-        var params: JSONObject = ["id": .string(device), "confirm_timeout_ms": .int(Int64(wait * 1000))]
+    /// `devices/set`'s intent and `confirm_timeout_ms`, without a target.
+    func params() throws -> JSONObject {
+        var params: JSONObject = ["confirm_timeout_ms": .int(Int64(wait * 1000))]
         for pair in fields {
             let (key, value) = try KeyValue.split(pair, option: "field")
             params[key] = value
         }
-        if let entity { params["entity"] = .string(entity) }
-        let result = try await connection.result("devices/set", params, wait: wait)
-        try Confirmation.report(result, output: output)
+        return params
     }
 }
 

@@ -24,16 +24,7 @@ struct CLICommandsTests {
         let device = try await MessageCollector.connect(port: harness.broker.port, subscribeTo: ["hall/light/set"])
         try await device.client.publishAndWait("zigbee2mqtt/kitchen", payload: Array(#"{"temperature":21.5,"humidity":40}"#.utf8))
         try await device.client.publishAndWait("hall/light", payload: Array("OFF".utf8))
-        let echo = Task {
-            while !Task.isCancelled {
-                guard let command = device.messages.first else {
-                    try? await Task.sleep(for: .milliseconds(5))
-                    continue
-                }
-                device.clear()
-                _ = try? device.client.publish("hall/light", payload: command.payload)
-            }
-        }
+        let echo = device.echoingCommands()
         // State applied before the first command runs.
         for _ in 0..<100 {
             if (try? await harness.call("devices/get", ["id": "hall_light"]))?["state"]?["state"] == "OFF" { break }

@@ -26,16 +26,7 @@ struct MCPSDKTests {
         try await device.client.publishAndWait("zigbee2mqtt/kitchen", payload: Array(#"{"temperature":21.5,"humidity":40}"#.utf8))
         try await device.client.publishAndWait("hall/light", payload: Array("OFF".utf8))
         try await device.client.publishAndWait("plug/state", payload: Array("OFF".utf8))
-        let echo = Task {
-            while !Task.isCancelled {
-                guard let command = device.messages.first else {
-                    try? await Task.sleep(for: .milliseconds(5))
-                    continue
-                }
-                device.clear()
-                _ = try? device.client.publish("hall/light", payload: command.payload)
-            }
-        }
+        let echo = device.echoingCommands()
         for _ in 0..<100 {
             if (try? await harness.call("sensors/read", ["device": "kitchen_sensor", "sensor": "temperature"]))?["value"] == 21.5 { break }
             try await Task.sleep(for: .milliseconds(20))

@@ -72,15 +72,7 @@ struct AreaTests {
         _ = try await harness.call("devices/add", ["name": "Thermometer", "type": "sensor", "state_topic": "k/t", "area": "Kitchen"])
         // The ceiling light and the plug echo their commands; the counter light never answers.
         let devices = try await MessageCollector.connect(port: harness.broker.port, subscribeTo: ["k/ceiling/set", "k/plug/set"])
-        let echo = Task {
-            while !Task.isCancelled {
-                for message in devices.messages {
-                    _ = try? devices.client.publish(String(message.topic.dropLast(4)), payload: message.payload)
-                }
-                devices.clear()
-                try? await Task.sleep(for: .milliseconds(5))
-            }
-        }
+        let echo = devices.echoingCommands()
         defer { echo.cancel() }
 
         let all = try await harness.call("devices/set", ["area": "kitchen", "state": "ON", "confirm_timeout_ms": 600])

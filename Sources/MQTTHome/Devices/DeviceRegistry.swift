@@ -45,6 +45,8 @@ public final class DeviceRegistry: Sendable {
         var commandTopics: [String: Set<String>] = [:]
         /// Discovered entities in all, for `DISCOVERY_MAX_ENTITIES`.
         var discoveredEntities = 0
+        /// When each device last gave the history a sample (ms), for the one-a-second bound.
+        var lastSampled: [String: Int64] = [:]
     }
 
     struct EntityRef: Hashable, Sendable {
@@ -148,6 +150,9 @@ public final class DeviceRegistry: Sendable {
         var confirmed: [(StateWaiter, JSONValue?)] = []
         var templateErrors = 0
         var templateFailures: [(String, String, TemplateError)] = []
+        let recordsHistory = writer.settings.recordsHistory
+        let milliseconds = recordsHistory ? Int64((Timestamp.currentSeconds() * 1000).rounded()) : 0
+        var sampled: [String] = []
         var droppedKeys = 0
         // Parsed at most once per message, however many discovered entities read it (Zigbee2MQTT: all of a device's).
         var parsed: JSONValue?? = nil
@@ -241,6 +246,14 @@ public final class DeviceRegistry: Sendable {
                 }
             }
             changed = touched.map { ($0, contents.states[$0]!) }
+            if recordsHistory {
+                // At most one history sample a second per device: a device flooding its topic costs the history
+                // (and this path) nothing more than one reporting every second.
+                for id in touched where milliseconds - (contents.lastSampled[id] ?? Int64.min / 2) >= 1000 {
+                    contents.lastSampled[id] = milliseconds
+                    sampled.append(id)
+                }
+            }
         }
         if templateErrors > 0 {
             discoveryCounters.templateErrors.add(templateErrors, ordering: .relaxed)
@@ -253,7 +266,11 @@ public final class DeviceRegistry: Sendable {
             return
         }
         matched.add(1, ordering: .relaxed)
-        writer.enqueue(logs: logs, states: changed, samples: writer.settings.recordsHistory ? Self.samples(changed, at: now) : [])
+        writer.enqueue(
+            logs: logs,
+            states: changed,
+            samples: sampled.isEmpty ? [] : Self.samples(changed.filter { sampled.contains($0.0) }, at: now, milliseconds: milliseconds)
+        )
         for (id, state) in changed { publisher.publish(topics.deviceState(id), state: state) }
         for (id, online) in availabilityChanged {
             publisher.publish(topics.deviceAvailability(id), payload: Array((online ? "online" : "offline").utf8))
@@ -264,8 +281,7 @@ public final class DeviceRegistry: Sendable {
     /// object value contributes its numeric fields as `<key>.<field>` (`light.brightness`).
     static let sampledFieldsPerValue = 16
 
-    static func samples(_ changed: [(String, DeviceState)], at now: String) -> [DeviceStore.Sample] {
-        let milliseconds = Int64((Timestamp.currentSeconds() * 1000).rounded())
+    static func samples(_ changed: [(String, DeviceState)], at now: String, milliseconds: Int64) -> [DeviceStore.Sample] {
         var samples: [DeviceStore.Sample] = []
         for (id, state) in changed {
             for (key, time) in state.updatedAt where time == now {
@@ -393,6 +409,7 @@ public final class DeviceRegistry: Sendable {
     /// Removes a device from the maps and the index; returns the filters no device uses any more (to unsubscribe).
     static func remove(_ device: Device, from contents: inout Contents) -> [String] {
         contents.messageCounts[device.id] = nil
+        contents.lastSampled[device.id] = nil
         let behaviors = contents.behaviors.removeValue(forKey: device.id) ?? [:]
         contents.discoveredEntities -= behaviors.count
         contents.devices.removeValue(forKey: device.id)

@@ -50,8 +50,8 @@ public final class StoreWriter: Service, Sendable {
     /// Sensor history between the queue and the tables; touched only by `flush`, which runs one at a time.
     private let history = Mutex(HistoryBuffer())
 
-    /// What `flush` folds samples into: the rows to record (a value that changed, at most one a second per series,
-    /// or 60 s after the last row of an unchanged one) and the roll-up deltas of open buckets, written every 10 s (or on demand, and at shutdown)
+    /// What `flush` folds samples into: the rows to record (a value that changed, or 60 s after the last row of an
+    /// unchanged one) and the roll-up deltas of open buckets, written every 10 s (or on demand, and at shutdown)
     /// rather than once per sample.
     private struct HistoryBuffer {
         var lastRecorded: [DeviceStore.SeriesKey: (value: Double, at: Int64)] = [:]
@@ -67,11 +67,9 @@ public final class StoreWriter: Service, Sendable {
         mutating func fold(_ samples: [DeviceStore.Sample], limit: Int) {
             for sample in samples {
                 let series = DeviceStore.SeriesKey(deviceID: sample.deviceID, key: sample.key)
-                if let last = lastRecorded[series],
-                    (last.value == sample.value && sample.at - last.at < 60_000) || sample.at - last.at < 1000
-                {
-                    // Unchanged within a minute, or within a second of the last row (a device flooding its topic
-                    // must not write thousands of rows a second): no row, but the statistics count it.
+                if let last = lastRecorded[series], last.value == sample.value, sample.at - last.at < 60_000 {
+                    // Unchanged within a minute: no row, but the statistics count it. (Samples arrive at most one a
+                    // second per device: the registry bounds them.)
                 } else {
                     lastRecorded[series] = (sample.value, sample.at)
                     rows.append(sample)
