@@ -100,12 +100,12 @@ public enum FileSystem {
     }
 
     /// 32 hex digits from the system's cryptographic random source (``SystemRandomNumberGenerator``: getrandom on
-    /// Linux), for the passwords of the embedded broker's users.
+    /// Linux), for the passwords of the embedded broker's users and the RPC client's reply topics.
     public static func randomToken() -> String {
         var generator = SystemRandomNumberGenerator()
-        return (0..<16).map { _ in
-            let byte = UInt8.random(in: 0...255, using: &generator)
-            return (byte < 16 ? "0" : "") + String(byte, radix: 16)
+        return [generator.next(), generator.next()].map { (value: UInt64) -> String in
+            let hex = String(value, radix: 16)
+            return String(repeating: "0", count: 16 - hex.count) + hex
         }.joined()
     }
 

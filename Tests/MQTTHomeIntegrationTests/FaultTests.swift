@@ -7,7 +7,14 @@ import Testing
 
 /// What a home daemon lives through: the broker dying under it, being killed itself mid-ingest, a full or read-only
 /// disk, and a device flooding its topic. Each test is bounded in time and cleans up its processes.
-@Suite("Fault injection", .timeLimit(.minutes(3)))
+/// Runs in scripts/test's serial phase (`MQTT_HOME_SERIAL=1`): a 10,000 msg/s flood, 20 broker kills and 10 daemon
+/// kills take both cores, and alongside the parallel suite they and the time-limited tests of others starved each
+/// other (the flood's own RPC p99 went past its bound).
+@Suite(
+    "Fault injection",
+    .enabled(if: ProcessInfo.processInfo.environment["MQTT_HOME_SERIAL"] == "1"),
+    .timeLimit(.minutes(3))
+)
 struct FaultTests {
     static let deviceCount = 20
 

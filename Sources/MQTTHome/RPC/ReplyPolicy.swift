@@ -38,7 +38,9 @@ public struct ReplyPolicy: Sendable {
         if topic == discoveryPrefix || topic.hasPrefix(discoveryPrefix + "/") {
             return Refusal(reason: "is under the discovery prefix \(discoveryPrefix)/", kind: "discovery")
         }
-        if let device = deviceUsing(topic) {
+        // No device may use a topic inside <base>/ (DeviceTopicPolicy; stored ones that did are quarantined at load),
+        // so the reply subtree needs no look-up in the registry.
+        if !topic.hasPrefix(base + "/reply/"), let device = deviceUsing(topic) {
             return Refusal(reason: "is a topic device '\(device)' reads or is commanded on", kind: "device")
         }
         if !allowed.contains(where: { TopicRules.matches(filter: $0, topic: topic) }) {
