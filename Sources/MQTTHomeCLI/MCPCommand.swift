@@ -14,8 +14,9 @@ struct MCPCommand: AsyncParsableCommand {
         abstract: "Serve the home to an LLM over the Model Context Protocol (stdio).",
         discussion: """
             Reads JSON-RPC messages, one per line, on stdin and answers on stdout (logs go to stderr), as MCP
-            clients such as Claude Desktop and Cursor start it. Tools: list_devices, get_device, read_sensor,
-            sensor_history, set_device, control_device, broker_status.
+            clients such as Claude Desktop and Cursor start it. Tools: list_devices, list_areas, get_device,
+            read_sensor, sensor_history, sensor_statistics, set_device, set_area, control_device, broker_status
+            (--read-only: only those that change nothing).
 
             Example client configuration (Claude Desktop's claude_desktop_config.json):
               {"mcpServers": {"mqtt-home": {"command": "/usr/local/bin/mqtt-home",
