@@ -280,11 +280,14 @@ public final class DeviceRegistry: Sendable {
     /// The numeric values this message set (their `updatedAt` is this message's time), as history samples; a light's
     /// object value contributes its numeric fields as `<key>.<field>` (`light.brightness`).
     static let sampledFieldsPerValue = 16
+    /// Values one device gives the history per sample (a second): with the fields, what bounds its series.
+    static let sampledValuesPerDevice = 64
 
     static func samples(_ changed: [(String, DeviceState)], at now: String, milliseconds: Int64) -> [DeviceStore.Sample] {
         var samples: [DeviceStore.Sample] = []
         for (id, state) in changed {
-            for (key, time) in state.updatedAt where time == now {
+            let first = samples.count
+            for (key, time) in state.updatedAt where time == now && samples.count - first < sampledValuesPerDevice {
                 switch state.values[key] {
                 case .int(let value)?:
                     samples.append(.init(deviceID: id, key: key, at: milliseconds, value: Double(value)))
