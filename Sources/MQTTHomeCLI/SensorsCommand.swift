@@ -74,8 +74,9 @@ struct SensorsHistory: AsyncParsableCommand {
 
     @Argument(help: "Device id or name.") var device: String
     @Argument(help: "Sensor: key, name, device class or alias.") var sensor: String
-    @Option(help: "From this RFC 3339 time or this long ago (-24h, 30m, 7d; default 24 h ago).") var since: String?
-    @Option(help: "Up to this RFC 3339 time or age (default now).") var until: String?
+    // `.unconditional`: `--since -24h` is a value, not another option.
+    @Option(parsing: .unconditional, help: "From this RFC 3339 time or this long ago (-24h, 30m, 7d; default 24 h ago).") var since: String?
+    @Option(parsing: .unconditional, help: "Up to this RFC 3339 time or age (default now).") var until: String?
     @Option(help: "raw, 5min, hour or day (default raw).") var resolution: String = "raw"
     @Option(help: "How many (1-10000, default 20; 24 for --resolution hour).") var limit: Int?
     @OptionGroup var connection: ConnectionOptions

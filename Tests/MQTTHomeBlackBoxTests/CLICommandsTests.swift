@@ -141,6 +141,9 @@ struct CLICommandsTests {
         let history = try await cli(harness, ["sensors", "history", "kitchen_sensor", "temperature", "--since", "1h"])
         #expect(history.exitCode == 0)
         #expect(history.standardOutput.contains("21.5 °C"))
+        // `--since -24h` as people write it (a value starting with '-', not an option), with a roll-up table.
+        let hourly = try await cli(harness, ["sensors", "history", "kitchen_sensor", "temperature", "--since", "-24h", "--resolution", "hour"])
+        #expect(hourly.exitCode == 0 && hourly.standardOutput.contains("MEAN") && hourly.standardOutput.contains("21.5 °C"), "\(hourly.standardOutput) \(hourly.standardError)")
         let badSince = try await cli(harness, ["sensors", "history", "kitchen_sensor", "temperature", "--since", "later"])
         #expect(badSince.exitCode == 1)
         #expect(badSince.standardError.contains("since"))
