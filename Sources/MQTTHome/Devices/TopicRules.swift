@@ -29,12 +29,10 @@ public enum TopicRules {
 
     /// Whether some topic matches both filters (a plain topic is a filter that matches only itself).
     public static func overlaps(_ first: String, _ second: String) -> Bool {
-        // `$` topics never match a leading wildcard, so a `$` side overlaps only a `$` side.
+        // `$` topics never match a leading wildcard: a `$` side meets a wildcard-led side nowhere.
         if first.hasPrefix("$") != second.hasPrefix("$") {
-            let dollar = first.hasPrefix("$") ? first : second
             let other = first.hasPrefix("$") ? second : first
             if other.hasPrefix("+") || other.hasPrefix("#") { return false }
-            _ = dollar
         }
         let a = first.split(separator: "/", omittingEmptySubsequences: false)
         let b = second.split(separator: "/", omittingEmptySubsequences: false)
