@@ -5,7 +5,14 @@ import TestSupport
 import Testing
 
 /// The broker bridge end to end: a real mqtt-homed and mosquitto, with EMQX played by `fake-emqx.py`.
-@Suite("Broker bridge: EMQX REST (fake server) and mosquitto $SYS", .timeLimit(.minutes(2)))
+/// Runs in scripts/test's serial phase (`MQTT_HOME_SERIAL=1`): its bounds ("other methods answer within 500 ms while
+/// EMQX hangs", 25,000 clients within EMQX_TIMEOUT) are about the daemon, and in the parallel phase on 2 cores they
+/// measured the other suites' load instead (failed in several loaded runs, never alone).
+@Suite(
+    "Broker bridge: EMQX REST (fake server) and mosquitto $SYS",
+    .enabled(if: ProcessInfo.processInfo.environment["MQTT_HOME_SERIAL"] == "1"),
+    .timeLimit(.minutes(2))
+)
 struct BrokerBridgeTests {
     static let statusTopic = "mqtt-home/broker/status"
     static let nodesTopic = "mqtt-home/broker/nodes"
