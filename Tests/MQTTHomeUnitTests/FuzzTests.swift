@@ -16,7 +16,9 @@ import Testing
     // Minutes of CPU: scripts/test runs it on its own after the rest (MQTT_HOME_FUZZ=1), so it cannot starve the
     // time-limited broker tests; a bare `swift test` skips it.
     .enabled(if: ProcessInfo.processInfo.environment["MQTT_HOME_FUZZ"] == "1"),
-    .timeLimit(.minutes(5))
+    // A hang guard, not a speed bound (each template evaluation's time is asserted on its own): the four targets
+    // share 2 cores and took 200-306 s in this session's runs as the machine's speed drifted.
+    .timeLimit(.minutes(10))
 )
 struct FuzzTests {
     static var count: Int { ProcessInfo.processInfo.environment["FUZZ_COUNT"].flatMap(Int.init) ?? 100_000 }
