@@ -32,6 +32,28 @@ struct StoreWriterTests {
         #expect(try await store.loadAll().first?.1.values["value"] == 99)
     }
 
+    @Test("history: unchanged values write no row, roll-ups reach the table on demand, a removed device leaves nothing in memory")
+    func historyBuffer() async throws {
+        let store = try DeviceStore.inMemory()
+        let writer = StoreWriter(store: store, settings: .init(queueLimit: 10_000, flushInterval: .milliseconds(5)), logger: Logger(label: "test"))
+        let running = Task { try await writer.run() }
+        defer { running.cancel() }
+        try await writer.perform { store, db in try store.save(DeviceStoreTests.device("a"), in: db) }
+        let start: Int64 = 1_764_547_200_000
+        for (offset, value) in [(0, 20.0), (1000, 20.0), (2000, 21.0)] {
+            writer.enqueue(logs: [], states: [], samples: [.init(deviceID: "a", key: "t", at: start + Int64(offset), value: value)])
+        }
+        try await writer.perform { _, _ in }
+        try await writer.flushStatistics()
+        let rows = try await store.history(deviceID: "a", key: "t", since: start, until: start + 10_000, limit: 10)
+        #expect(rows.map(\.value) == [21, 20], "an unchanged value within a minute writes no row")
+        let buckets = try await store.statistics(deviceID: "a", key: "t", period: DeviceStore.fiveMinutes, since: start, until: start + 10_000, limit: 10)
+        #expect(buckets.first?.rollup?.count == 3, "but every sample counts")
+        #expect(writer.historyStatistics.series == 1)
+        writer.forget(deviceID: "a")
+        #expect(writer.historyStatistics.series == 0 && writer.historyStatistics.openBuckets == 0)
+    }
+
     @Test("a full queue refuses rows and counts them")
     func boundedQueue() {
         let writer = StoreWriter(

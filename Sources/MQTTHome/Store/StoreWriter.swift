@@ -350,7 +350,13 @@ public final class StoreWriter: Service, Sendable {
     }
 
     /// Forgets the log tally of a removed device.
+    /// Forgets what is kept in memory for a removed device: its log tally, and its history series' last rows and
+    /// open roll-ups (its tables go with it, ON DELETE CASCADE), so devices that come and go leave nothing behind.
     public func forget(deviceID: String) {
         pending.withLock { _ = $0.logRows.removeValue(forKey: deviceID) }
+        history.withLock { buffer in
+            buffer.lastRecorded = buffer.lastRecorded.filter { $0.key.deviceID != deviceID }
+            buffer.rollups = buffer.rollups.filter { $0.key.deviceID != deviceID }
+        }
     }
 }
