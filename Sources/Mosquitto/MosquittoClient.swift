@@ -260,7 +260,13 @@ public final class MosquittoClient: Sendable {
     /// Subscribes to many filters in few packets (up to 500 filters each), waiting for every SUBACK when connected;
     /// all of them are restored after every future reconnect.
     public func subscribe(_ filters: [String], qos: QoS = .atMostOnce) async throws {
-        guard !filters.isEmpty else { return }
+        try await confirm(requestSubscription(filters, qos: qos))
+    }
+
+    /// Sends the SUBSCRIBE packets for `filters` now (when connected) without waiting, and restores them after every
+    /// future reconnect. Pass the receipt to ``confirm(_:)`` exactly once.
+    public func requestSubscription(_ filters: [String], qos: QoS = .atMostOnce) throws(MosquittoError) -> SubscriptionReceipt {
+        guard !filters.isEmpty else { return SubscriptionReceipt(messageIDs: []) }
         let sent: [Int32] = try state.withLock { state throws(MosquittoError) -> [Int32] in
             for filter in filters { state.subscriptions[filter] = qos }
             guard state.connected else { return [] }
@@ -272,13 +278,31 @@ public final class MosquittoClient: Sendable {
                     state.subscribeFilters[mid] = Self.describe(chunk)
                     mids.append(mid)
                 } catch {
+                    // The chunks already sent are still awaited by the caller's `confirm`; this one never will be.
                     state.awaitedInFlight -= 1
+                    // Their waits would never be confirmed either: the caller gets no receipt.
+                    state.awaitedInFlight -= mids.count
                     throw error
                 }
             }
             return mids
         }
-        for mid in sent { try await awaitAck(mid) }
+        return SubscriptionReceipt(messageIDs: sent)
+    }
+
+    /// Waits for the SUBACKs of a ``requestSubscription(_:qos:)``; throws the broker's refusal, a lost connection,
+    /// or `CancellationError`.
+    public func confirm(_ receipt: SubscriptionReceipt) async throws {
+        for (position, mid) in receipt.messageIDs.enumerated() {
+            do {
+                try await awaitAck(mid)
+            } catch {
+                // The acks not waited for are no longer expected.
+                let remaining = receipt.messageIDs.count - position - 1
+                if remaining > 0 { state.withLock { $0.awaitedInFlight -= remaining } }
+                throw error
+            }
+        }
     }
 
     /// Stops restoring `filter` after reconnects and unsubscribes now if connected.
@@ -468,6 +492,10 @@ public final class MosquittoClient: Sendable {
                     state.awaitedInFlight -= 1
                     if let early = state.earlyAcks.take(mid) {
                         if let error = early { continuation.resume(throwing: error) } else { continuation.resume() }
+                    } else if Task.isCancelled {
+                        // Checked under the lock: a cancellation that ran before the waiter was registered found
+                        // nothing to resume, so it is honoured here instead of waiting for an ack forever.
+                        continuation.resume(throwing: CancellationError())
                     } else if !state.connected {
                         continuation.resume(throwing: MosquittoError.connectionLost)
                     } else {

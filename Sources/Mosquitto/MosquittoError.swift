@@ -18,8 +18,6 @@ public enum MosquittoError: Error, Sendable, Hashable, CustomStringConvertible {
     case notConnected
     /// The connection dropped while the operation waited for the broker.
     case connectionLost
-    /// The broker did not answer in time.
-    case timeout(seconds: Double)
     /// A value the caller passed cannot be used (e.g. a topic with a NUL byte, an unreadable TLS file).
     case invalidArgument(String)
 
@@ -63,7 +61,6 @@ public enum MosquittoError: Error, Sendable, Hashable, CustomStringConvertible {
             "broker refused publish to '\(topic)': \(message) (reason \(code))"
         case .notConnected: "not connected to the broker"
         case .connectionLost: "the connection to the broker was lost"
-        case .timeout(let seconds): "the broker did not answer within \(seconds) s"
         case .invalidArgument(let message): message
         }
     }

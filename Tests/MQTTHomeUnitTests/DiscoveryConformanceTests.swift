@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import Mosquitto
 import TestSupport
 
 @testable import MQTTHome
@@ -54,25 +55,27 @@ struct DiscoveryConformanceTests {
             #expect(behavior.isOptimistic == wanted["optimistic"]?.boolValue)
             #expect(behavior.unsupportedTemplates.isEmpty, "\(name): \(behavior.unsupportedTemplates)")
         }
-        // State messages in order, each applied the way the registry applies them; `value` is the entity's value after it.
-        var states = Array(repeating: DeviceState(), count: components.count)
+        // State messages in order, each routed and applied by the registry's own table; `value` is the entity's
+        // value after it.
+        var table = DeviceTable()
+        let entities = components.enumerated().map { index, component in
+            DeviceRegistry.entity(from: component, key: "e\(index)", deviceName: "device")
+        }
+        _ = table.insert(Device(id: "device", name: "device", type: components[0].platform, origin: "ha_discovery", createdAt: "", updatedAt: "", entities: entities), state: DeviceState())
+        let context = DeviceTable.IngestContext(now: "t", sampleAt: nil, stateKeys: 256)
         for message in expect["state"]?.arrayValue ?? [] {
             let index = Int(message["component"]?.intValue ?? 0)
-            let behavior = behaviors[index]
             let topic = try #require(message["topic"]?.stringValue)
             let bytes = Array(try #require(message["payload"]?.stringValue).utf8)
-            for input in behavior.inputs where TopicRules.matches(filter: input.topic, topic: topic) {
-                if case .success(let value?) = behavior.value(of: input, payload: bytes, json: EntityBehavior.json(bytes)) {
-                    states[index].set(value, entity: "entity", field: input.field, at: "t")
-                }
-            }
-            #expect(states[index].values["entity"] == message["value"], "\(name): after \(message["payload"]?.stringValue ?? "")")
+            let outcome = table.apply(MQTTMessage(topic: topic, payload: bytes), context)
+            #expect(outcome.templateErrors == 0, "\(name): \(outcome.templateFailures)")
+            #expect(table.states["device"]?.values["e\(index)"] == message["value"], "\(name): after \(message["payload"]?.stringValue ?? "")")
         }
         for message in expect["availability_messages"]?.arrayValue ?? [] {
             let behavior = behaviors[0]
             let source = try #require(behavior.availability.firstIndex { $0.topic == message["topic"]?.stringValue })
             let bytes = Array((message["payload"]?.stringValue ?? "").utf8)
-            let result = behavior.availabilityValue(source: source, payload: bytes, json: EntityBehavior.json(bytes))
+            let result = try behavior.availabilityValue(source: source, payload: bytes, json: EntityBehavior.json(bytes)).get()
             #expect(result.map(JSONValue.bool) ?? .null == message["available"], "\(name): availability \(message)")
         }
         for control in expect["control"]?.arrayValue ?? [] {

@@ -3,23 +3,24 @@ import Logging
 import Mosquitto
 import Synchronization
 
-/// RPC changes: each runs alone (``DeviceRegistry/mutations``), is committed to SQLite, then applied in memory,
-/// subscribed and published. A change that cannot be saved is not applied.
+/// RPC changes: each runs alone (``DeviceRegistry/mutations``), is committed to SQLite, then applied to the table,
+/// its SUBSCRIBE sent and its retained topics published; the SUBACK is awaited after the lock is released, before
+/// the reply (so a state published after the reply is seen). A change that cannot be saved is not applied.
 extension DeviceRegistry {
     public func add(_ spec: DeviceSpec) async throws(RPCError) -> JSONValue {
-        try await serialized { () throws(RPCError) -> JSONValue in
+        try await change { () throws(RPCError) -> (JSONValue, SubscriptionReceipt) in
             guard let name = spec.name, let type = spec.type, let stateTopic = spec.stateTopic else {
                 throw .invalidParams("name", "required")
             }
-            let id = try contents.withLock { contents throws(RPCError) -> String in
-                if let existing = contents.names[name.lowercased()] { throw .duplicateName(name, existingID: existing) }
+            let id = try table.withLock { table throws(RPCError) -> String in
+                if let existing = table.id(named: name) { throw .duplicateName(name, existingID: existing) }
                 if let requested = spec.id {
-                    if contents.devices[requested] != nil {
+                    if table.devices[requested] != nil {
                         throw RPCError.invalidParams("id", "a device with id '\(requested)' already exists")
                     }
                     return requested
                 }
-                return Self.freeID(Device.slug(name), contents)
+                return table.freeID(Device.slug(name))
             }
             let now = Timestamp.now()
             let key = spec.entityKey ?? (spec.deviceClass ?? nil).map(Device.slug) ?? (type == "sensor" ? "value" : "state")
@@ -44,25 +45,24 @@ extension DeviceRegistry {
             let device = created
             try checkTopics(device)
             try await save { store, db in try store.save(device, in: db) }
-            let filters = contents.withLock { contents in
-                let filters = Self.insert(device, state: DeviceState(), into: &contents)
-                Self.refreshWarnings(device.id, &contents)
-                return filters
+            let (filters, inserted, state) = table.withLock { table in
+                let filters = table.insert(device, state: DeviceState())
+                return (filters, table.devices[device.id] ?? device, table.states[device.id] ?? DeviceState())
             }
-            await subscribe(filters)
-            publishRetained(device, state: DeviceState())
+            let receipt = requestSubscription(filters)
+            publishRetained(inserted, state: state)
             publishEvent("device_added", id: id)
             logger.info("device added", metadata: ["device.id": "\(id)", "device.name": "\(name)"])
-            return Self.describe(device, DeviceState())
+            return (Self.describe(inserted, state), receipt)
         }
     }
 
     public func update(id query: String, _ spec: DeviceSpec) async throws(RPCError) -> JSONValue {
-        try await serialized { () throws(RPCError) -> JSONValue in
+        try await change { () throws(RPCError) -> (JSONValue, SubscriptionReceipt) in
             let (old, state) = try find(query)
             var device = old
             if let name = spec.name, name != old.name {
-                let owner = contents.withLock { $0.names[name.lowercased()] }
+                let owner = table.withLock { $0.id(named: name) }
                 if let owner, owner != old.id { throw .duplicateName(name, existingID: owner) }
                 device.name = name
             }
@@ -86,37 +86,34 @@ extension DeviceRegistry {
                 device.entities[entityIndex] = spec.applied(to: device.entities[entityIndex])
                 if device.entities.count == 1 { device.entities[0].platform = device.type }
             }
-            guard device != old else { return Self.describe(old, state) }
+            guard device != old else { return (Self.describe(old, state), SubscriptionReceipt(messageIDs: [])) }
             try checkTopics(device)
             device.warnings = []
             device.version += 1
             device.updatedAt = Timestamp.now()
             let saved = device
             try await save { store, db in try store.save(saved, in: db) }
-            let (stale, fresh) = contents.withLock { contents in
-                let stale = Self.remove(old, from: &contents)
-                let fresh = Self.insert(saved, state: state, into: &contents)
-                Self.refreshWarnings(saved.id, &contents)
-                return (stale, fresh)
+            // The state is the table's at this moment, not `state` from before the commit: what was ingested
+            // while the commit ran stays.
+            let (stale, fresh, updated, current) = table.withLock { table in
+                let (stale, fresh) = table.replace(old, with: saved)
+                return (stale, fresh, table.devices[saved.id] ?? saved, table.states[saved.id] ?? DeviceState())
             }
-            // `stale` filters have no route left, `fresh` ones are new; one that is both stays subscribed.
-            for filter in stale where !fresh.contains(filter) {
-                try? client.unsubscribe(filter)
-            }
-            await subscribe(fresh.filter { !stale.contains($0) })
-            publishRetained(saved, state: state)
+            unsubscribe(stale)
+            let receipt = requestSubscription(fresh)
+            publishRetained(updated, state: current)
             publishEvent("device_updated", id: saved.id)
-            return Self.describe(saved, state)
+            return (Self.describe(updated, current), receipt)
         }
     }
 
     public func remove(id query: String) async throws(RPCError) -> JSONValue {
-        try await serialized { () throws(RPCError) -> JSONValue in
+        try await change { () throws(RPCError) -> (JSONValue, SubscriptionReceipt) in
             let (device, _) = try find(query)
             try await save { store, db in try store.delete(deviceID: device.id, in: db) }
             forgetAndClear(device)
             logger.info("device removed", metadata: ["device.id": "\(device.id)"])
-            return ["id": .string(device.id), "removed": true]
+            return (["id": .string(device.id), "removed": true], SubscriptionReceipt(messageIDs: []))
         }
     }
 
@@ -150,7 +147,7 @@ extension DeviceRegistry {
         try checkCommandPayload(payload.count, parameter: "payload")
         guard client.isConnected else { throw .notConnected("the command was not sent") }
         do {
-            try client.publish(topic, payload: payload, qos: qos, retain: retain)
+            try client.send(topic, payload: payload, qos: qos, retain: retain)
         } catch {
             throw .notConnected("the command was not sent: \(error)")
         }
@@ -177,20 +174,9 @@ extension DeviceRegistry {
     /// Drops a removed device from memory and its subscriptions, and clears its retained topics with empty payloads
     /// (queued in the publisher, they also replace a state still waiting there and are kept across a disconnect).
     func forgetAndClear(_ device: Device) {
-        let unused = contents.withLock { contents in
-            contents.states.removeValue(forKey: device.id)
-            contents.tracking.removeValue(forKey: device.id)
-            let unused = Self.remove(device, from: &contents)
-            // The devices that shared a command topic with it lose that warning.
-            for entity in device.entities {
-                for (_, topic) in entity.commandTopics {
-                    for other in contents.commandTopics[topic] ?? [] { Self.refreshWarnings(other, &contents) }
-                }
-            }
-            return unused
-        }
+        let unused = table.withLock { $0.remove(device) }
         writer.forget(deviceID: device.id)
-        for filter in unused { try? client.unsubscribe(filter) }
+        unsubscribe(unused)
         publisher.publish(topics.deviceState(device.id), payload: [])
         publisher.publish(topics.deviceAvailability(device.id), payload: [])
         publisher.publish(topics.device(device.id), payload: [])
@@ -205,14 +191,21 @@ extension DeviceRegistry {
         return found
     }
 
-    private func serialized<T: Sendable>(_ body: () async throws(RPCError) -> T) async throws(RPCError) -> T {
+    /// Runs one change alone under ``mutations`` (commit and apply), then waits for its SUBACKs with the lock
+    /// released: a broker that is slow to acknowledge delays this caller, not every other change.
+    private func change(_ body: () async throws(RPCError) -> (JSONValue, SubscriptionReceipt)) async throws(RPCError) -> JSONValue {
+        let (result, receipt): (JSONValue, SubscriptionReceipt)
         do {
-            return try await mutations.withLock { try await body() }
+            (result, receipt) = try await mutations.withLock { try await body() }
         } catch let error as RPCError {
             throw error
+        } catch is CancellationError {
+            throw .internalError("cancelled before the change could run (the daemon is stopping)")
         } catch {
             throw .internalError("\(error)")
         }
+        await confirmSubscription(receipt)
+        return result
     }
 
     private func save(_ body: @escaping @Sendable (DeviceStore, Database) throws -> Void) async throws(RPCError) {
@@ -223,12 +216,40 @@ extension DeviceRegistry {
         }
     }
 
-    private func subscribe(_ filters: [String]) async {
-        guard !filters.isEmpty else { return }
+    /// Sends SUBSCRIBE for `filters` (under the caller's ``mutations``, so it keeps its order with UNSUBSCRIBEs).
+    func requestSubscription(_ filters: [String]) -> SubscriptionReceipt {
+        guard !filters.isEmpty else { return SubscriptionReceipt(messageIDs: []) }
         do {
-            try await client.subscribe(filters, qos: .atLeastOnce)
+            return try client.requestSubscription(filters, qos: .atLeastOnce)
         } catch {
             logger.warning("cannot subscribe to device topics", metadata: ["mqtt.filter": "\(filters)", "error": "\(error)"])
+            return SubscriptionReceipt(messageIDs: [])
+        }
+    }
+
+    /// Waits for the SUBACKs of ``requestSubscription(_:)``; a refusal is logged (the filters stay in the client's
+    /// list and are tried again at the next connect).
+    func confirmSubscription(_ receipt: SubscriptionReceipt) async {
+        guard !receipt.messageIDs.isEmpty else { return }
+        do {
+            try await client.confirm(receipt)
+        } catch is CancellationError {
+            return
+        } catch {
+            logger.warning("the broker did not accept a device subscription", metadata: ["error": "\(error)"])
+        }
+    }
+
+    /// Unsubscribes filters no device reads any more; a failure is counted (`ingest.unsubscribe_failures`) and
+    /// logged, since the filter keeps delivering messages nobody reads.
+    func unsubscribe(_ filters: [String]) {
+        for filter in filters {
+            do {
+                try client.unsubscribe(filter)
+            } catch {
+                unsubscribeFailures.add(1, ordering: .relaxed)
+                logger.warning("cannot unsubscribe from a topic no device reads", metadata: ["mqtt.filter": "\(filter)", "error": "\(error)"])
+            }
         }
     }
 }

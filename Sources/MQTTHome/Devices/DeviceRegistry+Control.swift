@@ -29,12 +29,12 @@ extension DeviceRegistry {
         guard client.isConnected else { throw .notConnected("the command was not sent") }
         let optimistic = entity.discovery?.optimistic ?? (entity.stateTopic == nil)
         let waiter: StateWaiter? = optimistic ? nil : translation.expected.map { StateWaiter(entityKey: entity.key, expected: $0) }
-        if let waiter { contents.withLock { $0.waiters[device.id, default: []].append(waiter) } }
+        if let waiter { table.withLock { $0.waiters[device.id, default: []].append(waiter) } }
         let started = ContinuousClock.now
         var logs: [DeviceStore.LogEntry] = []
         for publish in translation.publishes {
             do {
-                try client.publish(publish.topic, payload: Array(publish.payload.utf8), qos: .atLeastOnce, retain: entity.retainsCommands)
+                try client.send(publish.topic, payload: Array(publish.payload.utf8), qos: .atLeastOnce, retain: entity.retainsCommands)
             } catch {
                 if let waiter { cancel(waiter, deviceID: device.id) }
                 throw .notConnected("the command was not sent: \(error)")
@@ -72,11 +72,7 @@ extension DeviceRegistry {
     /// Removes a waiter (timeout, failed publish) and returns the entity's value now.
     @discardableResult
     private func cancel(_ waiter: StateWaiter, deviceID: String) -> JSONValue? {
-        contents.withLock { contents in
-            contents.waiters[deviceID]?.removeAll { $0 === waiter }
-            if contents.waiters[deviceID]?.isEmpty == true { contents.waiters[deviceID] = nil }
-            return contents.states[deviceID]?.values[waiter.entityKey]
-        }
+        table.withLock { $0.removeWaiter(waiter, deviceID: deviceID) }
     }
 }
 
@@ -101,11 +97,11 @@ extension DeviceRegistry {
             var seen = Set<String>()
             ids = queries.filter { seen.insert($0).inserted }
         case .area(let area, let type):
-            let members = contents.withLock { contents in
-                contents.devices.values.filter { $0.isIn(area: area) && (type == nil || $0.type == type) }.sorted { $0.id < $1.id }
+            let members = table.withLock { table in
+                table.devices.values.filter { $0.isIn(area: area) && (type == nil || $0.type == type) }.sorted { $0.id < $1.id }
             }
             guard !members.isEmpty else {
-                let known = contents.withLock { Set($0.devices.values.compactMap { $0.area?.trimmed }) }.sorted()
+                let known = table.withLock { Set($0.devices.values.compactMap { $0.area?.trimmed }) }.sorted()
                 throw .invalidParams(
                     "area",
                     "no device\(type.map { " of type \($0)" } ?? "") in area '\(area)'; areas: \(known.isEmpty ? "none yet (set one with devices/update {area})" : known.joined(separator: ", "))"

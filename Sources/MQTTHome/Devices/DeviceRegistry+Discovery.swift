@@ -6,7 +6,8 @@ import Synchronization
 /// keyed by discovery hash and `unique_id`, so a re-announce under another topic updates instead of duplicating.
 ///
 /// Applied in memory at once and persisted in the writer's next batch (the broker replays retained configs, so a
-/// crash loses nothing the producer does not send again); serialized with RPC changes by ``mutations``.
+/// crash loses nothing the producer does not send again); serialized with RPC changes by ``mutations``, whose lock
+/// is released before SUBACKs are awaited.
 extension DeviceRegistry {
     /// Discovery filters: `<prefix>/<component>/[<node_id>/]<object_id>/config` for every platform and `device`.
     public var discoveryFilters: [String] { ["\(discoveryPrefix)/+/+/config", "\(discoveryPrefix)/+/+/+/config"] }
@@ -31,10 +32,10 @@ extension DeviceRegistry {
         }
         // Filters a later config of the batch made unused (a removal) are not subscribed; duplicates once.
         var seen = Set<String>()
-        let filters = contents.withLock { contents in
-            collected.filter { contents.index.hasValues(for: $0) && seen.insert($0).inserted }
+        let filters = table.withLock { table in
+            collected.filter { table.isRouted($0) && seen.insert($0).inserted }
         }
-        if !filters.isEmpty { await subscribeQuietly(filters) }
+        await confirmSubscription(requestSubscription(filters))
     }
 
     public func discover(_ message: MQTTMessage) async {
@@ -45,30 +46,36 @@ extension DeviceRegistry {
         }
         guard let parsed = DiscoveryParser.parse(topic: message.topic, payload: message.payload, prefix: discoveryPrefix) else { return }
         discoveryCounters.configs.add(1, ordering: .relaxed)
-        await mutations.withLock {
+        let receipts: [SubscriptionReceipt]
+        do {
+            receipts = try await mutations.withLock { () -> [SubscriptionReceipt] in
                 switch parsed {
                 case .invalid(let reason):
                     invalidConfig(topic: message.topic, reason: reason)
+                    return []
                 case .removal(let address):
-                    let keys = contents.withLock { contents -> [String] in
-                        if address.component == "device" { return Array(contents.discoveryTopics[address.topic] ?? []) }
+                    let keys = table.withLock { table -> [String] in
+                        if address.component == "device" { return Array(table.discoveryKeys(on: address.topic)) }
                         let id = address.nodeID.map { "\($0) \(address.objectID)" } ?? address.objectID
                         return ["\(address.component) \(id)"]
                     }
-                    for key in keys { await removeDiscovered(key: key) }
+                    for key in keys { removeDiscovered(key: key) }
+                    return []
                 case .migration(let address):
                     // The entity stays; its next config (device-based, same unique_id) takes it over.
-                    contents.withLock { contents in
-                        for key in contents.discoveryTopics.removeValue(forKey: address.topic) ?? [] {
-                            contents.discoveryKeys[key] = nil
-                        }
-                    }
+                    table.withLock { $0.forgetDiscoveryTopic(address.topic) }
                     logger.info("discovery migration", metadata: ["mqtt.topic": "\(address.topic)"])
+                    return []
                 case .configs(let components, let removed):
-                    for key in removed { await removeDiscovered(key: key) }
-                    for component in components { await applyDiscovered(component) }
+                    for key in removed { removeDiscovered(key: key) }
+                    return components.compactMap { applyDiscovered($0) }
                 }
+            }
+        } catch {
+            // Cancelled while waiting for the lock: the daemon is stopping; the retained config comes back at start.
+            return
         }
+        for receipt in receipts { await confirmSubscription(receipt) }
     }
 
     func invalidConfig(topic: String, reason: String) {
@@ -84,22 +91,16 @@ extension DeviceRegistry {
 
     // MARK: - Create and update
 
-    private func applyDiscovered(_ component: DiscoveryParser.Component) async {
+    /// Applies one component; returns the SUBSCRIBE sent for its topics, to be confirmed once the lock is released.
+    private func applyDiscovered(_ component: DiscoveryParser.Component) -> SubscriptionReceipt? {
         let config = component.config
         let uniqueKey = config["unique_id"]?.scalarText.map { "\(component.platform) \($0)" }
         let deviceInfo = config["device"]?.objectValue
         let identities = Device.identities(of: deviceInfo)
-        let (old, current, target) = contents.withLock { contents -> (Device?, EntityRef?, Device?) in
-            let reference = contents.discoveryKeys[component.key] ?? uniqueKey.flatMap { contents.uniqueIDs[$0] }
-            let owner = reference.flatMap { contents.devices[$0.deviceID] }
-            var byIdentity: Device?
-            for identity in identities {
-                if let id = contents.identities[identity], let device = contents.devices[id] {
-                    byIdentity = device
-                    break
-                }
-            }
-            return (owner, reference, byIdentity ?? owner)
+        let (old, current, target) = table.withLock { table -> (Device?, EntityRef?, Device?) in
+            let reference = table.discovered(key: component.key) ?? uniqueKey.flatMap { table.discovered(uniqueKey: $0) }
+            let owner = reference.flatMap { table.devices[$0.deviceID] }
+            return (owner, reference, table.device(withIdentity: identities) ?? owner)
         }
         var changes: [(old: Device?, new: Device?)] = []
         var device: Device
@@ -111,7 +112,7 @@ extension DeviceRegistry {
             let now = Timestamp.now()
             let base = identities.first.map { Device.slug(String($0.dropFirst(3))) }
                 ?? Device.slug(config["unique_id"]?.scalarText ?? component.discoveryID)
-            let id = contents.withLock { contents in Self.freeID(base, contents) }
+            let id = table.withLock { $0.freeID(base) }
             device = Device(id: id, name: id, type: component.platform, origin: "ha_discovery", createdAt: now, updatedAt: now, version: 0, entities: [])
             entityKey = Device.slug(component.objectID)
         }
@@ -125,14 +126,14 @@ extension DeviceRegistry {
         let entity = Self.entity(from: component, key: entityKey, deviceName: deviceInfo?["name"]?.stringValue ?? device.name)
         if let problem = discoveryTopicProblem(entity) {
             invalidConfig(topic: component.topic, reason: problem)
-            return
+            return nil
         }
         if current == nil {
-            let total = contents.withLock { $0.discoveredEntities }
+            let total = table.withLock { $0.discoveredEntities }
             if total >= limits.discoveryMaxEntities {
                 discoveryCounters.overLimit.add(1, ordering: .relaxed)
                 invalidConfig(topic: component.topic, reason: "DISCOVERY_MAX_ENTITIES (\(limits.discoveryMaxEntities)) discovered entities reached")
-                return
+                return nil
             }
         }
         if let index = device.entities.firstIndex(where: { $0.key == entityKey }) {
@@ -153,55 +154,45 @@ extension DeviceRegistry {
         }
         let wantedName = deviceInfo?["name"]?.stringValue.map(DisplayText.stripped) ?? (before.entities.isEmpty ? entity.name : device.name)
         if wantedName != device.name {
-            device.name = contents.withLock { contents in Self.freeName(wantedName, for: device.id, contents) }
+            device.name = table.withLock { $0.freeName(wantedName, for: device.id) }
         }
         device.type = Self.primaryPlatform(device.entities)
-        guard device != before else { return }
+        guard device != before else { return nil }
         changes.append((before.entities.isEmpty && before.version == 0 ? nil : before, Self.touched(device)))
-        await commit(changes)
+        return commit(changes)
     }
 
-    private func removeDiscovered(key: String) async {
-        guard let (device, entityKey) = contents.withLock({ contents -> (Device, String)? in
-            guard let reference = contents.discoveryKeys[key], let device = contents.devices[reference.deviceID] else { return nil }
+    private func removeDiscovered(key: String) {
+        guard let (device, entityKey) = table.withLock({ table -> (Device, String)? in
+            guard let reference = table.discovered(key: key), let device = table.devices[reference.deviceID] else { return nil }
             return (device, reference.entityKey)
         }) else { return }
         discoveryCounters.removals.add(1, ordering: .relaxed)
         var shrunk = device
         shrunk.entities.removeAll { $0.key == entityKey }
-        await commit([(device, shrunk.entities.isEmpty ? nil : Self.touched(shrunk))])
+        _ = commit([(device, shrunk.entities.isEmpty ? nil : Self.touched(shrunk))])
     }
 
-    /// Applies device changes in memory, queues them for the store, (un)subscribes and publishes. `old` nil is a
-    /// new device; `new` nil removes the device and clears its retained topics.
-    private func commit(_ changes: [(old: Device?, new: Device?)]) async {
+    /// Applies device changes to the table, queues them for the store, (un)subscribes and publishes. `old` nil is a
+    /// new device; `new` nil removes the device and clears its retained topics. Returns the SUBSCRIBE sent (nil in
+    /// a batch, which subscribes once at its end).
+    private func commit(_ changes: [(old: Device?, new: Device?)]) -> SubscriptionReceipt? {
+        var filters: [String] = []
         for (old, new) in changes {
             if let new {
                 writer.submit { store, db in try store.save(new, in: db) }
-                let (stale, fresh, state) = contents.withLock { contents in
-                    let state = contents.states[new.id] ?? DeviceState()
-                    let stale = old.map { Self.remove($0, from: &contents) } ?? []
-                    let fresh = Self.insert(new, state: state, into: &contents)
-                    Self.refreshWarnings(new.id, &contents)
-                    return (stale, fresh, contents.states[new.id] ?? state)
+                let (stale, fresh, applied, state) = table.withLock { table in
+                    let (stale, fresh) = old.map { table.replace($0, with: new) } ?? ([], table.insert(new, state: table.states[new.id] ?? DeviceState()))
+                    return (stale, fresh, table.devices[new.id] ?? new, table.states[new.id] ?? DeviceState())
                 }
-                for filter in stale where !fresh.contains(filter) { try? client.unsubscribe(filter) }
+                unsubscribe(stale)
                 // A new or changed entity on a topic that is already subscribed (Zigbee2MQTT: every entity of a device
                 // reads the device topic) subscribes again: the broker then re-sends the retained state and
                 // availability, which the entity would otherwise never see.
-                let behaviors = contents.withLock { $0.behaviors[new.id] ?? [:] }
                 let changed = new.entities.filter { old?.entity($0.key) != $0 }
-                let replay = Self.routes(of: Device(id: new.id, name: "", type: "", createdAt: "", updatedAt: "", entities: changed), behaviors)
-                    .map(\.1)
-                var filters = fresh.filter { !stale.contains($0) }
-                for topic in replay where !filters.contains(topic) { filters.append(topic) }
-                let deferred = deferredSubscriptions.withLock { pending -> Bool in
-                    guard pending != nil else { return false }
-                    pending!.append(contentsOf: filters)
-                    return true
-                }
-                if !deferred { await subscribeQuietly(filters) }
-                publishRetained(contents.withLock { $0.devices[new.id] } ?? new, state: state)
+                let replay = table.withLock { $0.topics(of: new.id, entities: changed) }
+                for topic in fresh + replay where !filters.contains(topic) { filters.append(topic) }
+                publishRetained(applied, state: state)
                 publishEvent(old == nil ? "device_discovered" : "device_updated", id: new.id)
                 if old == nil {
                     logger.info("device discovered", metadata: ["device.id": "\(new.id)", "device.name": "\(new.name)"])
@@ -212,15 +203,12 @@ extension DeviceRegistry {
                 logger.info("discovered device removed", metadata: ["device.id": "\(old.id)"])
             }
         }
-    }
-
-    func subscribeQuietly(_ filters: [String]) async {
-        guard !filters.isEmpty else { return }
-        do {
-            try await client.subscribe(filters, qos: .atLeastOnce)
-        } catch {
-            logger.warning("cannot subscribe to device topics", metadata: ["mqtt.filter": "\(filters)", "error": "\(error)"])
+        let deferred = deferredSubscriptions.withLock { pending -> Bool in
+            guard pending != nil else { return false }
+            pending!.append(contentsOf: filters)
+            return true
         }
+        return deferred ? nil : requestSubscription(filters)
     }
 
     // MARK: - Mapping
@@ -277,32 +265,10 @@ extension DeviceRegistry {
         return "\(base)_\(suffix)"
     }
 
-    /// `base`, or `base_2`, `base_3`… when a device already has that id.
-    static func freeID(_ base: String, _ contents: borrowing Contents) -> String {
-        var candidate = base
-        var suffix = 2
-        while contents.devices[candidate] != nil {
-            candidate = "\(base)_\(suffix)"
-            suffix += 1
-        }
-        return candidate
-    }
-
-    /// Device names are unique (case-insensitive); a second "Kitchen" becomes "Kitchen 2".
-    static func freeName(_ base: String, for id: String, _ contents: borrowing Contents) -> String {
-        var candidate = base
-        var suffix = 2
-        while let owner = contents.names[candidate.lowercased()], owner != id {
-            candidate = "\(base) \(suffix)"
-            suffix += 1
-        }
-        return candidate
-    }
-
     /// Counters for `health`.
     func discoveryStatistics() -> JSONValue {
-        let (devices, entities) = contents.withLock { contents in
-            (contents.behaviors.count, contents.behaviors.values.reduce(0) { $0 + $1.count })
+        let (devices, entities) = table.withLock { table in
+            (table.behaviors.count, table.behaviors.values.reduce(0) { $0 + $1.count })
         }
         return [
             "prefix": .string(discoveryPrefix),
@@ -331,33 +297,4 @@ extension Device {
 extension String {
     var replacingUnderscores: String { String(map { $0 == "_" ? " " : $0 }).capitalizedFirst }
     var capitalizedFirst: String { prefix(1).uppercased() + dropFirst() }
-}
-
-extension DeviceRegistry {
-    /// Flags entities whose `expire_after` passed and publishes the availability of devices that went offline.
-    func expireStale(now: ContinuousClock.Instant) {
-        let wentOffline = contents.withLock { contents -> [String] in
-            var offline: [String] = []
-            for (deviceID, behaviors) in contents.behaviors {
-                var changed = false
-                for (key, behavior) in behaviors where behavior.expireAfter > 0 {
-                    guard let tracking = contents.tracking[deviceID]?[key], !tracking.expired,
-                        now - tracking.lastUpdate > .milliseconds(Int64(behavior.expireAfter * 1000))
-                    else { continue }
-                    contents.tracking[deviceID]?[key]?.expired = true
-                    changed = true
-                }
-                guard changed else { continue }
-                let wasOnline = contents.states[deviceID]?.online ?? false
-                Self.updateOnline(deviceID, &contents)
-                if wasOnline && contents.states[deviceID]?.online == false { offline.append(deviceID) }
-            }
-            return offline
-        }
-        for id in wentOffline {
-            publisher.publish(topics.deviceAvailability(id), payload: Array("offline".utf8))
-            let state = contents.withLock { $0.states[id] }
-            if let state { publisher.publish(topics.deviceState(id), state: state) }
-        }
-    }
 }

@@ -23,9 +23,7 @@ extension DeviceRegistry {
 
     /// The device that reads `topic` (state, availability, attributes) or is commanded on it, if any.
     public func deviceUsing(_ topic: String) -> String? {
-        contents.withLock { contents in
-            contents.index.matches(topic).first?.deviceID ?? contents.commandTopics[topic]?.first
-        }
+        table.withLock { $0.deviceUsing(topic) }
     }
 
     /// Refuses a manual device's topics that the policy forbids, a state filter that would also match another
@@ -36,10 +34,10 @@ extension DeviceRegistry {
                 if let problem = policy.problem(topic) { throw .invalidParams(key, "'\(topic)' \(problem)") }
             }
         }
-        let conflict = contents.withLock { contents -> RPCError? in
+        let conflict = table.withLock { table -> RPCError? in
             for entity in device.entities {
                 if let filter = entity.stateTopic, entity.stateTopicIsFilter {
-                    for other in contents.devices.values where other.id != device.id {
+                    for other in table.devices.values where other.id != device.id {
                         for otherEntity in other.entities {
                             for (_, topic) in otherEntity.allTopics where TopicRules.overlaps(filter, topic) {
                                 return .invalidParams(
@@ -51,7 +49,7 @@ extension DeviceRegistry {
                     }
                 }
                 for (key, topic) in entity.commandTopics {
-                    if let owner = contents.commandTopics[topic]?.first(where: { $0 != device.id }) {
+                    if let owner = table.devices(commandedOn: topic).first(where: { $0 != device.id }) {
                         return .invalidParams(key, "'\(topic)' is already the command topic of device '\(owner)'; two devices cannot be commanded on one topic")
                     }
                 }
@@ -99,39 +97,15 @@ extension DeviceRegistry {
         return checked
     }
 
-    /// Recomputes the shared-command-topic warnings of a device and of the devices sharing its command topics.
-    static func refreshWarnings(_ id: String, _ contents: inout Contents) {
-        guard let device = contents.devices[id] else { return }
-        var affected: Set<String> = [id]
-        for entity in device.entities {
-            for (_, topic) in entity.commandTopics { affected.formUnion(contents.commandTopics[topic] ?? []) }
-        }
-        for deviceID in affected {
-            guard var member = contents.devices[deviceID] else { continue }
-            member.warnings.removeAll { $0.hasPrefix("command topic '") }
-            for entity in member.entities {
-                for (_, topic) in entity.commandTopics {
-                    let others = (contents.commandTopics[topic] ?? []).subtracting([deviceID]).sorted()
-                    if !others.isEmpty {
-                        member.warnings.append("command topic '\(topic)' of entity '\(entity.key)' is also commanded by \(others.joined(separator: ", "))")
-                    }
-                }
-            }
-            contents.devices[deviceID] = member
-        }
-    }
-
     /// Command topics that more than one device is commanded on (for `health`).
-    var sharedCommandTopics: Int {
-        contents.withLock { contents in contents.commandTopics.values.reduce(0) { $0 + ($1.count > 1 ? 1 : 0) } }
-    }
+    var sharedCommandTopics: Int { table.withLock { $0.sharedCommandTopics } }
 }
 
 extension DeviceRegistry {
     /// A state message over `STATE_PAYLOAD_LIMIT`: counted when a device reads its topic, never applied, never
     /// logged in full (one log line per topic).
     func rejectOversized(_ message: MQTTMessage) {
-        let device = contents.withLock { $0.index.matches(message.topic).first?.deviceID }
+        let device = table.withLock { $0.routes(for: message.topic).first?.deviceID }
         guard let device else {
             unmatched.add(1, ordering: .relaxed)
             return

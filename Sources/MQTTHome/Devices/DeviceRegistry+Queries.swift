@@ -4,12 +4,9 @@ import Synchronization
 extension DeviceRegistry {
     /// The device and state for an id or (case-insensitive) exact name; not found lists similar names.
     func find(_ query: String) throws(RPCError) -> (Device, DeviceState) {
-        try contents.withLock { contents throws(RPCError) -> (Device, DeviceState) in
-            let id = contents.devices[query] != nil ? query : contents.names[query.lowercased()]
-            if let id, let device = contents.devices[id] {
-                return (device, contents.states[id] ?? DeviceState())
-            }
-            let suggestions = NameSuggestions.closest(to: query, among: contents.devices.values.map { ($0.id, $0.name) })
+        try table.withLock { table throws(RPCError) -> (Device, DeviceState) in
+            if let found = table.find(query) { return found }
+            let suggestions = NameSuggestions.closest(to: query, among: table.devices.values.map { ($0.id, $0.name) })
             throw .deviceNotFound(query, suggestions: suggestions)
         }
     }
@@ -47,21 +44,21 @@ extension DeviceRegistry {
     /// Devices in id order after `cursor` (the last id of the previous page), at most `limit`.
     public func list(_ filter: ListFilter, limit: Int, cursor: String?) -> JSONValue {
         let needle = filter.name?.lowercased()
-        let (page, more) = contents.withLock { contents -> ([JSONValue], Bool) in
-            let matching = contents.devices.values.filter { device in
+        let (page, more) = table.withLock { table -> ([JSONValue], Bool) in
+            let matching = table.devices.values.filter { device in
                 if let cursor, device.id <= cursor { return false }
                 if let type = filter.type, device.type != type { return false }
                 if let origin = filter.origin, device.origin != origin { return false }
                 if let needle, !device.name.lowercased().contains(needle) { return false }
                 if let area = filter.area, !device.isIn(area: area) { return false }
-                if let online = filter.online, (contents.states[device.id]?.online ?? false) != online { return false }
+                if let online = filter.online, (table.states[device.id]?.online ?? false) != online { return false }
                 return true
             }
             let sorted = matching.sorted { $0.id < $1.id }
             var budget = ReplyBudget()
             var page: [JSONValue] = []
             for device in sorted.prefix(limit) {
-                let item = Self.describe(device, contents.states[device.id] ?? DeviceState())
+                let item = Self.describe(device, table.states[device.id] ?? DeviceState())
                 guard budget.admit(item) else { break }
                 page.append(item)
             }
@@ -73,7 +70,7 @@ extension DeviceRegistry {
 
     /// Every area with its devices: count, online, per type and their ids (sorted by area name).
     func areas() -> JSONValue {
-        contents.withLock { contents in
+        table.withLock { table in
             struct Area {
                 var name: String
                 var ids: [String] = []
@@ -82,14 +79,14 @@ extension DeviceRegistry {
             }
             var areas: [String: Area] = [:]
             var unassigned = 0
-            for device in contents.devices.values.sorted(by: { $0.id < $1.id }) {
+            for device in table.devices.values.sorted(by: { $0.id < $1.id }) {
                 guard let name = device.area?.trimmed, !name.isEmpty else {
                     unassigned += 1
                     continue
                 }
                 var area = areas[name.lowercased()] ?? Area(name: name)
                 area.ids.append(device.id)
-                if contents.states[device.id]?.online == true { area.online += 1 }
+                if table.states[device.id]?.online == true { area.online += 1 }
                 area.byType[device.type, default: 0] += 1
                 areas[name.lowercased()] = area
             }
@@ -106,21 +103,21 @@ extension DeviceRegistry {
 
     /// Totals for a person's overview: devices, online/offline, per type and origin.
     func totals() -> JSONValue {
-        contents.withLock { contents in
+        table.withLock { table in
             var byType: [String: Int] = [:]
             var byOrigin: [String: Int] = [:]
             var online = 0
-            for device in contents.devices.values {
+            for device in table.devices.values {
                 byType[device.type, default: 0] += 1
                 byOrigin[device.origin, default: 0] += 1
-                if contents.states[device.id]?.online == true { online += 1 }
+                if table.states[device.id]?.online == true { online += 1 }
             }
             func object(_ counts: [String: Int]) -> JSONValue {
                 .object(JSONObject(counts.sorted { $0.key < $1.key }.map { ($0.key, JSONValue($0.value)) }))
             }
             return [
-                "devices": JSONValue(contents.devices.count), "online": JSONValue(online),
-                "offline": JSONValue(contents.devices.count - online), "by_type": object(byType),
+                "devices": JSONValue(table.devices.count), "online": JSONValue(online),
+                "offline": JSONValue(table.devices.count - online), "by_type": object(byType),
                 "by_origin": object(byOrigin),
             ]
         }

@@ -69,7 +69,7 @@ extension DeviceRegistry {
     public func readSensor(device query: String, sensor: String, staleAfter: Duration, now: Double = Timestamp.currentSeconds()) throws(RPCError) -> JSONValue {
         let (device, state) = try find(query)
         let (candidate, match) = try resolveSensor(sensor, device: device, state: state)
-        let expireAfter = contents.withLock { $0.behaviors[device.id]?[candidate.key]?.expireAfter ?? 0 }
+        let expireAfter = table.withLock { $0.behaviors[device.id]?[candidate.key]?.expireAfter ?? 0 }
         let limit = expireAfter > 0 ? expireAfter : staleAfter.seconds
         let updated = state.updated(candidate.key)
         let age = updated.flatMap(Timestamp.seconds(from:)).map { max(0, now - $0) }
@@ -101,7 +101,7 @@ extension DeviceRegistry {
         limit: Int,
         store: DeviceStore
     ) async throws(RPCError) -> [JSONValue] {
-        let behavior = contents.withLock { $0.behaviors[device.id]?[candidate.key] }
+        let behavior = table.withLock { $0.behaviors[device.id]?[candidate.key] }
         let entries: [DeviceStore.LogEntry]
         do {
             entries = try await store.log(deviceID: device.id, limit: 1000, direction: "rx", before: nil)

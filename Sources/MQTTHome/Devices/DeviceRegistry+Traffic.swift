@@ -15,7 +15,7 @@ extension DeviceRegistry {
 
     /// Called once a second (by the availability-expiry service): rates over the last interval.
     func sampleTraffic(now: ContinuousClock.Instant = .now) {
-        let counts = contents.withLock { $0.messageCounts }
+        let counts = table.withLock { $0.messageCounts }
         traffic.sample.withLock { sample in
             let seconds = (now - sample.at).seconds
             guard seconds > 0 else { return }
@@ -30,7 +30,7 @@ extension DeviceRegistry {
 
     /// The `limit` devices with the most messages per second in the last interval, with their totals.
     func busiestDevices(limit: Int = 5) -> JSONValue {
-        let (rates, counts) = (traffic.sample.withLock { $0.rates }, contents.withLock { $0.messageCounts })
+        let (rates, counts) = (traffic.sample.withLock { $0.rates }, table.withLock { $0.messageCounts })
         let top = rates.sorted { ($1.value, $0.key) < ($0.value, $1.key) }.prefix(limit)
         return .array(
             top.map { id, rate in

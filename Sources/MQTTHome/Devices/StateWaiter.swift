@@ -65,18 +65,3 @@ final class StateWaiter: Sendable {
         }
     }
 }
-
-extension DeviceRegistry {
-    /// Removes and returns the waiters of an entity that `value` satisfies (called under the registry lock).
-    static func takeWaiters(_ deviceID: String, _ entityKey: String, _ value: JSONValue?, _ contents: inout Contents) -> [(StateWaiter, JSONValue?)] {
-        guard var waiters = contents.waiters[deviceID] else { return [] }
-        var taken: [(StateWaiter, JSONValue?)] = []
-        waiters.removeAll { waiter in
-            guard waiter.entityKey == entityKey, waiter.matches(value) else { return false }
-            taken.append((waiter, value))
-            return true
-        }
-        contents.waiters[deviceID] = waiters.isEmpty ? nil : waiters
-        return taken
-    }
-}

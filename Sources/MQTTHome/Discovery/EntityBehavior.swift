@@ -149,9 +149,6 @@ public struct EntityBehavior: Sendable {
         }
     }
 
-    /// True when the value is an object of fields (light, cover, climate, …) rather than one scalar.
-    public var isComposite: Bool { inputs.contains { $0.field != nil } }
-
     /// No state topic: Home Assistant treats the entity as optimistic.
     public var isOptimistic: Bool {
         config["optimistic"]?.boolValue ?? inputs.isEmpty
@@ -205,30 +202,36 @@ public struct EntityBehavior: Sendable {
         }
     }
 
-    /// `true`/`false` for a message on availability source `index`, nil when it matches neither payload.
-    public func availabilityValue(source index: Int, payload: [UInt8], json: JSONValue?) -> Bool? {
+    /// `true`/`false` for a message on availability source `index`, nil when it matches neither payload; a failed
+    /// template is an error for the caller to count and log, not a silent "unknown".
+    public func availabilityValue(source index: Int, payload: [UInt8], json: JSONValue?) -> Result<Bool?, TemplateError> {
         let source = availability[index]
         var text = String(decoding: payload, as: UTF8.self)
         if let template = source.template {
-            guard let rendered = try? template.render(Template.Context(payload: text, json: json)) else { return nil }
-            text = rendered
+            do {
+                text = try template.render(Template.Context(payload: text, json: json))
+            } catch {
+                return .failure(error)
+            }
         }
-        if text == source.payloadAvailable { return true }
-        if text == source.payloadNotAvailable { return false }
-        return nil
+        if text == source.payloadAvailable { return .success(true) }
+        if text == source.payloadNotAvailable { return .success(false) }
+        return .success(nil)
     }
 
     /// The attributes object a `json_attributes_topic` message carries, or nil when it is not an object.
-    public func attributes(payload: [UInt8], json: JSONValue?) -> JSONObject? {
-        if let template = attributesTemplate {
-            let context = Template.Context(payload: String(decoding: payload, as: UTF8.self), json: json)
-            switch try? template.evaluate(context) {
-            case .object(let object): return object
-            case .string(let text): return (try? JSONParser.parse(text, maxDepth: 32))?.objectValue
-            default: return nil
+    public func attributes(payload: [UInt8], json: JSONValue?) -> Result<JSONObject?, TemplateError> {
+        guard let template = attributesTemplate else { return .success(json?.objectValue) }
+        let context = Template.Context(payload: String(decoding: payload, as: UTF8.self), json: json)
+        do {
+            switch try template.evaluate(context) {
+            case .object(let object): return .success(object)
+            case .string(let text): return .success((try? JSONParser.parse(text, maxDepth: 32))?.objectValue)
+            default: return .success(nil)
             }
+        } catch {
+            return .failure(error)
         }
-        return json?.objectValue
     }
 
     // MARK: - Helpers

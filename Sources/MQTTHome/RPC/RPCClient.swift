@@ -95,7 +95,17 @@ public final class RPCClient: Sendable {
             return try await withTimeout(timeout) {
                 try await withTaskCancellationHandler {
                     try await withCheckedThrowingContinuation { continuation in
-                        self.state.withLock { $0.waiters[replyTopic] = continuation }
+                        // Cancellation is checked where the waiter is registered: a cancel (or the timeout) that ran
+                        // before this found no waiter to resume, and the call would otherwise wait forever.
+                        let registered = self.state.withLock { state -> Bool in
+                            guard !Task.isCancelled else { return false }
+                            state.waiters[replyTopic] = continuation
+                            return true
+                        }
+                        guard registered else {
+                            continuation.resume(throwing: CancellationError())
+                            return
+                        }
                         do throws(MosquittoError) {
                             try client.publish(
                                 self.topics.rpcTopic(method: method),

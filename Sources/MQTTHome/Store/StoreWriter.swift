@@ -40,7 +40,7 @@ public final class StoreWriter: Service, Sendable {
     }
 
     public let store: DeviceStore
-    let settings: Settings
+    public let settings: Settings
     let logger: Logger
     private let pending = Mutex(Pending())
     private let wakeups: AsyncStream<Void>
@@ -147,9 +147,9 @@ public final class StoreWriter: Service, Sendable {
         )
     }
 
-    /// Queues log rows and the newest state of some devices (a newer state replaces a queued one).
-    /// Returns false for what did not fit (counted as dropped).
-    public func enqueue(logs: [DeviceStore.LogEntry], states: [(String, DeviceState)], samples: [DeviceStore.Sample] = []) {
+    /// Queues log rows, history samples and the newest state of some devices (a newer state replaces a queued one);
+    /// what does not fit under `queueLimit` is dropped and counted.
+    public func enqueue(logs: [DeviceStore.LogEntry], states: [(String, DeviceState)], samples: [DeviceStore.Sample]) {
         let (accepted, dropped) = pending.withLock { pending -> (Int, Int) in
             var accepted = 0
             var dropped = 0

@@ -1,0 +1,19 @@
+import Mosquitto
+
+/// The broker as the device registry uses it: ``MosquittoClient`` in the daemon, a recording fake in unit tests.
+public protocol DeviceBus: Sendable {
+    var isConnected: Bool { get }
+    /// Queues a publish; never waits for the broker.
+    func send(_ topic: String, payload: [UInt8], qos: QoS, retain: Bool) throws(MosquittoError)
+    /// Sends SUBSCRIBE now (packets leave in call order, so a later UNSUBSCRIBE cannot overtake it); the SUBACKs are
+    /// awaited with ``confirm(_:)`` once the caller holds no lock.
+    func requestSubscription(_ filters: [String], qos: QoS) throws(MosquittoError) -> SubscriptionReceipt
+    func confirm(_ receipt: SubscriptionReceipt) async throws
+    func unsubscribe(_ filter: String) throws(MosquittoError)
+}
+
+extension MosquittoClient: DeviceBus {
+    public func send(_ topic: String, payload: [UInt8], qos: QoS, retain: Bool) throws(MosquittoError) {
+        try publish(topic, payload: payload, qos: qos, retain: retain)
+    }
+}
