@@ -1,4 +1,6 @@
+import Foundation
 import Logging
+import Synchronization
 import Testing
 
 @testable import MQTTHome
@@ -97,5 +99,47 @@ struct StoreWriterTests {
             adding: true
         )
         #expect(filter.stateTopicIsFilter == true)
+    }
+}
+
+@Suite("Store writer during an outage")
+struct StoreWriterOutageTests {
+    struct Outage: Error {}
+
+    @Test("rows put back after a failed write stay within the queue bound; the overflow is counted")
+    func retryKeepsTheBound() async throws {
+        let store = try DeviceStore.inMemory()
+        try await store.write { db in try store.save(DeviceStoreTests.device("a"), in: db) }
+        let writer = StoreWriter(store: store, settings: .init(queueLimit: 100, flushInterval: .milliseconds(5)), logger: Logger(label: "test"))
+        let failing = Atomic<Bool>(true)
+        let inWrite = Atomic<Bool>(false)
+        let proceed = Atomic<Bool>(false)
+        func rows(_ count: Int, from start: Int) -> [DeviceStore.LogEntry] {
+            (start..<start + count).map { .init(deviceID: "a", at: "t", direction: "rx", topic: "x", payload: Array("\($0)".utf8)) }
+        }
+        writer.enqueue(logs: rows(100, from: 0), states: [], samples: [])
+        // A change nobody waits for (as discovery submits), failing while the disk is "full": it holds the write open
+        // until the test has queued more rows behind it.
+        writer.submit { _, _ in
+            inWrite.store(true, ordering: .sequentiallyConsistent)
+            while !proceed.load(ordering: .sequentiallyConsistent) { usleep(1000) }
+            if failing.load(ordering: .sequentiallyConsistent) { throw Outage() }
+        }
+        let running = Task { try await writer.run() }
+        defer { running.cancel() }
+        while !inWrite.load(ordering: .sequentiallyConsistent) { try await Task.sleep(for: .milliseconds(1)) }
+        writer.enqueue(logs: rows(100, from: 100), states: [], samples: [])
+        #expect(writer.statistics.queued == 100)
+        proceed.store(true, ordering: .sequentiallyConsistent)
+        while writer.statistics.failedFlushes == 0 { try await Task.sleep(for: .milliseconds(1)) }
+        let during = writer.statistics
+        #expect(during.queued <= 100, "\(during.queued) rows queued with a limit of 100")
+        #expect(during.dropped == 100)
+        failing.store(false, ordering: .sequentiallyConsistent)
+        try await writer.perform { _, _ in }
+        let entries = try await store.log(deviceID: "a", limit: 1000, direction: nil, before: nil)
+        // The newest rows are the ones kept.
+        #expect(entries.first?.payload == Array("199".utf8))
+        #expect(writer.statistics.queued == 0 && writer.statistics.persisted == 100)
     }
 }

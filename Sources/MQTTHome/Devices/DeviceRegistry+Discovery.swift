@@ -100,7 +100,13 @@ extension DeviceRegistry {
         let (old, current, target) = table.withLock { table -> (Device?, EntityRef?, Device?) in
             let reference = table.discovered(key: component.key) ?? uniqueKey.flatMap { table.discovered(uniqueKey: $0) }
             let owner = reference.flatMap { table.devices[$0.deviceID] }
-            return (owner, reference, table.device(withIdentity: identities) ?? owner)
+            if let device = table.device(withIdentity: identities) { return (owner, reference, device) }
+            // Identifiers no device has: as in Home Assistant's device registry, the entity moves to a new device
+            // unless it is its device's only entity (then the device itself takes the new identifiers).
+            if let owner, !identities.isEmpty, owner.entities.count > 1, Set(owner.identities).isDisjoint(with: identities) {
+                return (owner, reference, nil)
+            }
+            return (owner, reference, owner)
         }
         var changes: [(old: Device?, new: Device?)] = []
         var device: Device

@@ -263,17 +263,24 @@ public final class StoreWriter: Service, Sendable {
                 }
             }
         } catch {
-            counters.failures.add(1, ordering: .relaxed)
             let message = "\(error)"
-            let firstTime = pending.withLock { pending -> Bool in
+            let (firstTime, overflow) = pending.withLock { pending -> (Bool, Int) in
                 defer { pending.lastError = message }
-                // Put the rows back in front of whatever arrived meanwhile; a newer queued state wins.
-                pending.logs = logs + pending.logs
+                // Put the rows back in front of whatever arrived meanwhile; a newer queued state wins. Rows kept
+                // stay within `queueLimit` through an outage: what does not fit are the oldest log rows, dropped
+                // and counted like any row refused for a full queue.
                 for (id, state) in states where pending.states[id] == nil { pending.states[id] = state }
+                var merged = logs + pending.logs
+                let excess = min(merged.count, merged.count + pending.states.count + pending.samples.count - settings.queueLimit)
+                if excess > 0 { merged.removeFirst(excess) }
+                pending.logs = merged
                 for id in prunes { pending.logRows[id] = settings.logLimitPerDevice + settings.logLimitPerDevice / 2 }
                 pending.operations = operations.filter { $0.continuation == nil } + pending.operations
-                return pending.lastError != message
+                return (pending.lastError != message, max(0, excess))
             }
+            if overflow > 0 { counters.dropped.add(overflow, ordering: .relaxed) }
+            // Counted once the rows are back: a reader of `statistics` sees the queue as the retry will.
+            counters.failures.add(1, ordering: .relaxed)
             if firstTime {
                 logger.error("cannot write to the store; keeping rows in memory and retrying", metadata: ["error": "\(message)"])
                 for hook in errorHooks.withLock({ $0 }) { hook(message) }

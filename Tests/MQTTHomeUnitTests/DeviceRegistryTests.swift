@@ -1,0 +1,189 @@
+import Foundation
+import Mosquitto
+import Testing
+
+@testable import MQTTHome
+
+/// The registry with fakes for the broker, the store and the publisher: ingest, changes, discovery grouping,
+/// identity moves, removal and expiry, with no broker and no disk.
+@Suite("Device registry without a broker")
+struct DeviceRegistryTests {
+    static func spec(_ name: String, state: String, command: String? = nil, availability: String? = nil) -> DeviceSpec {
+        var spec = DeviceSpec()
+        spec.name = name
+        spec.type = command == nil ? "sensor" : "switch"
+        spec.stateTopic = state
+        if let command { spec.commandTopic = .some(command) }
+        if let availability { spec.availabilityTopic = .some(availability) }
+        return spec
+    }
+
+    @Test("add subscribes and publishes the device; state merges, is logged once and published; availability follows its topic")
+    func addAndIngest() async throws {
+        let fixture = try RegistryFixture()
+        let added = try await fixture.registry.add(Self.spec("Hall Light", state: "z2m/hall", command: "z2m/hall/set", availability: "z2m/hall/availability"))
+        #expect(added["id"] == "hall_light")
+        #expect(fixture.bus.subscribed.sorted() == ["z2m/hall", "z2m/hall/availability"])
+        #expect(fixture.bus.last("mqtt-home/devices/hall_light")?.retain == true)
+        #expect(fixture.bus.last("mqtt-home/devices/hall_light/availability")?.payload == "offline")
+
+        fixture.ingest("z2m/hall", #"{"state":"ON","brightness":120}"#)
+        fixture.ingest("z2m/hall", #"{"brightness":80}"#)
+        let device = try fixture.registry.get("hall_light")
+        #expect(device["state"] == ["state": "ON", "brightness": 80])
+        // It has an availability topic: data alone does not make it online.
+        #expect(device["online"] == false)
+        #expect(fixture.recorder.logs == 2)
+        let published = try JSONParser.parse(try #require(fixture.publisher["mqtt-home/devices/hall_light/state"]))
+        #expect(published["brightness"] == 80 && published["state"] == "ON")
+
+        fixture.ingest("z2m/hall/availability", "online")
+        #expect(try fixture.registry.get("hall_light")["online"] == true)
+        #expect(fixture.publisher["mqtt-home/devices/hall_light/availability"] == "online")
+        fixture.ingest("z2m/hall/availability", "garbage")
+        #expect(try fixture.registry.get("hall_light")["online"] == true)
+        fixture.ingest("elsewhere", "1")
+        #expect(fixture.registry.statistics == (matched: 3, unmatched: 2))
+    }
+
+    @Test("devices/update keeps state that arrived while its commit ran (lost update)")
+    func updateKeepsStateIngestedDuringCommit() async throws {
+        let fixture = try RegistryFixture()
+        _ = try await fixture.registry.add(Self.spec("Kitchen", state: "sensors/kitchen"))
+        fixture.ingest("sensors/kitchen", #"{"temperature":20}"#)
+        fixture.recorder.commits.close()
+        let update = Task {
+            var spec = DeviceSpec()
+            spec.area = .some("Kitchen")
+            return try await fixture.registry.update(id: "kitchen", spec)
+        }
+        try await fixture.recorder.commits.arrival()
+        fixture.ingest("sensors/kitchen", #"{"temperature":23.5,"humidity":40}"#)
+        fixture.recorder.commits.open()
+        let reply = try await update.value
+        #expect(reply["area"] == "Kitchen")
+        #expect(reply["state"] == ["temperature": 23.5, "humidity": 40])
+        #expect(try fixture.registry.get("kitchen")["state"] == ["temperature": 23.5, "humidity": 40])
+    }
+
+    @Test("a SUBACK that never comes delays only the change that waits for it")
+    func stalledSubackDoesNotBlockOtherChanges() async throws {
+        let fixture = try RegistryFixture(stalledPrefix: "stalled/")
+        let stalled = Task { try await fixture.registry.add(Self.spec("Stalled", state: "stalled/topic")) }
+        try await fixture.bus.suback.arrival()
+        let other = try await withTimeout(.seconds(3)) {
+            try await fixture.registry.add(Self.spec("Other", state: "ok/topic"))
+        }
+        #expect(other["id"] == "other")
+        var rename = DeviceSpec()
+        rename.name = "Renamed"
+        let spec = rename
+        _ = try await withTimeout(.seconds(3)) { try await fixture.registry.update(id: "other", spec) }
+        #expect(fixture.registry.count == 2)
+        fixture.bus.suback.open()
+        #expect(try await stalled.value["id"] == "stalled")
+    }
+
+    @Test("remove clears the retained topics, unsubscribes what no device reads, and forgets the device")
+    func removal() async throws {
+        let fixture = try RegistryFixture()
+        _ = try await fixture.registry.add(Self.spec("A", state: "shared/#"))
+        _ = try await fixture.registry.add(Self.spec("B", state: "other/b"))
+        _ = try await fixture.registry.remove(id: "b")
+        #expect(fixture.bus.unsubscribed == ["other/b"])
+        #expect(fixture.publisher["mqtt-home/devices/b"] == "")
+        #expect(fixture.publisher["mqtt-home/devices/b/state"] == "")
+        #expect(fixture.recorder.forgotten == ["b"])
+        #expect(throws: RPCError.self) { try fixture.registry.get("b") }
+        fixture.ingest("other/b", "1")
+        #expect(fixture.registry.statistics.matched == 0)
+        // The name is free again.
+        _ = try await fixture.registry.add(Self.spec("B", state: "other/b2"))
+    }
+
+    static let sensorConfig = #"""
+        {"name":"Temperature","uniq_id":"0x01_temperature","stat_t":"z2m/0x01","val_tpl":"{{ value_json.temperature }}",
+         "unit_of_meas":"°C","dev_cla":"temperature","exp_aft":60,
+         "dev":{"ids":["zigbee2mqtt_0x01"],"name":"Living Room Sensor","sa":"Living Room"}}
+        """#
+    static let humidityConfig = #"""
+        {"name":"Humidity","uniq_id":"0x01_humidity","stat_t":"z2m/0x01","val_tpl":"{{ value_json.humidity }}",
+         "unit_of_meas":"%","dev":{"ids":["zigbee2mqtt_0x01"],"name":"Living Room Sensor"}}
+        """#
+
+    @Test("discovery groups a device's entities by identifiers; one message feeds both; removal shrinks then removes")
+    func discoveryGrouping() async throws {
+        let fixture = try RegistryFixture()
+        await fixture.discover("homeassistant/sensor/0x01/temperature/config", Self.sensorConfig)
+        await fixture.discover("homeassistant/sensor/0x01/humidity/config", Self.humidityConfig)
+        #expect(fixture.registry.count == 1)
+        let id = "zigbee2mqtt_0x01"
+        var device = try fixture.registry.get(id)
+        #expect(device["name"] == "Living Room Sensor")
+        #expect(device["area"] == "Living Room")
+        #expect(device["entities"]?.arrayValue?.count == 2)
+        // Both entities read the same topic: the second config subscribes again so the broker replays it.
+        #expect(fixture.bus.subscribed.filter { $0 == "z2m/0x01" }.count == 2)
+
+        fixture.ingest("z2m/0x01", #"{"temperature":21.5,"humidity":48}"#)
+        device = try fixture.registry.get(id)
+        #expect(device["state"] == ["temperature": 21.5, "humidity": 48])
+        #expect(fixture.recorder.logs == 1)
+
+        await fixture.discover("homeassistant/sensor/0x01/humidity/config", "")
+        device = try fixture.registry.get(id)
+        #expect(device["entities"]?.arrayValue?.map { $0["key"] } == ["temperature"])
+        #expect(fixture.bus.unsubscribed.isEmpty, "the temperature entity still reads z2m/0x01")
+        await fixture.discover("homeassistant/sensor/0x01/temperature/config", "")
+        #expect(fixture.registry.count == 0)
+        #expect(fixture.bus.unsubscribed == ["z2m/0x01"])
+        #expect(fixture.publisher["mqtt-home/devices/\(id)"] == "")
+    }
+
+    @Test("an entity whose identifiers change moves to the other device; the old one loses it")
+    func identityMove() async throws {
+        let fixture = try RegistryFixture()
+        await fixture.discover("homeassistant/sensor/0x01/temperature/config", Self.sensorConfig)
+        await fixture.discover("homeassistant/sensor/0x01/humidity/config", Self.humidityConfig)
+        let moved = Self.humidityConfig.replacingOccurrences(of: #""ids":["zigbee2mqtt_0x01"],"name":"Living Room Sensor""#, with: #""ids":["zigbee2mqtt_0x02"],"name":"Bedroom Sensor""#)
+        await fixture.discover("homeassistant/sensor/0x01/humidity/config", moved)
+        #expect(fixture.registry.count == 2)
+        #expect(try fixture.registry.get("zigbee2mqtt_0x01")["entities"]?.arrayValue?.map { $0["key"] } == ["temperature"])
+        let bedroom = try fixture.registry.get("Bedroom Sensor")
+        #expect(bedroom["entities"]?.arrayValue?.map { $0["unique_id"] ?? $0["key"] }.count == 1)
+        // Same unique_id under another topic updates the entity instead of duplicating it.
+        await fixture.discover("homeassistant/sensor/0x02/humidity/config", moved)
+        #expect(fixture.registry.count == 2)
+        #expect(try fixture.registry.get("Bedroom Sensor")["entities"]?.arrayValue?.count == 1)
+    }
+
+    @Test("expire_after: no state for longer makes the device offline, published; a new value brings it back")
+    func expiry() async throws {
+        let fixture = try RegistryFixture()
+        await fixture.discover("homeassistant/sensor/0x01/temperature/config", Self.sensorConfig)
+        let id = "zigbee2mqtt_0x01"
+        fixture.ingest("z2m/0x01", #"{"temperature":21.5}"#)
+        #expect(try fixture.registry.get(id)["online"] == true)
+        fixture.registry.expireStale(now: .now + .seconds(30))
+        #expect(try fixture.registry.get(id)["online"] == true)
+        fixture.registry.expireStale(now: .now + .seconds(61))
+        #expect(try fixture.registry.get(id)["online"] == false)
+        #expect(fixture.publisher["mqtt-home/devices/\(id)/availability"] == "offline")
+        fixture.ingest("z2m/0x01", #"{"temperature":22}"#)
+        #expect(try fixture.registry.get(id)["online"] == true)
+        #expect(fixture.publisher["mqtt-home/devices/\(id)/availability"] == "online")
+    }
+
+    @Test("availability and attribute template errors are counted like value template errors")
+    func availabilityTemplateErrors() async throws {
+        let fixture = try RegistryFixture()
+        await fixture.discover(
+            "homeassistant/binary_sensor/door/config",
+            #"{"name":"Door","uniq_id":"door","stat_t":"door/state","avty_t":"door/avail","avty_tpl":"{{ value_json.x | int(0) * 'a' }}","json_attr_t":"door/attrs","json_attr_tpl":"{{ value_json.y | int(0) * 'b' }}"}"#
+        )
+        fixture.ingest("door/avail", #"{"x": 100000}"#)
+        fixture.ingest("door/attrs", #"{"y": 100000}"#)
+        let discovery = fixture.registry.discoveryStatistics()
+        #expect(discovery["template_errors"] == 2)
+    }
+}
