@@ -74,7 +74,9 @@ public struct HomeDaemon: Sendable {
                 tls: embedded == nil ? mqtt.tls : nil,
                 protocolVersion: mqtt.protocolVersion,
                 reconnectDelayCap: .seconds(mqtt.reconnectMaxDelay),
-                messageBufferLimit: configuration.messageBufferLimit
+                messageBufferLimit: configuration.messageBufferLimit,
+                messageBufferBytes: configuration.messageBufferBytes,
+                messageLanes: DaemonLanes.lanes(topics: topics, discoveryPrefix: configuration.discoveryPrefix)
             ),
             topics: topics,
             embeddedBroker: embedded != nil,
@@ -180,7 +182,7 @@ public struct HomeDaemon: Sendable {
         services.append(("state-publisher", publisher))
         services.append(("availability-expiry", AvailabilityExpiry(registry: registry)))
         if configuration.store.recordsHistory { services.append(("history-retention", HistoryRetention(writer: writer, logger: logger))) }
-        let discovery = configuration.discoveryPrefix == nil ? nil : DiscoveryService(registry: registry)
+        let discovery = client.messages(lane: DaemonLanes.discovery).map { DiscoveryService(registry: registry, configs: $0) }
         if let discovery { services.append(("discovery", discovery)) }
         if let poller { services.append(("emqx-poller", poller)) }
         if let sysCollector { services.append(("sys-collector", sysCollector)) }
@@ -188,11 +190,11 @@ public struct HomeDaemon: Sendable {
             (
                 "message-router",
                 MessageRouter(
+                    requests: client.messages(lane: DaemonLanes.rpc)!,
                     messages: client.messages,
                     topics: topics,
                     rpcServer: rpcServer,
                     registry: registry,
-                    discovery: discovery,
                     sysCollector: sysCollector,
                     logger: logger
                 )
@@ -274,6 +276,7 @@ public struct HomeDaemon: Sendable {
             ("failed_connection_attempts", JSONValue(stats.failedAttempts)),
             ("messages_received", JSONValue(stats.messagesReceived)),
             ("messages_dropped", JSONValue(stats.messagesDropped)),
+            ("dropped_by_kind", DaemonLanes.dropped(stats)),
             ("messages_published", JSONValue(stats.messagesPublished)),
         ])
         if let error = client.lastError { mqtt["last_error"] = .string(error.description) }

@@ -1,18 +1,45 @@
-/// The messages a client receives, in arrival order; a single consumer iterates it.
+/// The messages of one lane (``MessageLane``), in arrival order; a single consumer iterates it.
 ///
-/// The buffer is bounded (``MosquittoClient/Configuration/messageBufferLimit``); on overflow the oldest unprocessed
-/// message is dropped and counted in ``MosquittoClient/Statistics/messagesDropped``, never silently lost.
+/// The queue is bounded by count and bytes; on overflow the oldest unprocessed message is dropped and counted in
+/// ``MosquittoClient/Statistics/messagesDropped`` (per lane in `droppedByLane`), never silently lost.
 public struct MQTTMessages: AsyncSequence, Sendable {
     public typealias Element = MQTTMessage
-    let stream: AsyncStream<MQTTMessage>
+    let queue: MessageQueue
+
+    /// The lane's name (`default` for messages no other lane takes).
+    public var lane: String { queue.lane.name }
 
     public struct AsyncIterator: AsyncIteratorProtocol {
-        var base: AsyncStream<MQTTMessage>.AsyncIterator
-        public mutating func next() async -> MQTTMessage? { await base.next() }
+        let queue: MessageQueue
+        var pending: [MQTTMessage] = []
+        var position = 0
+
+        public mutating func next() async -> MQTTMessage? {
+            if position == pending.count {
+                pending = await queue.next(upTo: 64)
+                position = 0
+                if pending.isEmpty { return nil }
+            }
+            defer { position += 1 }
+            return pending[position]
+        }
+
         public mutating func next(isolation actor: isolated (any Actor)?) async -> MQTTMessage? {
-            await base.next(isolation: actor)
+            if position == pending.count {
+                pending = await queue.next(upTo: 64)
+                position = 0
+                if pending.isEmpty { return nil }
+            }
+            defer { position += 1 }
+            return pending[position]
         }
     }
 
-    public func makeAsyncIterator() -> AsyncIterator { AsyncIterator(base: stream.makeAsyncIterator()) }
+    public func makeAsyncIterator() -> AsyncIterator { AsyncIterator(queue: queue) }
+
+    /// Waits for the next messages and returns up to `limit` of those waiting (empty at the end): for consumers that
+    /// apply a burst as one batch.
+    public func nextBatch(upTo limit: Int) async -> [MQTTMessage] {
+        await queue.next(upTo: limit)
+    }
 }

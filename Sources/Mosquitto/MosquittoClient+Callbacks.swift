@@ -148,13 +148,18 @@ extension MosquittoClient {
             properties: properties.map(Self.readProperties) ?? MQTTProperties()
         )
         counters.received.add(1, ordering: .relaxed)
-        if case .dropped = messageContinuation.yield(copied) {
-            let dropped = counters.dropped.add(1, ordering: .relaxed).newValue
+        let queue = queues.first { $0.lane.matches(topic) } ?? queues[queues.count - 1]
+        let pushedOut = queue.push(copied)
+        if pushedOut > 0 {
+            let dropped = counters.dropped.add(pushedOut, ordering: .relaxed).newValue
             // Log the first drop and then every 1000th, so a flood is visible without flooding the log.
-            if dropped == 1 || dropped % 1000 == 0 {
+            if dropped == pushedOut || dropped / 1000 != (dropped - pushedOut) / 1000 {
                 logger.warning(
-                    "message buffer full; dropping the oldest unprocessed messages",
-                    metadata: ["mqtt.dropped": "\(dropped)", "mqtt.buffer_limit": "\(configuration.messageBufferLimit)"]
+                    "message queue full; dropping the oldest unprocessed messages",
+                    metadata: [
+                        "mqtt.lane": "\(queue.lane.name)", "mqtt.dropped": "\(dropped)", "mqtt.lane_limit": "\(queue.lane.limit)",
+                        "mqtt.lane_bytes": "\(queue.lane.byteLimit)",
+                    ]
                 )
             }
         }

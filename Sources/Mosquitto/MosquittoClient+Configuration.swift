@@ -19,8 +19,12 @@ extension MosquittoClient {
         public var reconnectDelayCap: Duration
         /// When false, the client makes one connection attempt and stops after the first failure or disconnect.
         public var reconnect: Bool
-        /// Messages buffered for the consumer; beyond it the oldest are dropped (and counted).
+        /// Messages buffered for the consumer of the default lane; beyond it the oldest are dropped (and counted).
         public var messageBufferLimit: Int
+        /// Topic + payload bytes buffered in the default lane.
+        public var messageBufferBytes: Int
+        /// Lanes with queues of their own, tried in order before the default lane (``MessageLane``).
+        public var messageLanes: [MessageLane]
 
         public struct TLS: Sendable, Hashable {
             public var caFile: String?
@@ -71,7 +75,9 @@ extension MosquittoClient {
             reconnectDelayInitial: Duration = .milliseconds(250),
             reconnectDelayCap: Duration = .seconds(30),
             reconnect: Bool = true,
-            messageBufferLimit: Int = 10_000
+            messageBufferLimit: Int = 10_000,
+            messageBufferBytes: Int = 64 << 20,
+            messageLanes: [MessageLane] = []
         ) {
             self.host = host
             self.port = port
@@ -87,6 +93,8 @@ extension MosquittoClient {
             self.reconnectDelayCap = reconnectDelayCap
             self.reconnect = reconnect
             self.messageBufferLimit = messageBufferLimit
+            self.messageBufferBytes = messageBufferBytes
+            self.messageLanes = messageLanes
         }
     }
 }

@@ -92,7 +92,7 @@ extension MosquittoClient {
         for waiter in connectWaiters { waiter.resume(throwing: lastError ?? MosquittoError.notConnected) }
         for waiter in ackWaiters { waiter.resume(throwing: MosquittoError.connectionLost) }
         eventContinuation.finish()
-        messageContinuation.finish()
+        for queue in queues { queue.finish() }
         for waiter in stopWaiters { waiter.resume() }
     }
 }

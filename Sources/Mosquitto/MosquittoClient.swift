@@ -14,14 +14,15 @@ import Glibc
 /// Call ``disconnect()`` to stop the thread; until then it keeps the client alive.
 public final class MosquittoClient: Sendable {
     public let configuration: Configuration
-    /// Incoming messages; iterate from one task.
+    /// Incoming messages no other lane takes; iterate from one task.
     public let messages: MQTTMessages
+    /// Every lane's queue: the configured lanes in order, then the default lane.
+    let queues: [MessageQueue]
     /// Connection changes; iterate from one task (or not at all: the buffer keeps only the newest 64).
     public let events: MQTTConnectionEvents
 
     let logger: Logger
     let handle: Handle
-    let messageContinuation: AsyncStream<MQTTMessage>.Continuation
     let eventContinuation: AsyncStream<MQTTConnectionEvent>.Continuation
     let state: Mutex<State>
     let counters = Counters()
@@ -46,18 +47,15 @@ public final class MosquittoClient: Sendable {
         MosquittoLibrary.ensureInitialized()
         self.configuration = configuration
         self.logger = logger
-        let (messageStream, messageContinuation) = AsyncStream.makeStream(
-            of: MQTTMessage.self,
-            // When the consumer falls behind, the oldest messages go: for device state the newest value matters.
-            bufferingPolicy: .bufferingNewest(max(1, configuration.messageBufferLimit))
-        )
+        // When a consumer falls behind, the oldest messages of its lane go: for device state the newest value matters.
+        let lanes = configuration.messageLanes + [.default(limit: configuration.messageBufferLimit, byteLimit: configuration.messageBufferBytes)]
+        self.queues = lanes.map(MessageQueue.init(lane:))
         let (eventStream, eventContinuation) = AsyncStream.makeStream(
             of: MQTTConnectionEvent.self,
             bufferingPolicy: .bufferingNewest(64)
         )
-        self.messages = MQTTMessages(stream: messageStream)
+        self.messages = MQTTMessages(queue: queues[queues.count - 1])
         self.events = MQTTConnectionEvents(stream: eventStream)
-        self.messageContinuation = messageContinuation
         self.eventContinuation = eventContinuation
         self.state = Mutex(State(protocolVersion: configuration.protocolVersion))
 
@@ -181,8 +179,10 @@ public final class MosquittoClient: Sendable {
     /// Counters since the client was created.
     public struct Statistics: Sendable, Hashable {
         public var messagesReceived: Int
-        /// Messages dropped because the consumer fell more than `messageBufferLimit` behind.
+        /// Messages dropped because a lane's consumer fell more than its limit behind (all lanes).
         public var messagesDropped: Int
+        /// The same, per lane name (`default` included).
+        public var droppedByLane: [String: Int]
         public var messagesPublished: Int
         /// Accepted connections, the first included.
         public var connections: Int
@@ -194,6 +194,7 @@ public final class MosquittoClient: Sendable {
         return Statistics(
             messagesReceived: counters.received.load(ordering: .relaxed),
             messagesDropped: counters.dropped.load(ordering: .relaxed),
+            droppedByLane: Dictionary(queues.map { ($0.lane.name, $0.dropped) }, uniquingKeysWith: +),
             messagesPublished: counters.published.load(ordering: .relaxed),
             connections: connections,
             failedAttempts: failed
@@ -201,6 +202,11 @@ public final class MosquittoClient: Sendable {
     }
 
     public var isConnected: Bool { state.withLock { $0.connected } }
+
+    /// The messages of the lane named `name` (one of `messageLanes`, or `default`), nil for an unknown name.
+    public func messages(lane name: String) -> MQTTMessages? {
+        queues.first { $0.lane.name == name }.map(MQTTMessages.init(queue:))
+    }
 
     /// The protocol of the current (or next) connection.
     public var protocolVersion: MQTTProtocolVersion { state.withLock { $0.protocolVersion } }

@@ -304,6 +304,51 @@ struct ConfusedDeputyTests {
     .timeLimit(.minutes(2))
 )
 struct FloodTests {
+    @Test("a state flood that overflows its queue drops state only: every request is answered, every config applied")
+    func stateFloodKeepsRequestsAndConfigs() async throws {
+        let secured = try await SecuredBroker.start()
+        defer { Task { await secured.shutdown() } }
+        let harness = try await secured.daemon(environment: ["MQTT_MESSAGE_BUFFER_BYTES": "1048576", "MQTT_MESSAGE_BUFFER": "1000"])
+        defer { Task { await harness.shutdown() } }
+        let operatorRPC = try await secured.rpc("operator")
+        _ = try await operatorRPC.result("devices/add", params: ["name": "Flooded", "type": "sensor", "state_topic": "zigbee2mqtt/flooded"])
+        let sensor = try await secured.client("sensor")
+        let bridge = try await secured.client("discovery")
+        let viewer = try await secured.rpc("viewer")
+        let padding = String(repeating: "a", count: 40_000)
+        let messages = 3000
+        let flood = Task {
+            for n in 1...messages {
+                _ = try? sensor.publish("zigbee2mqtt/flooded", payload: Array(#"{"seq":\#(n),"pad":"\#(padding)"}"#.utf8), qos: .atMostOnce)
+                if n % 200 == 0 { try? await Task.sleep(for: .milliseconds(1)) }
+            }
+        }
+        for n in 0..<20 {
+            try bridge.publish(
+                "homeassistant/sensor/lane_\(n)/config",
+                payload: Array(#"{"name":"Lane \#(n)","uniq_id":"lane_\#(n)","stat_t":"zigbee2mqtt/lane_\#(n)"}"#.utf8),
+                qos: .atLeastOnce, retain: true
+            )
+        }
+        var answered = 0
+        for _ in 0..<20 {
+            if (try? await viewer.result("health", timeout: .seconds(10))) != nil { answered += 1 }
+        }
+        await flood.value
+        // The newest state wins: the device ends on the last sequence number sent.
+        try await waitUntil(timeout: .seconds(30)) { try await viewer.result("devices/get", params: ["id": "flooded"])["state"]?["seq"] == .int(Int64(messages)) }
+        let health = try await viewer.result("health")
+        #expect(answered == 20)
+        #expect(health["discovery"]?["entities"] == 20)
+        let dropped = health["mqtt"]?["dropped_by_kind"]
+        #expect(dropped?["rpc"] == 0 && dropped?["discovery"] == 0)
+        #expect((dropped?["state"]?.intValue ?? 0) > 0, "the flood should overflow a 1 MiB state queue: \(health["mqtt"] ?? .null)")
+        await sensor.disconnect()
+        await bridge.disconnect()
+        await viewer.close()
+        await operatorRPC.close()
+    }
+
     @Test("a flood of 20,000 requests with distinct reply topics does not starve another caller")
     func fairUnderFlood() async throws {
         let secured = try await SecuredBroker.start()

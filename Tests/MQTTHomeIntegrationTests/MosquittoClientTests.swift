@@ -182,6 +182,48 @@ struct MosquittoClientTests {
         await client.disconnect()
     }
 
+    @Test("lanes: a flood in one lane never pushes out another's messages; bytes bound a lane too; drops are counted per lane")
+    func lanes() async throws {
+        let broker = try await TestBroker.start()
+        defer { Task { await broker.shutdown() } }
+        let slow = try MosquittoClient(
+            configuration: .init(
+                host: "127.0.0.1", port: broker.port, clientID: RPCClient.uniqueClientID(prefix: "lanes"),
+                reconnect: false, messageBufferLimit: 10,
+                messageLanes: [
+                    MessageLane(name: "requests", limit: 100, byteLimit: 1 << 20) { $0.hasPrefix("requests/") },
+                    MessageLane(name: "big", limit: 100, byteLimit: 1 << 20) { $0.hasPrefix("big/") },
+                ]
+            ),
+            logger: Logger(label: "slow")
+        )
+        try await slow.connect()
+        try await slow.subscribe(["flood", "requests/#", "big/#"], qos: .atLeastOnce)
+        let publisher = try Self.client(port: broker.port, reconnect: false)
+        try await publisher.connect()
+        for n in 1...50 {
+            try publisher.publish("flood", payload: Array("\(n)".utf8), qos: .atLeastOnce)
+            if n % 10 == 0 { try publisher.publish("requests/\(n)", payload: Array("r\(n)".utf8), qos: .atLeastOnce) }
+        }
+        let chunk = [UInt8](repeating: 0x61, count: 300_000)
+        for n in 1...10 { try publisher.publish("big/\(n)", payload: chunk, qos: .atLeastOnce) }
+        let clock = ContinuousClock()
+        let deadline = clock.now + .seconds(5)
+        while slow.statistics.messagesReceived < 65 && clock.now < deadline { try await Task.sleep(for: .milliseconds(10)) }
+        let statistics = slow.statistics
+        #expect(statistics.droppedByLane == ["default": 40, "requests": 0, "big": 7])
+        #expect(statistics.messagesDropped == 47)
+        let requests = try #require(slow.messages(lane: "requests"))
+        #expect(requests.lane == "requests")
+        #expect(await requests.nextBatch(upTo: 100).map(\.payloadString) == ["r10", "r20", "r30", "r40", "r50"])
+        let big = try #require(slow.messages(lane: "big"))
+        #expect(await big.nextBatch(upTo: 100).map(\.topic) == ["big/8", "big/9", "big/10"])
+        #expect(await slow.messages.nextBatch(upTo: 100).map(\.payloadString) == (41...50).map(String.init))
+        #expect(slow.messages(lane: "nonexistent") == nil)
+        await publisher.disconnect()
+        await slow.disconnect()
+    }
+
     @Test("a consumer that falls behind loses the oldest messages, counted, and keeps the newest")
     func overflowKeepsNewest() async throws {
         let broker = try await TestBroker.start()

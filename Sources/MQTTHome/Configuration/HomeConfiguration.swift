@@ -26,7 +26,7 @@ import Glibc
 /// - `HISTORY_DAYS` (0–3650, default 10; 0: no sensor history or statistics), `STATISTICS_DAYS` (1–36500, default 365).
 /// - `LOG_LIMIT_PER_DEVICE` (1–100000, default 100), `STORE_QUEUE_LIMIT` (1000–10000000, default 100000),
 ///   `STORE_FLUSH_MS` (1–1000, default 25), `STATE_PUBLISH_INTERVAL_MS` (0–10000, default 100),
-///   `MQTT_MESSAGE_BUFFER` (1000–10000000, default 100000).
+///   `MQTT_MESSAGE_BUFFER` (1000–10000000, default 100000), `MQTT_MESSAGE_BUFFER_BYTES` (1 MiB–4 GiB, default 64 MiB).
 /// - `EMQX_API_URL` (e.g. `http://127.0.0.1:18083/api/v5`), `EMQX_API_KEY`, `EMQX_API_SECRET` (secret): bridge the
 ///   EMQX REST API; unset, the broker's status comes from mosquitto's `$SYS`. `EMQX_POLL_INTERVAL` (seconds,
 ///   0.1–3600, default 10), `EMQX_TIMEOUT` (seconds, 0.1–300, default 5).
@@ -47,6 +47,8 @@ public struct HomeConfiguration: Sendable {
     public var statePublishInterval: Duration
     /// Incoming messages buffered for the router before new ones are dropped (counted in `health`).
     public var messageBufferLimit: Int
+    /// Topic + payload bytes of device state buffered for the router (`MQTT_MESSAGE_BUFFER_BYTES`).
+    public var messageBufferBytes: Int
     /// Age past which `sensors/read` reports a value as stale (unless the entity has `expire_after`).
     public var sensorStaleAfter: Duration
     /// Nil: no EMQX API; the broker bridge reads mosquitto's `$SYS` instead.
@@ -170,6 +172,7 @@ public struct HomeConfiguration: Sendable {
         )
         statePublishInterval = .milliseconds(try values.int("state.publish.interval.ms", in: 0...10_000) ?? 100)
         messageBufferLimit = try values.int("mqtt.message.buffer", in: 1000...10_000_000) ?? 100_000
+        messageBufferBytes = try values.int("mqtt.message.buffer.bytes", in: 1 << 20...4 << 30) ?? 64 << 20
         emqx = try Self.emqxSettings(values)
         sensorStaleAfter = try values.seconds("sensor.stale.after", in: 1...2_592_000) ?? .seconds(3600)
         limits.statePayloadBytes = try values.int("state.payload.limit", in: 256...16_777_216) ?? limits.statePayloadBytes

@@ -12,10 +12,6 @@ extension DeviceRegistry {
     /// Discovery filters: `<prefix>/<component>/[<node_id>/]<object_id>/config` for every platform and `device`.
     public var discoveryFilters: [String] { ["\(discoveryPrefix)/+/+/config", "\(discoveryPrefix)/+/+/+/config"] }
 
-    public func isDiscoveryTopic(_ topic: String) -> Bool {
-        topic.hasSuffix("/config") && topic.hasPrefix(discoveryPrefix) && topic.utf8.dropFirst(discoveryPrefix.utf8.count).first == UInt8(ascii: "/")
-    }
-
     /// Applies a batch of discovery messages in order, then subscribes once to every topic they need: a burst of
     /// 10,000 retained configs at start-up costs one SUBSCRIBE exchange per 500 filters instead of one round trip
     /// per config. State cannot overtake its config: nothing is subscribed before the config is applied.

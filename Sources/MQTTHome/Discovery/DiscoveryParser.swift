@@ -4,6 +4,11 @@
 ///
 /// Pure: no registry, no I/O, so the conformance fixtures test it directly.
 public enum DiscoveryParser {
+    /// True for a topic under `prefix/` that ends in `/config`: what the discovery lane carries.
+    public static func isConfigTopic(_ topic: String, prefix: String) -> Bool {
+        topic.hasSuffix("/config") && topic.hasPrefix(prefix) && topic.utf8.dropFirst(prefix.utf8.count).first == UInt8(ascii: "/")
+    }
+
     /// Platforms Home Assistant discovers over MQTT (`device` is the device-based form).
     public static let platforms: Set<String> = [
         "alarm_control_panel", "binary_sensor", "button", "camera", "climate", "cover", "device_automation",

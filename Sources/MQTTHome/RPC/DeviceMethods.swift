@@ -230,6 +230,7 @@ extension DeviceRegistry {
             "oversized": JSONValue(oversized.load(ordering: .relaxed)),
             "state_payload_limit": JSONValue(limits.statePayloadBytes),
             "state_keys_dropped": JSONValue(stateKeysDropped.load(ordering: .relaxed)),
+            "unsubscribe_failures": JSONValue(unsubscribeFailures.load(ordering: .relaxed)),
         ]
     }
 }

@@ -2,65 +2,78 @@ import Logging
 import Mosquitto
 import ServiceLifecycle
 
-/// Reads every incoming message once and hands it to the feature that owns its topic: RPC requests to the RPC
-/// server, discovery configs, mosquitto's `$SYS` to the broker bridge, and everything else to the device registry (whose topic index knows which devices it feeds).
+/// Reads the RPC lane and the default lane (``DaemonLanes``) and hands every message to the feature that owns its
+/// topic: RPC requests to the RPC server; mosquitto's `$SYS` to the broker bridge; everything else to the device
+/// registry (whose topic index knows which devices it feeds). Discovery configs have their own lane, read by
+/// ``DiscoveryService``.
 ///
-/// RPC requests run concurrently in a discarding task group, bounded by the RPC server's slots; on graceful
-/// shutdown the loop stops reading and the group waits for the requests already running.
+/// The two lanes are read on two tasks, so a backlog of state never delays a request. RPC requests run
+/// concurrently in a discarding task group, bounded by the RPC server's slots; on graceful shutdown the loops stop
+/// reading and the group waits for the requests already running.
 public struct MessageRouter: Service {
+    let requests: MQTTMessages
     let messages: MQTTMessages
     let topics: Topics
     let rpcServer: RPCServer
     let registry: DeviceRegistry
-    let discovery: DiscoveryService?
     let sysCollector: SysTopicCollector?
     let logger: Logger
 
+    /// - Parameters:
+    ///   - requests: the RPC lane.
+    ///   - messages: the default lane (device state and availability, `$SYS`).
     public init(
+        requests: MQTTMessages,
         messages: MQTTMessages,
         topics: Topics,
         rpcServer: RPCServer,
         registry: DeviceRegistry,
-        discovery: DiscoveryService? = nil,
         sysCollector: SysTopicCollector? = nil,
         logger: Logger
     ) {
+        self.requests = requests
         self.messages = messages
         self.topics = topics
         self.rpcServer = rpcServer
         self.registry = registry
-        self.discovery = discovery
         self.sysCollector = sysCollector
         self.logger = logger
     }
 
     public func run() async throws {
+        await withDiscardingTaskGroup { lanes in
+            lanes.addTask { await routeRequests() }
+            lanes.addTask { await routeMessages() }
+        }
+    }
+
+    private func routeRequests() async {
         await withDiscardingTaskGroup { group in
-            for await message in messages.cancelOnGracefulShutdown() {
-                if message.topic.hasPrefix(topics.rpcPrefix) {
-                    guard !message.retain else {
-                        // A retained request would be re-executed at every subscribe; refuse to act on it.
-                        logger.warning("ignoring a retained RPC request", metadata: ["mqtt.topic": "\(message.topic)"])
-                        continue
-                    }
-                    if rpcServer.tryReserveSlot() {
-                        group.addTask {
-                            await rpcServer.handle(message)
-                            rpcServer.releaseSlot()
-                        }
-                    } else {
-                        rpcServer.rejectBusy(message)
-                    }
-                } else if let discovery, registry.isDiscoveryTopic(message.topic) {
-                    // Applied in order on the discovery task; a config's state topics are subscribed only once it
-                    // is applied, so its state cannot overtake it.
-                    discovery.enqueue(message)
-                } else if let sysCollector, SysTopicCollector.owns(message.topic) {
-                    sysCollector.ingest(message)
-                } else {
-                    // Device state and availability, in arrival order on this one task.
-                    registry.ingest(message)
+            for await message in requests.cancelOnGracefulShutdown() {
+                guard !message.retain else {
+                    // A retained request would be re-executed at every subscribe; refuse to act on it.
+                    logger.warning("ignoring a retained RPC request", metadata: ["mqtt.topic": "\(message.topic)"])
+                    continue
                 }
+                if rpcServer.tryReserveSlot() {
+                    group.addTask {
+                        await rpcServer.handle(message)
+                        rpcServer.releaseSlot()
+                    }
+                } else {
+                    rpcServer.rejectBusy(message)
+                }
+            }
+        }
+    }
+
+    private func routeMessages() async {
+        for await message in messages.cancelOnGracefulShutdown() {
+            if let sysCollector, SysTopicCollector.owns(message.topic) {
+                sysCollector.ingest(message)
+            } else {
+                // Device state and availability, in arrival order on this one task.
+                registry.ingest(message)
             }
         }
     }
