@@ -28,17 +28,17 @@ public struct ControlIntent: Sendable {
         let config = entity.discovery?.config ?? JSONObject()
         var schema = Schema(entity: entity, config: config, intent: intent)
         try schema.check(given)
-        switch entity.platform {
-        case "light": try schema.light(current: current)
-        case "cover", "valve": try schema.cover()
-        case "climate", "water_heater": try schema.climate()
-        case "fan": try schema.fan(current: current)
-        case "lock": try schema.lock()
-        case "number": try schema.number()
-        case "select": try schema.select()
-        case "text": try schema.text()
-        case "button", "scene": try schema.press()
-        default: try schema.onOff(current: current)
+        switch Platform.named(entity.platform)?.dialect ?? .onOff {
+        case .light: try schema.light(current: current)
+        case .cover: try schema.cover()
+        case .climate: try schema.climate()
+        case .fan: try schema.fan(current: current)
+        case .lock: try schema.lock()
+        case .number: try schema.number()
+        case .select: try schema.select()
+        case .text: try schema.text()
+        case .press: try schema.press()
+        case .onOff: try schema.onOff(current: current)
         }
         publishes = schema.publishes
         // `Optional.none` spelled out: JSONValue is ExpressibleByNilLiteral, so a bare `nil` here became `.null`,
@@ -46,17 +46,9 @@ public struct ControlIntent: Sendable {
         expected = schema.expected.isEmpty ? Optional<JSONValue>.none : (schema.scalarKey.flatMap { schema.expected[$0] } ?? .object(schema.expected))
     }
 
-    /// Which intent fields each platform accepts, for the error that names them.
+    /// Which intent fields a platform accepts (``Platform/intents``), for the error that names them.
     static func accepted(_ platform: String) -> [String] {
-        switch platform {
-        case "light": ["state", "brightness", "color_temp", "rgb"]
-        case "cover", "valve": ["state", "position", "tilt"]
-        case "climate", "water_heater": ["temperature", "mode", "fan_mode", "preset_mode"]
-        case "fan": ["state", "percentage", "preset_mode"]
-        case "number", "select", "text": ["value"]
-        case "button", "scene": ["state"]
-        default: ["state", "value"]
-        }
+        Platform.named(platform)?.intents ?? Platform.onOffIntents
     }
 
     /// The working state of one translation.

@@ -241,14 +241,9 @@ extension DeviceRegistry {
         )
     }
 
-    /// The platform that best names a device of several entities: what it controls before what it measures.
+    /// The platform that best names a device of several entities (``Platform/rank``).
     static func primaryPlatform(_ entities: [Entity]) -> String {
-        let order = [
-            "light", "climate", "cover", "fan", "lock", "switch", "valve", "humidifier", "water_heater", "vacuum",
-            "lawn_mower", "alarm_control_panel", "siren", "media_player", "camera", "binary_sensor", "sensor",
-        ]
-        let platforms = Set(entities.map(\.platform))
-        return order.first { platforms.contains($0) } ?? entities.first?.platform ?? "sensor"
+        Platform.primary(of: entities.map(\.platform)) ?? "sensor"
     }
 
     static func touched(_ device: Device) -> Device {

@@ -1,20 +1,6 @@
 /// `devices/control`: the original plugin contract `{device_uuid, port_type, port_id, action}` on top of
 /// `devices/set`, so plugins written for it work unchanged and get the same confirmation.
 extension DeviceRegistry {
-    /// Port types the plugin contract uses, mapped to the entity platforms they mean; the second list is tried
-    /// when the device has none of the first (a "relay" that a Tasmota config announces as a light).
-    static let portPlatforms: [String: (primary: [String], fallback: [String])] = {
-        var table: [String: (primary: [String], fallback: [String])] = [:]
-        for word in ["light", "led", "lamp", "bulb", "灯", "灯光"] { table[word] = (["light"], ["switch"]) }
-        for word in ["switch", "relay", "outlet", "plug", "socket", "开关", "继电器", "插座"] { table[word] = (["switch"], ["light"]) }
-        for word in ["cover", "curtain", "blind", "shutter", "shade", "garage", "窗帘"] { table[word] = (["cover"], []) }
-        for word in ["valve", "阀门"] { table[word] = (["valve"], ["switch"]) }
-        for word in ["fan", "风扇"] { table[word] = (["fan"], []) }
-        for word in ["lock", "锁", "门锁"] { table[word] = (["lock"], []) }
-        for word in ["climate", "thermostat", "ac", "hvac", "heater", "空调"] { table[word] = (["climate", "water_heater"], []) }
-        return table
-    }()
-
     public func control(
         device query: String,
         portType: String,
@@ -24,7 +10,8 @@ extension DeviceRegistry {
     ) async throws(RPCError) -> JSONValue {
         let (device, _) = try find(query)
         let type = portType.trimmed.lowercased()
-        let platforms = Self.portPlatforms[type] ?? ([type], [])
+        // Port words come from the platform descriptors (``Platform/portWords``); a platform name means itself.
+        let platforms = Platform.ports[type] ?? ([type], [])
         var ports = device.entities.filter { platforms.primary.contains($0.platform) }
         if ports.isEmpty { ports = device.entities.filter { platforms.fallback.contains($0.platform) } }
         guard !ports.isEmpty else {
@@ -58,19 +45,15 @@ extension DeviceRegistry {
         throw .invalidParams("port_id", "expected a port number or an entity key (\(listing)), got \(id.jsonString)")
     }
 
-    /// The `devices/set` intent an action stands for on a platform.
+    /// The `devices/set` intent an action stands for on a platform, by its control dialect.
     static func intent(for action: JSONValue, platform: String) throws(RPCError) -> JSONObject {
+        let descriptor = Platform.named(platform)
+        let dialect = descriptor?.dialect ?? .onOff
         if let number = action.doubleValue ?? action.stringValue.flatMap({ Double($0.trimmed) }) {
-            let value = EntityBehavior.number(number)
-            switch platform {
-            case "light": return ["brightness": value]
-            case "cover", "valve": return ["position": value]
-            case "climate", "water_heater": return ["temperature": value]
-            case "fan": return ["percentage": value]
-            case "number", "select", "text": return ["value": value]
-            default:
+            guard let field = descriptor?.numericIntent else {
                 throw .invalidParams("action", "a \(platform) port takes on, off or toggle, not a number")
             }
+            return [field: EntityBehavior.number(number)]
         }
         if let flag = action.boolValue { return ["state": .string(flag ? "ON" : "OFF")] }
         guard let text = action.stringValue?.trimmed, !text.isEmpty else {
@@ -79,23 +62,23 @@ extension DeviceRegistry {
         let word = text.lowercased()
         let on = ["on", "开", "打开", "开启"].contains(word)
         let off = ["off", "关", "关闭"].contains(word)
-        switch platform {
-        case "cover", "valve":
+        switch dialect {
+        case .cover:
             if on || word == "open" { return ["state": "open"] }
             if off || word == "close" { return ["state": "close"] }
             if ["stop", "停", "停止"].contains(word) { return ["state": "stop"] }
-        case "lock":
+        case .lock:
             if ["lock", "锁", "上锁"].contains(word) || on { return ["state": "lock"] }
             if ["unlock", "解锁"].contains(word) || off { return ["state": "unlock"] }
             if word == "open" { return ["state": "open"] }
-        case "button", "scene":
+        case .press:
             if ["press", "on", "按"].contains(word) { return ["state": "press"] }
-        case "climate", "water_heater":
+        case .climate:
             if off { return ["mode": "off"] }
             return ["mode": .string(text)]
-        case "number", "select", "text":
+        case .number, .select, .text:
             return ["value": .string(text)]
-        default:
+        case .onOff, .light, .fan:
             if on { return ["state": "ON"] }
             if off { return ["state": "OFF"] }
             if ["toggle", "切换"].contains(word) { return ["state": "toggle"] }

@@ -51,8 +51,8 @@ public struct DeviceSpec: Sendable {
             spec.name = trimmed
         }
         spec.type = try params.optionalString("type")
-        if let type = spec.type, !DeviceType.isKnown(type) {
-            throw .invalidParams("type", "unknown type '\(type)'; one of \(DeviceType.known.joined(separator: ", "))")
+        if let type = spec.type, !Platform.manualTypes.contains(type) {
+            throw .invalidParams("type", "unknown type '\(type)'; one of \(Platform.manualTypes.joined(separator: ", "))")
         }
         spec.stateTopicIsFilter = try params.optionalBool("state_topic_filter")
         spec.stateTopic = try params.optionalString("state_topic")

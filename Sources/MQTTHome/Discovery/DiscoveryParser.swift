@@ -9,12 +9,8 @@ public enum DiscoveryParser {
         topic.hasSuffix("/config") && topic.hasPrefix(prefix) && topic.utf8.dropFirst(prefix.utf8.count).first == UInt8(ascii: "/")
     }
 
-    /// Platforms Home Assistant discovers over MQTT (`device` is the device-based form).
-    public static let platforms: Set<String> = [
-        "alarm_control_panel", "binary_sensor", "button", "camera", "climate", "cover", "device_automation",
-        "device_tracker", "event", "fan", "humidifier", "image", "lawn_mower", "light", "lock", "notify", "number", "scene",
-        "select", "sensor", "siren", "switch", "tag", "text", "update", "vacuum", "valve", "water_heater",
-    ]
+    /// Platforms Home Assistant discovers over MQTT (``Platform/catalogue``; `device` is the device-based form).
+    public static var platforms: Set<String> { Platform.names }
 
     /// `<prefix>/<component>/[<node_id>/]<object_id>/config`, split.
     public struct Address: Sendable, Hashable {
@@ -210,21 +206,9 @@ public enum DiscoveryParser {
         }
     }
 
-    /// Keys Home Assistant's platform schemas require (light: per schema).
+    /// Keys Home Assistant's platform schemas require (``Platform/requiredKeys``).
     static func requiredKeys(_ platform: String, _ config: JSONObject) -> [String] {
-        switch platform {
-        case "sensor", "binary_sensor": ["state_topic"]
-        case "switch", "button", "number", "lock", "fan", "scene", "notify", "text", "siren": ["command_topic"]
-        case "light": ["command_topic"]
-        case "select": ["command_topic", "options"]
-        case "event": ["state_topic", "event_types"]
-        case "alarm_control_panel": ["state_topic", "command_topic"]
-        case "humidifier": ["command_topic", "target_humidity_command_topic"]
-        case "camera": ["topic"]
-        case "tag": ["topic"]
-        case "device_automation": ["topic", "type", "subtype", "automation_type"]
-        default: []
-        }
+        Platform.named(platform)?.requiredKeys(config) ?? []
     }
 }
 

@@ -39,6 +39,36 @@ public struct EntityBehavior: Sendable {
         case typed
     }
 
+    /// What a platform's state dialect builds: the inputs it reads, from the config's keys, with HA's defaults.
+    struct Inputs {
+        let config: JSONObject
+        var inputs: [Input] = []
+        var unsupportedTemplates: [String] = []
+
+        init(config: JSONObject) {
+            self.config = config
+        }
+
+        func string(_ key: String) -> String? { config[key]?.scalarText }
+        func number(_ key: String) -> Double? { config[key]?.doubleValue }
+        var payloadOn: String { string("payload_on") ?? "ON" }
+        var payloadOff: String { string("payload_off") ?? "OFF" }
+
+        /// An input on the topic under `topicKey`, if the config has one, rendered by `templateKey`'s template.
+        mutating func add(_ topicKey: String, _ templateKey: String?, _ field: String?, _ kind: Kind) {
+            guard let topic = string(topicKey) else { return }
+            var template: Template?
+            if let templateKey, let source = config[templateKey]?.stringValue {
+                do {
+                    template = try Template.compile(source)
+                } catch {
+                    if !unsupportedTemplates.contains(templateKey) { unsupportedTemplates.append(templateKey) }
+                }
+            }
+            inputs.append(Input(topic: topic, field: field, template: template, kind: kind))
+        }
+    }
+
     public struct AvailabilitySource: Sendable {
         public var topic: String
         public var payloadAvailable: String
@@ -51,76 +81,15 @@ public struct EntityBehavior: Sendable {
         self.config = config
         availabilityMode = config["availability_mode"]?.stringValue ?? "latest"
         expireAfter = config["expire_after"]?.doubleValue ?? 0
-        let unset = ["on": "ON", "off": "OFF"]
-        let payloadOn = string("payload_on") ?? unset["on"]!
-        let payloadOff = string("payload_off") ?? unset["off"]!
-        switch platform {
-        case "switch":
-            add("state_topic", "value_template", nil, .onOff(on: string("state_on") ?? payloadOn, off: string("state_off") ?? payloadOff))
-        case "binary_sensor":
-            add("state_topic", "value_template", nil, .onOff(on: payloadOn, off: payloadOff))
-        case "sensor", "number":
-            add("state_topic", "value_template", nil, .typed)
-        case "select", "text", "event", "device_tracker", "update", "image", "camera", "tag", "device_automation":
-            add("state_topic", "value_template", nil, .text)
-        case "lock":
-            add("state_topic", "value_template", nil, .named([
-                (string("state_locked") ?? "LOCKED", "locked"), (string("state_unlocked") ?? "UNLOCKED", "unlocked"),
-                (string("state_locking") ?? "LOCKING", "locking"), (string("state_unlocking") ?? "UNLOCKING", "unlocking"),
-                (string("state_jammed") ?? "JAMMED", "jammed"), (string("state_open") ?? "OPEN", "open"),
-                (string("state_opening") ?? "OPENING", "opening"),
-            ]))
-        case "cover", "valve":
-            add("state_topic", "value_template", "state", .named([
-                (string("state_open") ?? "open", "open"), (string("state_opening") ?? "opening", "opening"),
-                (string("state_closed") ?? "closed", "closed"), (string("state_closing") ?? "closing", "closing"),
-                (string("state_stopped") ?? "stopped", "stopped"),
-            ]))
-            let closed = number("position_closed") ?? 0
-            let open = number("position_open") ?? 100
-            add("position_topic", "position_template", "position", .scaled(from: min(closed, open)...max(closed, open), to: 0...100))
-            add("tilt_status_topic", "tilt_status_template", "tilt", .typed)
-        case "light":
-            let brightnessScale = number("brightness_scale") ?? 255
-            switch string("schema") ?? "basic" {
-            case "json":
-                add("state_topic", nil, nil, .lightJSON(brightnessScale: brightnessScale))
-            case "template":
-                add("state_topic", "state_template", "state", .onOff(on: "on", off: "off"))
-                add("state_topic", "brightness_template", "brightness", .scaled(from: 0...255, to: 0...255))
-                add("state_topic", "color_temp_template", "color_temp", .number)
-            default:
-                add("state_topic", "state_value_template", "state", .onOff(on: payloadOn, off: payloadOff))
-                add("brightness_state_topic", "brightness_value_template", "brightness", .scaled(from: 0...brightnessScale, to: 0...255))
-                add("color_temp_state_topic", "color_temp_value_template", "color_temp", .number)
-                add("rgb_state_topic", "rgb_value_template", "rgb", .rgb)
-                add("effect_state_topic", "effect_value_template", "effect", .text)
-            }
-        case "fan":
-            add("state_topic", "state_value_template", "state", .onOff(on: payloadOn, off: payloadOff))
-            add("percentage_state_topic", "percentage_value_template", "percentage", .scaled(
-                from: (number("speed_range_min") ?? 1) - 1...(number("speed_range_max") ?? 100), to: 0...100))
-            add("preset_mode_state_topic", "preset_mode_value_template", "preset_mode", .text)
-            add("oscillation_state_topic", "oscillation_value_template", "oscillation", .onOff(
-                on: string("payload_oscillation_on") ?? "oscillate_on", off: string("payload_oscillation_off") ?? "oscillate_off"))
-        case "climate", "water_heater":
-            add("mode_state_topic", "mode_state_template", "mode", .text)
-            add("temperature_state_topic", "temperature_state_template", "temperature", .number)
-            add("current_temperature_topic", "current_temperature_template", "current_temperature", .number)
-            add("action_topic", "action_template", "action", .text)
-            add("fan_mode_state_topic", "fan_mode_state_template", "fan_mode", .text)
-            add("preset_mode_state_topic", "preset_mode_value_template", "preset_mode", .text)
-            add("swing_mode_state_topic", "swing_mode_state_template", "swing_mode", .text)
-            add("temperature_low_state_topic", "temperature_low_state_template", "temperature_low", .number)
-            add("temperature_high_state_topic", "temperature_high_state_template", "temperature_high", .number)
-        case "humidifier":
-            add("state_topic", "state_value_template", "state", .onOff(on: payloadOn, off: payloadOff))
-            add("target_humidity_state_topic", "target_humidity_state_template", "humidity", .number)
-            add("mode_state_topic", "mode_state_template", "mode", .text)
-            add("current_humidity_topic", "current_humidity_template", "current_humidity", .number)
-        default:
-            add("state_topic", "value_template", nil, .typed)
+        // The platform's own state dialect (``Platform/catalogue``); an unknown one reads a typed value.
+        var reading = Inputs(config: config)
+        if let descriptor = Platform.named(platform) {
+            descriptor.readState(&reading)
+        } else {
+            reading.add("state_topic", "value_template", nil, .typed)
         }
+        inputs = reading.inputs
+        unsupportedTemplates = reading.unsupportedTemplates
         if let topic = string("json_attributes_topic") {
             attributesTopic = topic
             attributesTemplate = compile("json_attributes_template")
@@ -275,12 +244,6 @@ public struct EntityBehavior: Sendable {
             if !unsupportedTemplates.contains(key) { unsupportedTemplates.append(key) }
             return nil
         }
-    }
-
-    private mutating func add(_ topicKey: String, _ templateKey: String?, _ field: String?, _ kind: Kind) {
-        guard let topic = string(topicKey) else { return }
-        let template = templateKey.flatMap { compile($0) }
-        inputs.append(Input(topic: topic, field: field, template: template, kind: kind))
     }
 }
 

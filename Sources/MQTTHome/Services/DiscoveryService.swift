@@ -22,7 +22,7 @@ public struct DiscoveryService: Service {
     }
 
     public func run() async throws {
-        try await cancelWhenGracefulShutdown {
+        await cancelWhenGracefulShutdown {
             while !Task.isCancelled {
                 let batch = await configs.nextBatch(upTo: Self.batchLimit)
                 if batch.isEmpty { return }

@@ -1,0 +1,164 @@
+/// One entry per Home Assistant MQTT platform (protocols.md §1.7, §1.10): required keys from HA's platform
+/// schemas, state dialects with HA's defaults, control dialects, plugin port words.
+extension Platform {
+    static let onOffIntents = ["state", "value"]
+
+    public static let catalogue: [Platform] = [
+        Platform(
+            "alarm_control_panel", requires: { _ in ["state_topic", "command_topic"] }, dialect: .onOff, intents: onOffIntents, rank: 6
+        ),
+        Platform(
+            "binary_sensor", requires: { _ in ["state_topic"] },
+            state: { $0.add("state_topic", "value_template", nil, .onOff(on: $0.payloadOn, off: $0.payloadOff)) },
+            dialect: .onOff, intents: onOffIntents, rank: 2
+        ),
+        Platform(
+            "button", requires: { _ in ["command_topic"] }, dialect: .press, intents: ["state"], portWords: ["button", "按钮"]
+        ),
+        Platform("camera", requires: { _ in ["topic"] }, state: readText, dialect: .onOff, intents: onOffIntents, rank: 3),
+        Platform(
+            "climate", state: readClimate, dialect: .climate, intents: ["temperature", "mode", "fan_mode", "preset_mode"],
+            numericIntent: "temperature", portWords: climateWords, rank: 16
+        ),
+        Platform(
+            "cover", state: readCover, dialect: .cover, intents: ["state", "position", "tilt"], numericIntent: "position",
+            portWords: ["cover", "curtain", "blind", "shutter", "shade", "garage", "窗帘"], rank: 15
+        ),
+        Platform(
+            "device_automation", requires: { _ in ["topic", "type", "subtype", "automation_type"] }, state: readText,
+            dialect: .onOff, intents: onOffIntents, manual: false
+        ),
+        Platform("device_tracker", state: readText, dialect: .onOff, intents: onOffIntents),
+        Platform("event", requires: { _ in ["state_topic", "event_types"] }, state: readText, dialect: .onOff, intents: onOffIntents),
+        Platform(
+            "fan", requires: { _ in ["command_topic"] }, state: readFan, dialect: .fan, intents: ["state", "percentage", "preset_mode"],
+            numericIntent: "percentage", portWords: ["fan", "风扇"], rank: 14
+        ),
+        Platform(
+            "humidifier", requires: { _ in ["command_topic", "target_humidity_command_topic"] }, state: readHumidifier,
+            dialect: .onOff, intents: onOffIntents, rank: 10
+        ),
+        Platform("image", state: readText, dialect: .onOff, intents: onOffIntents),
+        Platform("lawn_mower", dialect: .onOff, intents: onOffIntents, rank: 7),
+        Platform(
+            "light", requires: { _ in ["command_topic"] }, state: readLight, dialect: .light,
+            intents: ["state", "brightness", "color_temp", "rgb"], numericIntent: "brightness",
+            portWords: ["light", "led", "lamp", "bulb", "灯", "灯光"], portFallback: ["switch"], rank: 17
+        ),
+        Platform(
+            "lock", requires: { _ in ["command_topic"] }, state: readLock, dialect: .lock, intents: ["state"],
+            portWords: ["lock", "锁", "门锁"], rank: 13
+        ),
+        Platform("notify", requires: { _ in ["command_topic"] }, dialect: .onOff, intents: onOffIntents),
+        Platform(
+            "number", requires: { _ in ["command_topic"] }, dialect: .number, intents: ["value"], numericIntent: "value",
+            portWords: ["number", "数值"]
+        ),
+        Platform("scene", requires: { _ in ["command_topic"] }, dialect: .press, intents: ["state"], portWords: ["scene", "场景"]),
+        Platform(
+            "select", requires: { _ in ["command_topic", "options"] }, state: readText, dialect: .select, intents: ["value"],
+            numericIntent: "value"
+        ),
+        Platform("sensor", requires: { _ in ["state_topic"] }, dialect: .onOff, intents: onOffIntents, rank: 1),
+        Platform("siren", requires: { _ in ["command_topic"] }, dialect: .onOff, intents: onOffIntents, rank: 5),
+        Platform(
+            "switch", requires: { _ in ["command_topic"] },
+            state: { reading in
+                let on = reading.string("state_on") ?? reading.payloadOn
+                let off = reading.string("state_off") ?? reading.payloadOff
+                reading.add("state_topic", "value_template", nil, .onOff(on: on, off: off))
+            },
+            dialect: .onOff, intents: onOffIntents,
+            portWords: ["switch", "relay", "outlet", "plug", "socket", "开关", "继电器", "插座"], portFallback: ["light"], rank: 12
+        ),
+        Platform("tag", requires: { _ in ["topic"] }, state: readText, dialect: .onOff, intents: onOffIntents),
+        Platform(
+            "text", requires: { _ in ["command_topic"] }, state: readText, dialect: .text, intents: ["value"], numericIntent: "value"
+        ),
+        Platform("update", state: readText, dialect: .onOff, intents: onOffIntents),
+        Platform("vacuum", dialect: .onOff, intents: onOffIntents, rank: 8),
+        Platform(
+            "valve", state: readCover, dialect: .cover, intents: ["state", "position", "tilt"], numericIntent: "position",
+            portWords: ["valve", "阀门"], portFallback: ["switch"], rank: 11
+        ),
+        Platform(
+            "water_heater", state: readClimate, dialect: .climate, intents: ["temperature", "mode", "fan_mode", "preset_mode"],
+            numericIntent: "temperature", portWords: climateWords, rank: 9
+        ),
+    ]
+
+    static let climateWords = ["climate", "thermostat", "ac", "hvac", "heater", "空调"]
+
+    // MARK: - State dialects shared by several platforms
+
+    static func readText(_ reading: inout EntityBehavior.Inputs) {
+        reading.add("state_topic", "value_template", nil, .text)
+    }
+
+    static func readLock(_ reading: inout EntityBehavior.Inputs) {
+        let names = [
+            ("state_locked", "LOCKED", "locked"), ("state_unlocked", "UNLOCKED", "unlocked"), ("state_locking", "LOCKING", "locking"),
+            ("state_unlocking", "UNLOCKING", "unlocking"), ("state_jammed", "JAMMED", "jammed"), ("state_open", "OPEN", "open"),
+            ("state_opening", "OPENING", "opening"),
+        ]
+        let named = names.map { key, payload, name in (payload: reading.string(key) ?? payload, name: name) }
+        reading.add("state_topic", "value_template", nil, .named(named))
+    }
+
+    static func readCover(_ reading: inout EntityBehavior.Inputs) {
+        let names = [("state_open", "open"), ("state_opening", "opening"), ("state_closed", "closed"), ("state_closing", "closing"), ("state_stopped", "stopped")]
+        reading.add("state_topic", "value_template", "state", .named(names.map { key, name in (payload: reading.string(key) ?? name, name: name) }))
+        let closed = reading.number("position_closed") ?? 0
+        let open = reading.number("position_open") ?? 100
+        reading.add("position_topic", "position_template", "position", .scaled(from: min(closed, open)...max(closed, open), to: 0...100))
+        reading.add("tilt_status_topic", "tilt_status_template", "tilt", .typed)
+    }
+
+    static func readLight(_ reading: inout EntityBehavior.Inputs) {
+        let brightnessScale = reading.number("brightness_scale") ?? 255
+        switch reading.string("schema") ?? "basic" {
+        case "json":
+            reading.add("state_topic", nil, nil, .lightJSON(brightnessScale: brightnessScale))
+        case "template":
+            reading.add("state_topic", "state_template", "state", .onOff(on: "on", off: "off"))
+            reading.add("state_topic", "brightness_template", "brightness", .scaled(from: 0...255, to: 0...255))
+            reading.add("state_topic", "color_temp_template", "color_temp", .number)
+        default:
+            reading.add("state_topic", "state_value_template", "state", .onOff(on: reading.payloadOn, off: reading.payloadOff))
+            reading.add("brightness_state_topic", "brightness_value_template", "brightness", .scaled(from: 0...brightnessScale, to: 0...255))
+            reading.add("color_temp_state_topic", "color_temp_value_template", "color_temp", .number)
+            reading.add("rgb_state_topic", "rgb_value_template", "rgb", .rgb)
+            reading.add("effect_state_topic", "effect_value_template", "effect", .text)
+        }
+    }
+
+    static func readFan(_ reading: inout EntityBehavior.Inputs) {
+        reading.add("state_topic", "state_value_template", "state", .onOff(on: reading.payloadOn, off: reading.payloadOff))
+        let speeds = (reading.number("speed_range_min") ?? 1) - 1...(reading.number("speed_range_max") ?? 100)
+        reading.add("percentage_state_topic", "percentage_value_template", "percentage", .scaled(from: speeds, to: 0...100))
+        reading.add("preset_mode_state_topic", "preset_mode_value_template", "preset_mode", .text)
+        let oscillation = EntityBehavior.Kind.onOff(
+            on: reading.string("payload_oscillation_on") ?? "oscillate_on", off: reading.string("payload_oscillation_off") ?? "oscillate_off"
+        )
+        reading.add("oscillation_state_topic", "oscillation_value_template", "oscillation", oscillation)
+    }
+
+    static func readClimate(_ reading: inout EntityBehavior.Inputs) {
+        reading.add("mode_state_topic", "mode_state_template", "mode", .text)
+        reading.add("temperature_state_topic", "temperature_state_template", "temperature", .number)
+        reading.add("current_temperature_topic", "current_temperature_template", "current_temperature", .number)
+        reading.add("action_topic", "action_template", "action", .text)
+        reading.add("fan_mode_state_topic", "fan_mode_state_template", "fan_mode", .text)
+        reading.add("preset_mode_state_topic", "preset_mode_value_template", "preset_mode", .text)
+        reading.add("swing_mode_state_topic", "swing_mode_state_template", "swing_mode", .text)
+        reading.add("temperature_low_state_topic", "temperature_low_state_template", "temperature_low", .number)
+        reading.add("temperature_high_state_topic", "temperature_high_state_template", "temperature_high", .number)
+    }
+
+    static func readHumidifier(_ reading: inout EntityBehavior.Inputs) {
+        reading.add("state_topic", "state_value_template", "state", .onOff(on: reading.payloadOn, off: reading.payloadOff))
+        reading.add("target_humidity_state_topic", "target_humidity_state_template", "humidity", .number)
+        reading.add("mode_state_topic", "mode_state_template", "mode", .text)
+        reading.add("current_humidity_topic", "current_humidity_template", "current_humidity", .number)
+    }
+}
