@@ -60,6 +60,27 @@ public struct HomeDaemon: Sendable {
                 metadata: ["broker.dir": "\(broker.directory)"]
             )
         }
+        do {
+            return try await assemble(
+                configuration: configuration, topics: topics, lock: lock, embedded: embedded, host: host, port: port, logger: logger
+            )
+        } catch {
+            // A later step failed (the store, a subscription…): the broker started above must not outlive this attempt.
+            await embedded?.stop()
+            throw error
+        }
+    }
+
+    /// Wires every service once the broker is known.
+    private static func assemble(
+        configuration: HomeConfiguration,
+        topics: Topics,
+        lock: DataDirectoryLock,
+        embedded: EmbeddedBroker?,
+        host: String,
+        port: Int,
+        logger: Logger
+    ) async throws -> HomeDaemon {
         let mqtt = configuration.mqtt
         // On its own private broker the daemon is the generated user, whatever MQTT_USERNAME says.
         let credentials = embedded?.daemonCredentials

@@ -47,6 +47,24 @@ struct DaemonExecutableTests {
         #expect(bad.exitCode == 2 && bad.standardError.contains("unknown argument '--port'"))
     }
 
+    @Test("a start-up that fails after the embedded broker started (an unreadable database) stops that broker too")
+    func failedStartStopsEmbeddedBroker() async throws {
+        let directory = try TemporaryDirectory(prefix: "mqtt-home-embedded-fail")
+        chmod(directory.path, 0o711)
+        try FileManager.default.createDirectory(atPath: directory.path + "/data", withIntermediateDirectories: true)
+        try Data(repeating: 0x42, count: 8192).write(to: URL(fileURLWithPath: directory.path + "/data/mqtt-home.sqlite"))
+        let result = try await ProcessRunner.run(Products.daemon, [], environment: ["DATA_DIR": "data"], directory: directory.path, timeout: 30)
+        #expect(result.exitCode != 0)
+        #expect(result.standardError.contains("database") || result.standardOutput.contains("database"), "\(result.standardError)")
+        let log = result.standardError + result.standardOutput
+        let started = try #require(log.split(separator: "\n").first { $0.contains("embedded mosquitto started") }, "\(log)")
+        let pidField = try #require(started.split(separator: " ").first { $0.hasPrefix("broker.pid=") })
+        let brokerPID = try #require(Int32(pidField.dropFirst("broker.pid=".count)))
+        #expect(log.contains("embedded mosquitto stopped"))
+        // Gone (reaped), not left holding the port.
+        #expect(kill(brokerPID, 0) != 0, "the embedded mosquitto \(brokerPID) outlived the failed start")
+    }
+
     @Test("with no MQTT_HOST it runs its own mosquitto, the CLI finds it, and SIGTERM stops both")
     func embeddedBroker() async throws {
         // Run as root, the broker drops to an unprivileged user, which must be able to pass through the directory.

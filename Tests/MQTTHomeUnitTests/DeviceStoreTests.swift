@@ -1,3 +1,4 @@
+import GRDB
 import Testing
 
 @testable import MQTTHome
@@ -61,5 +62,28 @@ struct DeviceStoreTests {
         #expect(page.map(\.payload) == [Array("26".utf8), Array("25".utf8), Array("24".utf8)])
         try await store.write { db in try store.delete(deviceID: "a", in: db) }
         #expect(try await store.recentActivity(limit: 10).isEmpty)
+    }
+}
+
+@Suite("SQLite store: damaged rows")
+struct DeviceStoreDamageTests {
+    @Test("a stored JSON column that no longer parses loads empty with a warning naming it")
+    func corruptJSONIsNotSilent() async throws {
+        let store = try DeviceStore.inMemory()
+        var device = DeviceStoreTests.device("a")
+        device.entities[0].discovery = Entity.Discovery(key: "sensor a", topic: "homeassistant/sensor/a/config", uniqueID: "a", platform: "sensor", config: ["state_topic": "home/a"])
+        try await store.saveAll([device, DeviceStoreTests.device("b")])
+        try await store.write { db in
+            try db.execute(sql: "UPDATE device SET attributes = '{not json', state = '[1,' WHERE id = 'a'")
+            try db.execute(sql: "UPDATE entity SET config = '42' WHERE device_id = 'a'")
+        }
+        let loaded = try await store.loadAll()
+        let a = try #require(loaded.first { $0.0.id == "a" })
+        #expect(a.0.attributes.isEmpty && a.1.values.isEmpty)
+        #expect(a.0.warnings.count == 3, "\(a.0.warnings)")
+        #expect(a.0.warnings.contains { $0.contains("attributes") && $0.contains("not valid JSON") })
+        #expect(a.0.warnings.contains { $0.contains("state") })
+        #expect(a.0.warnings.contains { $0.contains("discovery config of entity 'value'") && $0.contains("not a JSON object") })
+        #expect(loaded.first { $0.0.id == "b" }?.0.warnings.isEmpty == true)
     }
 }

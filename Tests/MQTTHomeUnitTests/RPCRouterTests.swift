@@ -1,7 +1,9 @@
+import Foundation
 import Logging
 import Mosquitto
 import Synchronization
 import Testing
+import TestSupport
 
 @testable import MQTTHome
 
@@ -60,6 +62,18 @@ struct RPCRouterTests {
         #expect(names == ["rpc/methods", "echo"])
         let echo = result["methods"]?.arrayValue?[1]
         #expect(echo?["params"]?.arrayValue?.first?["required"] == true)
+        let codes = result["errors"]?.arrayValue?.compactMap { $0["code"]?.intValue }
+        #expect(codes == RPCError.catalogue.map { Int64($0.code) })
+    }
+
+    @Test("topics.md's error table lists exactly the codes rpc/methods lists")
+    func errorTableMatchesCatalogue() throws {
+        let topics = try String(contentsOfFile: Fixtures.path("../../topics.md"), encoding: .utf8)
+        let documented = topics.split(separator: "\n").compactMap { line -> Int? in
+            guard line.hasPrefix("| -32") else { return nil }
+            return Int(line.dropFirst(2).prefix { $0 != " " })
+        }
+        #expect(documented == RPCError.catalogue.map(\.code))
     }
 
     @Test("the server answers every request with a route and counts the outcome")

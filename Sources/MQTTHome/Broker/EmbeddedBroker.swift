@@ -127,8 +127,18 @@ public final class EmbeddedBroker: Sendable {
             throw .embeddedBroker(error.description)
         }
         state.withLock { $0 = (process, port) }
-        try? FileSystem.write("\(process.pid)\n", to: pidPath)
-        try? FileSystem.write("\(port)\n", to: portPath)
+        // The pid lets the next start stop a mosquitto this run leaves behind (kill -9); without it that leftover
+        // holds the port until someone kills it by hand, so a failure here is said, not swallowed.
+        for (text, path) in [("\(process.pid)\n", pidPath), ("\(port)\n", portPath)] {
+            do {
+                try FileSystem.write(text, to: path)
+            } catch {
+                logger.warning(
+                    "cannot record the embedded broker's pid and port; a broker left by a crash will not be stopped at the next start",
+                    metadata: ["file": "\(path)", "error": "\(error)"]
+                )
+            }
+        }
 
         let clock = ContinuousClock()
         let deadline = clock.now + .seconds(10)

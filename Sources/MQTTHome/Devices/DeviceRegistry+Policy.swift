@@ -93,7 +93,10 @@ extension DeviceRegistry {
                 metadata: ["device.id": "\(device.id)", "device.warnings": "\(warnings)"]
             )
         }
-        checked.warnings = warnings
+        if !device.warnings.isEmpty {
+            logger.warning("a stored device did not load intact", metadata: ["device.id": "\(device.id)", "device.warnings": "\(device.warnings)"])
+        }
+        checked.warnings = device.warnings + warnings
         return checked
     }
 

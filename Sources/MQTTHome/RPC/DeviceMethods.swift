@@ -199,8 +199,13 @@ enum DeviceMethods {
                 summary: "Totals: devices, online/offline, per type and origin, recent activity, ingest counters"
             ) { _ throws(RPCError) in
                 var result = registry.totals().objectValue ?? JSONObject()
-                let recent = (try? await writer.store.recentActivity(limit: 10)) ?? []
-                result["recent_activity"] = .array(recent.map(\.json))
+                // The totals come from memory; a store that cannot be read costs the activity list only, and says so.
+                do {
+                    result["recent_activity"] = .array(try await writer.store.recentActivity(limit: 10).map(\.json))
+                } catch {
+                    result["recent_activity"] = []
+                    result["recent_activity_error"] = .string("the store cannot be read: \(error)")
+                }
                 result["ingest"] = registry.ingestStatistics(writer: writer)
                 return .object(result)
             }

@@ -169,7 +169,8 @@ public struct RPCError: Error, Sendable, Hashable, CustomStringConvertible {
         )
     }
 
-    /// Every code the daemon can send, for `rpc/methods` and topics.md.
+    /// Every code the daemon can send, listed by `rpc/methods` (`errors`); topics.md's table has the same codes
+    /// (a unit test compares them).
     public static let catalogue: [(code: Int, meaning: String)] = [
         (-32700, "payload is not valid JSON"),
         (-32600, "payload is not a JSON object, or reply_to is unusable"),

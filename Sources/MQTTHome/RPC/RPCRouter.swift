@@ -19,17 +19,15 @@ public struct RPCRouter: Sendable {
         order.append(method.name)
     }
 
-    /// Names of every method, `rpc/methods` included, in registration order.
-    public var methodNames: [String] { [Self.introspectionMethod] + order }
-
-    /// What `rpc/methods` returns: `{"methods":[{name, summary, params:[…]}, …]}`.
+    /// What `rpc/methods` returns: `{"methods":[{name, summary, params:[…]}, …], "errors":[{code, meaning}, …]}`.
     public var methodsDescription: JSONValue {
         let introspection: JSONValue = [
             "name": .string(Self.introspectionMethod),
             "summary": .string(Self.introspectionSummary),
             "params": [],
         ]
-        return ["methods": .array([introspection] + order.compactMap { methods[$0]?.descriptionJSON })]
+        let errors = RPCError.catalogue.map { code, meaning -> JSONValue in ["code": .int(Int64(code)), "meaning": .string(meaning)] }
+        return ["methods": .array([introspection] + order.compactMap { methods[$0]?.descriptionJSON }), "errors": .array(errors)]
     }
 
     /// Checks the parameters against the method's declared list (unknown or missing ones are refused before the

@@ -42,13 +42,16 @@ public final class DeviceStore: Sendable {
 
     // MARK: - Devices
 
-    /// Every device with its state, for start-up.
+    /// Every device with its state, for start-up. A stored JSON column that no longer parses (a disk error, a
+    /// hand edit) loads as empty with a line in the device's `warnings` saying which, instead of silently.
     public func loadAll() async throws -> [(Device, DeviceState)] {
         try await writer.read { db in
             var entitiesByDevice: [String: [Entity]] = [:]
+            var problems: [String: [String]] = [:]
             for row in try Row.fetchAll(db, sql: "SELECT * FROM entity ORDER BY device_id, position") {
                 let deviceID: String = row["device_id"]
-                entitiesByDevice[deviceID, default: []].append(Self.entity(from: row))
+                let entity = Self.entity(from: row) { problems[deviceID, default: []].append($0) }
+                entitiesByDevice[deviceID, default: []].append(entity)
             }
             return try Row.fetchAll(db, sql: "SELECT * FROM device ORDER BY id").map { row in
                 let id: String = row["id"]
@@ -57,7 +60,7 @@ public final class DeviceStore: Sendable {
                     name: row["name"],
                     type: row["type"],
                     origin: row["origin"],
-                    attributes: Self.object(row["attributes"]),
+                    attributes: Self.object(row["attributes"], column: "attributes") { problems[id, default: []].append($0) },
                     createdAt: row["created_at"],
                     updatedAt: row["updated_at"],
                     version: row["version"],
@@ -66,7 +69,14 @@ public final class DeviceStore: Sendable {
                 device.area = row["area"]
                 device.areaSetByHand = row["area_set_by_hand"] ?? false
                 let stateText: String = row["state"]
-                let state = DeviceState(json: (try? JSONParser.parse(stateText)) ?? .null)
+                let state: DeviceState
+                do {
+                    state = DeviceState(json: try JSONParser.parse(stateText))
+                } catch {
+                    state = DeviceState()
+                    problems[id, default: []].append("the stored state is not valid JSON (\(error)); it starts empty")
+                }
+                device.warnings = problems[id] ?? []
                 return (device, state)
             }
         }
@@ -227,7 +237,7 @@ public final class DeviceStore: Sendable {
 
     // MARK: - Row decoding
 
-    private static func entity(from row: Row) -> Entity {
+    private static func entity(from row: Row, problem: (String) -> Void) -> Entity {
         let availabilityTopic: String? = row["availability_topic"]
         let discoveryKey: String? = row["discovery_key"]
         let discoveryTopic: String? = row["discovery_topic"]
@@ -253,7 +263,7 @@ public final class DeviceStore: Sendable {
                     topic: discoveryTopic ?? "",
                     uniqueID: row["unique_id"],
                     platform: row["platform"],
-                    config: Self.object(row["config"])
+                    config: Self.object(row["config"], column: "discovery config of entity '\(row["key"] as String? ?? "")'", problem: problem)
                 )
             }
         )
@@ -274,7 +284,17 @@ public final class DeviceStore: Sendable {
         )
     }
 
-    private static func object(_ text: String?) -> JSONObject {
-        text.flatMap { try? JSONParser.parse($0).objectValue } ?? JSONObject()
+    private static func object(_ text: String?, column: String, problem: (String) -> Void) -> JSONObject {
+        guard let text else { return JSONObject() }
+        do {
+            guard let object = try JSONParser.parse(text).objectValue else {
+                problem("the stored \(column) is not a JSON object; it is loaded empty")
+                return JSONObject()
+            }
+            return object
+        } catch {
+            problem("the stored \(column) is not valid JSON (\(error)); it is loaded empty")
+            return JSONObject()
+        }
     }
 }
