@@ -2,7 +2,7 @@ import MQTTHome
 import TestSupport
 import Testing
 
-@Suite("mqtt-home CLI as a user runs it", .timeLimit(.minutes(1)))
+@Suite("mqtt-home CLI as a user runs it", .timeLimit(.minutes(1)), .awaitedCleanup)
 struct CLITests {
     static func cli(_ arguments: [String], environment: [String: String] = [:], in directory: String? = nil) async throws
         -> ProcessResult
@@ -29,7 +29,7 @@ struct CLITests {
     @Test("health prints a readable summary; exit 0")
     func health() async throws {
         let harness = try await DaemonHarness.start()
-        defer { Task { await harness.shutdown() } }
+        cleanup { await harness.shutdown() }
         let result = try await Self.cli(["health"] + Self.brokerArguments(harness))
         #expect(result.exitCode == 0, "\(result.standardError)")
         #expect(result.standardOutput.contains("mqtt-homed \(MQTTHomeVersion.current)"))
@@ -40,7 +40,7 @@ struct CLITests {
     @Test("--json prints the result exactly as the RPC returned it, for scripts")
     func json() async throws {
         let harness = try await DaemonHarness.start()
-        defer { Task { await harness.shutdown() } }
+        cleanup { await harness.shutdown() }
         let result = try await Self.cli(["health", "--json"] + Self.brokerArguments(harness))
         #expect(result.exitCode == 0)
         let reply = try JSONParser.parse(result.standardOutput.trimmingSuffixNewline)
@@ -52,7 +52,7 @@ struct CLITests {
     @Test("methods lists every method; call prints the result as JSON")
     func methodsAndCall() async throws {
         let harness = try await DaemonHarness.start()
-        defer { Task { await harness.shutdown() } }
+        cleanup { await harness.shutdown() }
         let methods = try await Self.cli(["methods"] + Self.brokerArguments(harness))
         #expect(methods.exitCode == 0)
         #expect(methods.standardOutput.contains("rpc/methods"))
@@ -66,7 +66,7 @@ struct CLITests {
     @Test("an error reply exits 1 with the daemon's message on one line")
     func rpcError() async throws {
         let harness = try await DaemonHarness.start()
-        defer { Task { await harness.shutdown() } }
+        cleanup { await harness.shutdown() }
         let result = try await Self.cli(["call", "devices/nope"] + Self.brokerArguments(harness))
         #expect(result.exitCode == 1)
         #expect(result.standardError == "mqtt-home: error -32601: unknown method 'devices/nope'; call rpc/methods for the list\n")
@@ -92,7 +92,7 @@ struct CLITests {
     @Test("a broker with no daemon: exit 3 and a hint that mqtt-homed is not running")
     func noDaemon() async throws {
         let broker = try await TestBroker.start()
-        defer { Task { await broker.shutdown() } }
+        cleanup { await broker.shutdown() }
         let clock = ContinuousClock()
         let start = clock.now
         let result = try await Self.cli(["health", "--host", "127.0.0.1", "--port", String(broker.port), "--timeout", "1"])
@@ -112,7 +112,7 @@ struct CLITests {
     @Test("connection options may come before the subcommand, as with mosquitto's clients")
     func optionsFirst() async throws {
         let harness = try await DaemonHarness.start()
-        defer { Task { await harness.shutdown() } }
+        cleanup { await harness.shutdown() }
         let result = try await Self.cli(Self.brokerArguments(harness) + ["call", "health", "{}", "--json"])
         #expect(result.exitCode == 0, "\(result.standardError)")
         #expect(try JSONParser.parse(result.standardOutput.trimmingSuffixNewline)["mqtt"] != nil)
@@ -121,7 +121,7 @@ struct CLITests {
     @Test("settings come from the environment too (MQTT_HOST, MQTT_PORT)")
     func environment() async throws {
         let harness = try await DaemonHarness.start()
-        defer { Task { await harness.shutdown() } }
+        cleanup { await harness.shutdown() }
         let result = try await Self.cli(
             ["health"],
             environment: ["MQTT_HOST": "127.0.0.1", "MQTT_PORT": String(harness.broker.port)]

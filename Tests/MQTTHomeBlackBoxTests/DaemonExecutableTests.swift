@@ -3,7 +3,7 @@ import MQTTHome
 import TestSupport
 import Testing
 
-@Suite("mqtt-homed as a user runs it", .timeLimit(.minutes(1)))
+@Suite("mqtt-homed as a user runs it", .timeLimit(.minutes(1)), .awaitedCleanup)
 struct DaemonExecutableTests {
     @Test(
         "an invalid setting stops start-up with one line naming the key; exit 2",
@@ -71,7 +71,7 @@ struct DaemonExecutableTests {
         let directory = try TemporaryDirectory(prefix: "mqtt-home-embedded")
         chmod(directory.path, 0o711)
         let daemon = try BackgroundProcess.daemon(environment: ["DATA_DIR": "data"], directory: directory)
-        defer { Task { await daemon.shutdown() } }
+        cleanup { await daemon.shutdown() }
         #expect(await daemon.waitForLog("running an embedded mosquitto on 127.0.0.1:"), "\(daemon.log)")
         #expect(await daemon.waitForLog("online"))
         let recorded = try #require(EmbeddedBroker.recordedPort(directory: daemon.directory.path + "/data/mosquitto"))
@@ -126,14 +126,14 @@ struct DaemonExecutableTests {
         )
         #expect(made.exitCode == 0)
         let emqx = try await FakeEMQX.start()
-        defer { Task { await emqx.shutdown() } }
+        cleanup { await emqx.shutdown() }
         let broker = try await TestBroker.start(extraConfiguration: ["password_file \(passwords.path)/passwd"])
         let harness = try await DaemonHarness.start(
             environment: ["MQTT_USERNAME": "homed", "MQTT_PASSWORD": secret, "LOG_LEVEL": "trace"]
                 .merging(emqx.environment(pollInterval: 0.3)) { $1 },
             broker: broker
         )
-        defer { Task { await harness.shutdown() } }
+        cleanup { await harness.shutdown() }
         // A key rotated away and back: the failure is logged, the secret is not.
         try await emqx.control(["api_secret": "rotated"])
         #expect(await harness.daemon.waitForLog("EMQX API auth_failed", timeout: 10))
@@ -161,7 +161,7 @@ struct DaemonExecutableTests {
             "MQTT_HOST": "127.0.0.1", "MQTT_PORT": String(broker.port), "MQTT_USERNAME": "homed",
             "MQTT_PASSWORD": "wrong", "MQTT_RECONNECT_MAX_DELAY": "1",
         ])
-        defer { Task { await daemon.shutdown(); await broker.shutdown() } }
+        cleanup { await daemon.shutdown(); await broker.shutdown() }
         try await Task.sleep(for: .seconds(2.5))
         #expect(daemon.isRunning)
         let log = daemon.log
@@ -173,7 +173,7 @@ struct DaemonExecutableTests {
     func oneDaemonPerDataDirectory() async throws {
         let directory = try TemporaryDirectory(prefix: "shared-data")
         let first = try await DaemonHarness.start(directory: directory)
-        defer { Task { await first.shutdown() } }
+        cleanup { await first.shutdown() }
         let second = try BackgroundProcess.daemon(
             environment: ["MQTT_HOST": "127.0.0.1", "MQTT_PORT": String(first.broker.port)],
             directory: directory

@@ -4,7 +4,7 @@ import TestSupport
 import Testing
 
 /// `mqtt-home mcp` driven over stdin/stdout with real JSON-RPC messages, as an MCP client does.
-@Suite("mqtt-home mcp over stdio", .timeLimit(.minutes(1)))
+@Suite("mqtt-home mcp over stdio", .timeLimit(.minutes(1)), .awaitedCleanup)
 struct MCPTests {
     func mcp(_ port: Int, _ messages: [JSONValue]) async throws -> (replies: [JSONValue], result: ProcessResult) {
         let input = messages.map(\.jsonString).joined(separator: "\n") + "\n"
@@ -26,7 +26,7 @@ struct MCPTests {
     @Test("initialize, tools/list, tools/call read_sensor and set_device, an unknown tool, bad arguments")
     func session() async throws {
         let harness = try await DaemonHarness.start()
-        defer { Task { await harness.shutdown() } }
+        cleanup { await harness.shutdown() }
         _ = try await harness.call("devices/add", ["name": "Kitchen sensor", "type": "sensor", "state_topic": "zigbee2mqtt/kitchen", "unit": "°C", "device_class": "temperature"])
         try await harness.status.client.publishAndWait("zigbee2mqtt/kitchen", payload: Array(#"{"temperature":21.5,"humidity":40}"#.utf8))
         for _ in 0..<100 where (try? await harness.call("sensors/read", ["device": "kitchen_sensor", "sensor": "temperature"]))?["value"] != 21.5 {

@@ -1,11 +1,12 @@
 import Foundation
 import MQTTHome
+import Mosquitto
 import TestSupport
 import Testing
 
 /// `Type=notify` as systemd runs mqtt-homed: READY=1 after online, WATCHDOG=1 pings, STOPPING=1 on SIGTERM, all
 /// read from a fake NOTIFY_SOCKET.
-@Suite("systemd notify protocol", .timeLimit(.minutes(1)))
+@Suite("systemd notify protocol", .timeLimit(.minutes(1)), .awaitedCleanup)
 struct SystemdNotifyTests {
     /// A unix datagram socket standing in for systemd's notify socket.
     final class FakeNotifySocket: @unchecked Sendable {
@@ -54,25 +55,32 @@ struct SystemdNotifyTests {
         let directory = try TemporaryDirectory(prefix: "notify")
         defer { directory.remove() }
         let notify = try FakeNotifySocket(directory: directory.path)
-        let harness = try await DaemonHarness.start(
-            environment: ["NOTIFY_SOCKET": notify.path, "WATCHDOG_USEC": "400000"],
-            broker: broker
+        // Started without waiting for `online`: READY itself is what this test waits for.
+        let daemon = try BackgroundProcess.daemon(
+            environment: [
+                "MQTT_HOST": "127.0.0.1", "MQTT_PORT": String(broker.port), "NOTIFY_SOCKET": notify.path, "WATCHDOG_USEC": "400000",
+            ]
         )
+        cleanup { await daemon.shutdown() }
         let ready = await notify.waitFor { $0.contains("READY=1") }
         #expect(ready?.contains("STATUS=online, broker 127.0.0.1:\(broker.port)") == true, "\(notify.received)")
-        #expect(ready?.contains("MAINPID=\(harness.daemon.pid)") == true)
-        // READY comes after the retained online, so a unit ordered After=mqtt-homed finds it there.
-        #expect(harness.status.messages.contains { $0.json?["state"] == "online" })
+        #expect(ready?.contains("MAINPID=\(daemon.pid)") == true)
+        // READY comes after the retained online reached the broker, so a unit ordered After=mqtt-homed finds it
+        // there: a subscriber that connects the moment READY arrives gets `online` as the retained status.
+        let late = try await MessageCollector.connect(port: broker.port, subscribeTo: ["mqtt-home/status"])
+        let retained = await late.waitFor(topic: "mqtt-home/status", timeout: 2) { _ in true }
+        #expect(retained?.retain == true && retained?.json?["state"] == "online", "\(String(describing: retained?.payloadString))")
+        await late.close()
         var pings = notify.received.filter { $0 == "WATCHDOG=1" }.count
         let started = Date()
         while pings < 3 && Date().timeIntervalSince(started) < 3 {
             if await notify.waitFor(timeout: 1, { $0 == "WATCHDOG=1" }) != nil { pings += 1 }
         }
         #expect(pings >= 3, "WATCHDOG=1 every 200 ms: \(notify.received)")
-        harness.daemon.signal(SIGTERM)
+        daemon.signal(SIGTERM)
         #expect(await notify.waitFor { $0 == "STOPPING=1" } != nil, "\(notify.received)")
-        #expect(await harness.daemon.waitForExit() == 0)
-        await harness.shutdown()
+        #expect(await daemon.waitForExit() == 0)
+        await broker.shutdown()
     }
 
     @Test("scripts/install stages the binaries, the notify unit and a private env file, and keeps an edited env")

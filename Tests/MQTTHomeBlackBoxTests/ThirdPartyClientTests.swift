@@ -10,7 +10,8 @@ import Testing
 @Suite(
     "Third-party clients: paho-mqtt",
     .enabled(if: ProcessInfo.processInfo.environment["MQTT_HOME_SERIAL"] == "1"),
-    .timeLimit(.minutes(1))
+    .timeLimit(.minutes(1)),
+    .awaitedCleanup
 )
 struct ThirdPartyClientTests {
     static var python: String { ProcessInfo.processInfo.environment["MQTT_HOME_PYTHON"] ?? "python3" }
@@ -28,9 +29,9 @@ struct ThirdPartyClientTests {
     @Test("paho-mqtt gets answers on its own reply subtree (MQTT 5 and 3.1.1), and none where the policy refuses")
     func pahoRPC() async throws {
         let secured = try await SecuredBroker.start()
-        defer { Task { await secured.shutdown() } }
+        cleanup { await secured.shutdown() }
         let harness = try await secured.daemon()
-        defer { Task { await harness.shutdown() } }
+        cleanup { await harness.shutdown() }
         let port = secured.broker.port
 
         let v5 = try await paho(port, "viewer", protocol: "5", "health", "{}", reply: "mqtt-home/reply/{client}/1")

@@ -8,7 +8,7 @@ import Testing
 /// The broker's ACL is mqtt-home's access control: a read-only user reaches the read methods and the retained
 /// device topics, and nothing else; the daemon never sees what the broker refused. The ACL here is the README's
 /// mosquitto recipe, verbatim.
-@Suite("Broker ACL: read-only, operator and daemon users", .timeLimit(.minutes(1)))
+@Suite("Broker ACL: read-only, operator and daemon users", .timeLimit(.minutes(1)), .awaitedCleanup)
 struct ACLTests {
     static let users = SecuredBroker.users
 
@@ -29,9 +29,9 @@ struct ACLTests {
     func readOnlyUser() async throws {
         let secured = try await SecuredBroker.start()
         let broker = secured.broker
-        defer { Task { await secured.shutdown() } }
+        cleanup { await secured.shutdown() }
         let harness = try await secured.daemon()
-        defer { Task { await harness.shutdown() } }
+        cleanup { await harness.shutdown() }
 
         let operatorClient = try await client("operator", port: broker.port)
         _ = try await operatorClient.result("devices/add", params: ["name": "Kitchen sensor", "type": "sensor", "state_topic": "zigbee2mqtt/kitchen", "command_topic": "zigbee2mqtt/kitchen/set"])

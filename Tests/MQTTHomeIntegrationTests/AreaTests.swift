@@ -10,7 +10,8 @@ import Testing
 @Suite(
     "Areas and bulk control over a real broker",
     .enabled(if: ProcessInfo.processInfo.environment["MQTT_HOME_SERIAL"] == "1"),
-    .timeLimit(.minutes(2))
+    .timeLimit(.minutes(2)),
+    .awaitedCleanup
 )
 struct AreaTests {
     @Test("areas come from devices/add|update and discovery's suggested_area; a hand-set area wins over re-announces")
@@ -54,7 +55,7 @@ struct AreaTests {
         await first.daemon.stop()
         await first.status.close()
         let second = try await DaemonHarness.start(broker: broker, directory: directory)
-        defer { Task { await second.shutdown(); directory.remove() } }
+        cleanup { await second.shutdown(); directory.remove() }
         #expect(try await second.call("devices/get", ["id": "kitchen_light"])["area"] == "Kitchen")
         try await bridge.client.publishAndWait("homeassistant/switch/lr_lamp/config", payload: Array(config.utf8), retain: true)
         try await Task.sleep(for: .milliseconds(200))
@@ -65,7 +66,7 @@ struct AreaTests {
     @Test("devices/set on an area or a list answers per device: confirmed, unconfirmed, skipped, errors; bounded")
     func bulkControl() async throws {
         let harness = try await DaemonHarness.start()
-        defer { Task { await harness.shutdown() } }
+        cleanup { await harness.shutdown() }
         for (name, type, topic) in [("Ceiling", "light", "k/ceiling"), ("Counter", "light", "k/counter"), ("Plug", "switch", "k/plug")] {
             _ = try await harness.call("devices/add", ["name": .string(name), "type": .string(type), "state_topic": .string(topic), "command_topic": .string(topic + "/set"), "area": "Kitchen"])
         }

@@ -13,7 +13,8 @@ import Testing
 @Suite(
     "Confused deputy: what callers may not make the daemon do",
     .enabled(if: ProcessInfo.processInfo.environment["MQTT_HOME_SERIAL"] == "1"),
-    .timeLimit(.minutes(2))
+    .timeLimit(.minutes(2)),
+    .awaitedCleanup
 )
 struct ConfusedDeputyTests {
     /// Publishes a hand-made request as `client`, with a Response Topic or, on `reply_to`, in the body.
@@ -28,9 +29,9 @@ struct ConfusedDeputyTests {
     @Test("replies aimed at command, discovery, status, state or other callers' topics are neither published nor run")
     func repliesAimedAnywhere() async throws {
         let secured = try await SecuredBroker.start()
-        defer { Task { await secured.shutdown() } }
+        cleanup { await secured.shutdown() }
         let harness = try await secured.daemon()
-        defer { Task { await harness.shutdown() } }
+        cleanup { await harness.shutdown() }
         let operatorRPC = try await secured.rpc("operator")
         _ = try await operatorRPC.result("devices/add", params: [
             "name": "Front door", "type": "lock", "state_topic": "zigbee2mqtt/front_door", "command_topic": "zigbee2mqtt/front_door/set",
@@ -81,9 +82,9 @@ struct ConfusedDeputyTests {
     @Test("devices/add refuses topics in the daemon's tree, discovery configs, $ topics, catch-alls and shared commands")
     func deviceTopicsAimedAnywhere() async throws {
         let secured = try await SecuredBroker.start()
-        defer { Task { await secured.shutdown() } }
+        cleanup { await secured.shutdown() }
         let harness = try await secured.daemon()
-        defer { Task { await harness.shutdown() } }
+        cleanup { await harness.shutdown() }
         let rpc = try await secured.rpc("operator")
         _ = try await rpc.result("devices/add", params: ["name": "Lamp", "type": "switch", "state_topic": "z2m/lamp", "command_topic": "z2m/lamp/set"])
         let refused: [(JSONObject, String)] = [
@@ -148,9 +149,9 @@ struct ConfusedDeputyTests {
     @Test("discovery configs that point at the daemon's tree, everything or an RPC method are refused and counted")
     func discoveryTopicsAimedAnywhere() async throws {
         let secured = try await SecuredBroker.start()
-        defer { Task { await secured.shutdown() } }
+        cleanup { await secured.shutdown() }
         let harness = try await secured.daemon()
-        defer { Task { await harness.shutdown() } }
+        cleanup { await harness.shutdown() }
         let bridge = try await secured.client("discovery")
         let configs = [
             ("homeassistant/switch/loop/config", #"{"name":"loop","uniq_id":"loop","stat_t":"zigbee2mqtt/loop","cmd_t":"mqtt-home/rpc/devices/set"}"#),
@@ -185,7 +186,7 @@ struct ConfusedDeputyTests {
     @Test("a retained template bomb and oversized state cannot crash or bloat the daemon, at start-up either")
     func crashLoopProof() async throws {
         let secured = try await SecuredBroker.start()
-        defer { Task { await secured.shutdown() } }
+        cleanup { await secured.shutdown() }
         let bridge = try await secured.client("discovery")
         let bombs = [
             ("bomb", #"{{ "xxxxxxxx" * 1000000000 }}"#),
@@ -224,9 +225,9 @@ struct ConfusedDeputyTests {
     @Test("state keys, log rows and pages are bounded, and discovery stops at DISCOVERY_MAX_ENTITIES")
     func boundedSizes() async throws {
         let secured = try await SecuredBroker.start()
-        defer { Task { await secured.shutdown() } }
+        cleanup { await secured.shutdown() }
         let harness = try await secured.daemon(environment: ["DISCOVERY_MAX_ENTITIES": "3"])
-        defer { Task { await harness.shutdown() } }
+        cleanup { await harness.shutdown() }
         let rpc = try await secured.rpc("operator")
         _ = try await rpc.result("devices/add", params: ["name": "Chatty", "type": "sensor", "state_topic": "zigbee2mqtt/chatty"])
         let sensor = try await secured.client("sensor")
@@ -260,9 +261,9 @@ struct ConfusedDeputyTests {
     @Test("a QoS 2 request is answered at QoS 2")
     func qos2() async throws {
         let secured = try await SecuredBroker.start()
-        defer { Task { await secured.shutdown() } }
+        cleanup { await secured.shutdown() }
         let harness = try await secured.daemon()
-        defer { Task { await harness.shutdown() } }
+        cleanup { await harness.shutdown() }
         let id = "qos2-caller"
         let replies = try await MessageCollector.connect(
             port: secured.broker.port, subscribeTo: ["mqtt-home/reply/\(id)/#"], username: "operator", password: "operator-pass", qos: .exactlyOnce
@@ -301,15 +302,16 @@ struct ConfusedDeputyTests {
 @Suite(
     "Fair RPC under a flood of distinct callers",
     .enabled(if: ProcessInfo.processInfo.environment["MQTT_HOME_SERIAL"] == "1"),
-    .timeLimit(.minutes(2))
+    .timeLimit(.minutes(2)),
+    .awaitedCleanup
 )
 struct FloodTests {
     @Test("a state flood that overflows its queue drops state only: every request is answered, every config applied")
     func stateFloodKeepsRequestsAndConfigs() async throws {
         let secured = try await SecuredBroker.start()
-        defer { Task { await secured.shutdown() } }
+        cleanup { await secured.shutdown() }
         let harness = try await secured.daemon(environment: ["MQTT_MESSAGE_BUFFER_BYTES": "1048576", "MQTT_MESSAGE_BUFFER": "1000"])
-        defer { Task { await harness.shutdown() } }
+        cleanup { await harness.shutdown() }
         let operatorRPC = try await secured.rpc("operator")
         _ = try await operatorRPC.result("devices/add", params: ["name": "Flooded", "type": "sensor", "state_topic": "zigbee2mqtt/flooded"])
         let sensor = try await secured.client("sensor")
@@ -352,9 +354,9 @@ struct FloodTests {
     @Test("a flood of 20,000 requests with distinct reply topics does not starve another caller")
     func fairUnderFlood() async throws {
         let secured = try await SecuredBroker.start()
-        defer { Task { await secured.shutdown() } }
+        cleanup { await secured.shutdown() }
         let harness = try await secured.daemon()
-        defer { Task { await harness.shutdown() } }
+        cleanup { await harness.shutdown() }
         let flooder = try await secured.client("operator")
         let victim = try await secured.rpc("viewer")
         // The victim was a caller before the flood began: it keeps its own slot in the rate limiter's table.

@@ -9,12 +9,12 @@ import Testing
 import Glibc
 #endif
 
-@Suite("mqtt-homed lifecycle: presence, signals, broker loss", .timeLimit(.minutes(2)))
+@Suite("mqtt-homed lifecycle: presence, signals, broker loss", .timeLimit(.minutes(2)), .awaitedCleanup)
 struct DaemonLifecycleTests {
     @Test("SIGTERM publishes retained offline, disconnects cleanly and exits 0")
     func sigterm() async throws {
         let harness = try await DaemonHarness.start()
-        defer { Task { await harness.shutdown() } }
+        cleanup { await harness.shutdown() }
         harness.status.clear()
         harness.daemon.signal(SIGTERM)
         #expect(await harness.daemon.waitForExit() == 0)
@@ -28,7 +28,7 @@ struct DaemonLifecycleTests {
     @Test("SIGINT stops it the same way")
     func sigint() async throws {
         let harness = try await DaemonHarness.start()
-        defer { Task { await harness.shutdown() } }
+        cleanup { await harness.shutdown() }
         harness.status.clear()
         harness.daemon.signal(SIGINT)
         #expect(await harness.daemon.waitForExit() == 0)
@@ -38,7 +38,7 @@ struct DaemonLifecycleTests {
     @Test("kill -9: the broker delivers the retained offline will")
     func killNine() async throws {
         let harness = try await DaemonHarness.start()
-        defer { Task { await harness.shutdown() } }
+        cleanup { await harness.shutdown() }
         harness.status.clear()
         harness.daemon.signal(SIGKILL)
         await harness.daemon.waitForExit()
@@ -52,7 +52,7 @@ struct DaemonLifecycleTests {
     @Test("broker killed and restarted on the same port: online again and answering within 5 s")
     func brokerRestart() async throws {
         let harness = try await DaemonHarness.start(environment: ["MQTT_RECONNECT_MAX_DELAY": "2"])
-        defer { Task { await harness.shutdown() } }
+        cleanup { await harness.shutdown() }
         await harness.status.close()
         await harness.broker.kill()
         try await Task.sleep(for: .milliseconds(300))
@@ -78,7 +78,7 @@ struct DaemonLifecycleTests {
         let daemon = try BackgroundProcess.daemon(environment: [
             "MQTT_HOST": "127.0.0.1", "MQTT_PORT": String(port), "MQTT_RECONNECT_MAX_DELAY": "1",
         ])
-        defer { Task { await daemon.shutdown() } }
+        cleanup { await daemon.shutdown() }
         try await Task.sleep(for: .seconds(3))
         #expect(daemon.isRunning)
         let log = daemon.log
@@ -92,9 +92,9 @@ struct DaemonLifecycleTests {
         let broker = try await TestBroker.start()
         let proxy = try await V311OnlyProxy.start(upstreamPort: broker.port)
         let proxyPort = proxy.port
-        defer { Task { await proxy.shutdown() } }
+        cleanup { await proxy.shutdown() }
         let daemon = try BackgroundProcess.daemon(environment: ["MQTT_HOST": "127.0.0.1", "MQTT_PORT": String(proxyPort)])
-        defer { Task { await daemon.shutdown(); await broker.shutdown() } }
+        cleanup { await daemon.shutdown(); await broker.shutdown() }
         let status = try await MessageCollector.connect(port: broker.port, subscribeTo: [DaemonHarness.statusTopic])
         let online = try #require(await status.waitFor(topic: DaemonHarness.statusTopic) { $0.json?["state"] == "online" })
         #expect(online.json?["protocol"] == "3.1.1")

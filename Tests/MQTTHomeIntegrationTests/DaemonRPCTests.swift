@@ -7,12 +7,12 @@ import Testing
 import Glibc
 #endif
 
-@Suite("mqtt-homed RPC over a real broker", .timeLimit(.minutes(1)))
+@Suite("mqtt-homed RPC over a real broker", .timeLimit(.minutes(1)), .awaitedCleanup)
 struct DaemonRPCTests {
     @Test("retained online status carries version, start time and protocol")
     func onlineStatus() async throws {
         let harness = try await DaemonHarness.start()
-        defer { Task { await harness.shutdown() } }
+        cleanup { await harness.shutdown() }
         let status = try #require(await harness.waitForStatus("online"))
         let json = try #require(status.json)
         #expect(json["version"] == .string(MQTTHomeVersion.current))
@@ -29,7 +29,7 @@ struct DaemonRPCTests {
     @Test("health over MQTT 5 with response topic and correlation data")
     func healthOverV5() async throws {
         let harness = try await DaemonHarness.start()
-        defer { Task { await harness.shutdown() } }
+        cleanup { await harness.shutdown() }
         let rpc = try await harness.rpcClient()
         let reply = try await rpc.call("health", params: JSONObject([("id", "h1")]))
         #expect(reply["jsonrpc"] == "2.0")
@@ -48,7 +48,7 @@ struct DaemonRPCTests {
     @Test("MQTT 3.1.1 callers get their answer on reply_to, with their id")
     func replyToOverV311() async throws {
         let harness = try await DaemonHarness.start()
-        defer { Task { await harness.shutdown() } }
+        cleanup { await harness.shutdown() }
         let rpc = try await harness.rpcClient(protocolVersion: .v311)
         #expect(rpc.client.protocolVersion == .v311)
         let reply = try await rpc.call("rpc/methods")
@@ -62,7 +62,7 @@ struct DaemonRPCTests {
     @Test("the real mosquitto_rr works, with and without correlation data")
     func mosquittoRR() async throws {
         let harness = try await DaemonHarness.start()
-        defer { Task { await harness.shutdown() } }
+        cleanup { await harness.shutdown() }
         let port = String(harness.broker.port)
         let plain = try await ProcessRunner.run(
             "/usr/bin/mosquitto_rr",
@@ -99,7 +99,7 @@ struct DaemonRPCTests {
     @Test("protocol errors are answered with JSON-RPC codes")
     func protocolErrors() async throws {
         let harness = try await DaemonHarness.start(environment: ["RPC_MAX_PAYLOAD_BYTES": "1024"])
-        defer { Task { await harness.shutdown() } }
+        cleanup { await harness.shutdown() }
         let port = String(harness.broker.port)
         func rr(_ topic: String, _ payload: String) async throws -> JSONValue {
             let result = try await ProcessRunner.run(
@@ -127,7 +127,7 @@ struct DaemonRPCTests {
     @Test("a request with no reply route is executed and logged, not answered")
     func noReplyRoute() async throws {
         let harness = try await DaemonHarness.start()
-        defer { Task { await harness.shutdown() } }
+        cleanup { await harness.shutdown() }
         let publisher = try await MessageCollector.connect(port: harness.broker.port, subscribeTo: [], protocolVersion: .v311)
         try publisher.client.publish("mqtt-home/rpc/health", payload: Array("{}".utf8))
         #expect(await harness.daemon.waitForLog("no response topic and no reply_to"))
@@ -141,12 +141,12 @@ struct DaemonRPCTests {
     @Test("with RPC_SHARE_GROUP two daemons share the requests, each answered exactly once")
     func sharedSubscription() async throws {
         let harness = try await DaemonHarness.start(environment: ["RPC_SHARE_GROUP": "homes"])
-        defer { Task { await harness.shutdown() } }
+        cleanup { await harness.shutdown() }
         let second = try BackgroundProcess.daemon(environment: [
             "MQTT_HOST": "127.0.0.1", "MQTT_PORT": String(harness.broker.port), "RPC_SHARE_GROUP": "homes",
             "LOG_LEVEL": "debug",
         ])
-        defer { Task { await second.shutdown() } }
+        cleanup { await second.shutdown() }
         #expect(await second.waitForLog("[MQTTHome] online"))
         try await Task.sleep(for: .milliseconds(200))  // its SUBACK
         let rpc = try await harness.rpcClient()
@@ -174,7 +174,7 @@ struct DaemonRPCTests {
             retain: true
         )
         let harness = try await DaemonHarness.start(broker: broker)
-        defer { Task { await harness.shutdown() } }
+        cleanup { await harness.shutdown() }
         #expect(await harness.daemon.waitForLog("ignoring a retained RPC request"))
         #expect(await publisher.waitFor(topic: "test/retained-reply", timeout: 0.5) == nil)
         await publisher.close()
@@ -183,7 +183,7 @@ struct DaemonRPCTests {
     @Test("RPC_RATE_LIMIT: a caller past its rate gets -32015 with retry_after_ms; other callers are unaffected")
     func rateLimit() async throws {
         let harness = try await DaemonHarness.start(environment: ["RPC_RATE_LIMIT": "0.2", "RPC_RATE_BURST": "5"])
-        defer { Task { await harness.shutdown() } }
+        cleanup { await harness.shutdown() }
         let greedy = try await harness.rpcClient()
         let outcomes = await withTaskGroup(of: Int?.self) { group in
             for _ in 0..<20 {

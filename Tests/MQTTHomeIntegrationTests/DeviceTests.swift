@@ -3,7 +3,7 @@ import Mosquitto
 import TestSupport
 import Testing
 
-@Suite("Devices over a real broker: registry, retained topics, commands, restarts", .timeLimit(.minutes(2)))
+@Suite("Devices over a real broker: registry, retained topics, commands, restarts", .timeLimit(.minutes(2)), .awaitedCleanup)
 struct DeviceTests {
     static let lamp: JSONObject = [
         "name": "Living Room Lamp", "type": "light", "state_topic": "z2m/lamp", "command_topic": "z2m/lamp/set",
@@ -12,7 +12,7 @@ struct DeviceTests {
     @Test("add, then state on the device's topic becomes normalized retained topics")
     func addAndIngest() async throws {
         let harness = try await DaemonHarness.start()
-        defer { Task { await harness.shutdown() } }
+        cleanup { await harness.shutdown() }
         let watcher = try await MessageCollector.connect(port: harness.broker.port, subscribeTo: ["mqtt-home/#"])
         let added = try await harness.call("devices/add", Self.lamp)
         #expect(added["id"] == "living_room_lamp")
@@ -24,8 +24,10 @@ struct DeviceTests {
         #expect(state.json?["brightness"] == 120)
         #expect(state.json?["online"] == true)
         #expect(state.json?["last_seen"]?.stringValue != nil)
-        let availability = try #require(await watcher.waitFor(topic: "mqtt-home/devices/living_room_lamp/availability"))
-        #expect(availability.payloadString == "online" || availability.payloadString == "offline")
+        // Added with no data yet it is offline; its first state (it has no availability topic) makes it online.
+        _ = try #require(await watcher.waitFor(topic: "mqtt-home/devices/living_room_lamp/availability") { $0.payloadString == "online" })
+        let availability = watcher.messages.filter { $0.topic == "mqtt-home/devices/living_room_lamp/availability" }.map(\.payloadString)
+        #expect(availability == ["offline", "online"])
         // Everything is retained: a late subscriber sees document, state and availability.
         let late = try await MessageCollector.connect(port: harness.broker.port, subscribeTo: ["mqtt-home/devices/#"])
         let document = try #require(await late.waitFor(topic: "mqtt-home/devices/living_room_lamp"))
@@ -41,7 +43,7 @@ struct DeviceTests {
     @Test("a scalar payload becomes the entity's value; two devices may share a topic")
     func scalarAndSharedTopic() async throws {
         let harness = try await DaemonHarness.start()
-        defer { Task { await harness.shutdown() } }
+        cleanup { await harness.shutdown() }
         _ = try await harness.call("devices/add", ["name": "Kitchen T", "type": "sensor", "state_topic": "home/kitchen/t", "device_class": "temperature", "unit": "°C"])
         _ = try await harness.call("devices/add", ["name": "Kitchen T copy", "type": "sensor", "state_topic": "home/kitchen/t"])
         let publisher = try await MessageCollector.connect(port: harness.broker.port, subscribeTo: [])
@@ -57,7 +59,7 @@ struct DeviceTests {
     @Test("devices/command publishes to the command topic and logs it as tx")
     func command() async throws {
         let harness = try await DaemonHarness.start()
-        defer { Task { await harness.shutdown() } }
+        cleanup { await harness.shutdown() }
         _ = try await harness.call("devices/add", Self.lamp)
         let device = try await MessageCollector.connect(port: harness.broker.port, subscribeTo: ["z2m/lamp/set"])
         let sent = try await harness.call("devices/command", ["id": "living_room_lamp", "payload": ["state": "OFF"]])
@@ -76,7 +78,7 @@ struct DeviceTests {
     @Test("errors name the problem: unknown device, duplicate name, no command topic, bad topic, bad type")
     func errors() async throws {
         let harness = try await DaemonHarness.start()
-        defer { Task { await harness.shutdown() } }
+        cleanup { await harness.shutdown() }
         _ = try await harness.call("devices/add", Self.lamp)
         _ = try await harness.call("devices/add", ["name": "Sensor", "type": "sensor", "state_topic": "s/1"])
         let unknown = try #require(try await harness.callError("devices/get", ["id": "lamp"]))
@@ -104,7 +106,7 @@ struct DeviceTests {
     @Test("remove clears every retained topic and announces it")
     func remove() async throws {
         let harness = try await DaemonHarness.start()
-        defer { Task { await harness.shutdown() } }
+        cleanup { await harness.shutdown() }
         _ = try await harness.call("devices/add", Self.lamp)
         let publisher = try await MessageCollector.connect(port: harness.broker.port, subscribeTo: ["mqtt-home/events"])
         try await publisher.client.publishAndWait("z2m/lamp", payload: Array(#"{"state":"ON"}"#.utf8))
@@ -124,7 +126,7 @@ struct DeviceTests {
     @Test("list filters by type, name and online, and pages with next_cursor")
     func listAndPaging() async throws {
         let harness = try await DaemonHarness.start()
-        defer { Task { await harness.shutdown() } }
+        cleanup { await harness.shutdown() }
         for n in 1...5 {
             _ = try await harness.call("devices/add", ["name": "Plug \(n)", "type": "switch", "state_topic": "plugs/\(n)"])
         }
@@ -154,7 +156,7 @@ struct DeviceTests {
     @Test("an availability topic drives online/offline with HA's default payloads")
     func availability() async throws {
         let harness = try await DaemonHarness.start()
-        defer { Task { await harness.shutdown() } }
+        cleanup { await harness.shutdown() }
         _ = try await harness.call("devices/add", ["name": "Plug", "type": "switch", "state_topic": "p/state", "availability_topic": "p/avail"])
         let watcher = try await MessageCollector.connect(port: harness.broker.port, subscribeTo: ["mqtt-home/devices/plug/availability"])
         try await watcher.client.publishAndWait("p/avail", payload: Array("online".utf8))
@@ -185,7 +187,7 @@ struct DeviceTests {
             try await publisher.client.publishAndWait(topic, payload: [], retain: true)
         }
         let second = try await DaemonHarness.start(broker: broker, directory: directory)
-        defer { Task { await second.shutdown(); directory.remove() } }
+        cleanup { await second.shutdown(); directory.remove() }
         let device = try await second.call("devices/get", ["id": "living_room_lamp"])
         #expect(device["state"]?["brightness"] == 7)
         let late = try await MessageCollector.connect(port: broker.port, subscribeTo: ["mqtt-home/devices/#"])
@@ -203,7 +205,7 @@ struct DeviceTests {
     @Test("a broker restarted without persistence gets every retained topic back within 5 s, online last")
     func brokerRestartRepublishes() async throws {
         let harness = try await DaemonHarness.start(environment: ["MQTT_RECONNECT_MAX_DELAY": "1"])
-        defer { Task { await harness.shutdown() } }
+        cleanup { await harness.shutdown() }
         for n in 1...20 {
             _ = try await harness.call("devices/add", ["name": "Sensor \(n)", "type": "sensor", "state_topic": "s/\(n)"])
         }
@@ -230,7 +232,7 @@ struct DeviceTests {
     @Test("a burst on one topic is coalesced: far fewer retained publishes, and the newest value wins")
     func coalescing() async throws {
         let harness = try await DaemonHarness.start()
-        defer { Task { await harness.shutdown() } }
+        cleanup { await harness.shutdown() }
         _ = try await harness.call("devices/add", ["name": "Meter", "type": "sensor", "state_topic": "meter"])
         let publisher = try await MessageCollector.connect(port: harness.broker.port, subscribeTo: ["mqtt-home/devices/meter/state"])
         for n in 1...2000 { try publisher.client.publish("meter", payload: Array("\(n)".utf8)) }

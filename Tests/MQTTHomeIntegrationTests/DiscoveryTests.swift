@@ -5,7 +5,7 @@ import Testing
 
 /// Home Assistant discovery against a real broker and a real daemon: retained and live configs, updates,
 /// removals, device-based discovery, re-announces, and `devices/set` confirmation.
-@Suite("Discovery and structured control over a real broker", .timeLimit(.minutes(2)))
+@Suite("Discovery and structured control over a real broker", .timeLimit(.minutes(2)), .awaitedCleanup)
 struct DiscoveryTests {
     static func sensorConfig(_ key: String, device: String = "0xabc", name: String = "weather") -> JSONValue {
         [
@@ -47,7 +47,7 @@ struct DiscoveryTests {
         try await publish(producer.client, "zigbee2mqtt/bridge/state", "online")
         try await publish(producer.client, "zigbee2mqtt/weather", ["temperature": 21.5, "humidity": 40, "battery": 90])
         let harness = try await DaemonHarness.start(broker: broker)
-        defer { Task { await harness.shutdown() } }
+        cleanup { await harness.shutdown() }
         let device = try #require(await device(harness, "zigbee2mqtt_0xabc") { $0["state"]?["humidity"] == 40 && $0["online"] == true })
         #expect(device["name"] == "weather")
         #expect(device["origin"] == "ha_discovery")
@@ -71,7 +71,7 @@ struct DiscoveryTests {
     @Test("live config, update on the same topic, re-announce under another topic, removal clears retained topics")
     func lifecycle() async throws {
         let harness = try await DaemonHarness.start()
-        defer { Task { await harness.shutdown() } }
+        cleanup { await harness.shutdown() }
         let producer = try await MessageCollector.connect(port: harness.broker.port, subscribeTo: [])
         try await publish(producer.client, "homeassistant/switch/plug/config", Self.plug)
         let first = try #require(await device(harness, "a4cf12") { _ in true })
@@ -107,7 +107,7 @@ struct DiscoveryTests {
     @Test("device-based discovery with several components, a component removed, invalid configs counted")
     func deviceBased() async throws {
         let harness = try await DaemonHarness.start()
-        defer { Task { await harness.shutdown() } }
+        cleanup { await harness.shutdown() }
         let producer = try await MessageCollector.connect(port: harness.broker.port, subscribeTo: [])
         let config: JSONValue = [
             "dev": ["ids": "ea334450945afc", "name": "Kitchen", "mf": "Bla electronics"], "o": ["name": "bla2mqtt"],
@@ -146,7 +146,7 @@ struct DiscoveryTests {
     @Test("devices/set: confirmed by the state topic, unconfirmed on timeout, sent when optimistic, -32602 for a bad intent")
     func setWithConfirmation() async throws {
         let harness = try await DaemonHarness.start()
-        defer { Task { await harness.shutdown() } }
+        cleanup { await harness.shutdown() }
         let producer = try await MessageCollector.connect(port: harness.broker.port, subscribeTo: [])
         let plug = try await MessageCollector.connect(port: harness.broker.port, subscribeTo: ["tasmota/plug/cmnd/POWER"])
         try await publish(producer.client, "homeassistant/switch/plug/config", Self.plug)

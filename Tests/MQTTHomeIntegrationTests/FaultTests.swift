@@ -13,7 +13,8 @@ import Testing
 @Suite(
     "Fault injection",
     .enabled(if: ProcessInfo.processInfo.environment["MQTT_HOME_SERIAL"] == "1"),
-    .timeLimit(.minutes(3))
+    .timeLimit(.minutes(3)),
+    .awaitedCleanup
 )
 struct FaultTests {
     static let deviceCount = 20
@@ -101,7 +102,7 @@ struct FaultTests {
     @Test("mqtt-homed SIGKILLed mid-ingest 10 times: the database passes integrity_check, acknowledged changes survive, at most a flush window is lost")
     func killedMidIngest() async throws {
         let broker = try await TestBroker.start()
-        defer { Task { await broker.shutdown() } }
+        cleanup { await broker.shutdown() }
         let directory = try TemporaryDirectory(prefix: "sigkill")
         defer { directory.remove() }
         let stream = try await producer(port: broker.port)
@@ -148,7 +149,7 @@ struct FaultTests {
     @Test("a device flooding its topic at 10,000 msg/s: RPC stays fast and the flood is named in health")
     func flood() async throws {
         let harness = try await DaemonHarness.start()
-        defer { Task { await harness.shutdown() } }
+        cleanup { await harness.shutdown() }
         try await addDevices(harness)
         let flooder = try await producer(port: harness.broker.port)
         let flooding = Task {

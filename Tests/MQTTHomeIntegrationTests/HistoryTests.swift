@@ -10,7 +10,8 @@ import Testing
 @Suite(
     "Sensor history and statistics over a real broker",
     .enabled(if: ProcessInfo.processInfo.environment["MQTT_HOME_SERIAL"] == "1"),
-    .timeLimit(.minutes(2))
+    .timeLimit(.minutes(2)),
+    .awaitedCleanup
 )
 struct HistoryTests {
     @Test("values become raw history and 5-minute/hourly statistics; both survive a restart; text falls back to the log")
@@ -61,7 +62,7 @@ struct HistoryTests {
         await first.daemon.stop()
         await first.status.close()
         let second = try await DaemonHarness.start(broker: broker, directory: directory)
-        defer { Task { await second.shutdown(); directory.remove() } }
+        cleanup { await second.shutdown(); directory.remove() }
         let after = try await second.call("sensors/history", ["device": "bedroom", "sensor": "temperature", "since": "-1h", "resolution": "5min"])
         #expect(after["items"]?[0]?["count"] == 3, "statistics written at shutdown survive: \(after.jsonString)")
         #expect(try await second.call("sensors/history", ["device": "bedroom", "sensor": "temperature", "since": "-1h"])["items"]?.arrayValue?.count == 3)
@@ -71,7 +72,7 @@ struct HistoryTests {
     @Test("HISTORY_DAYS=0 keeps no history and no statistics")
     func off() async throws {
         let harness = try await DaemonHarness.start(environment: ["HISTORY_DAYS": "0"])
-        defer { Task { await harness.shutdown() } }
+        cleanup { await harness.shutdown() }
         _ = try await harness.call("devices/add", ["name": "Bedroom", "type": "sensor", "state_topic": "z2m/bedroom"])
         try await harness.status.client.publishAndWait("z2m/bedroom", payload: Array(#"{"temperature":20}"#.utf8))
         try await Task.sleep(for: .milliseconds(100))

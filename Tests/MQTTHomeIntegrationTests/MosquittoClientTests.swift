@@ -5,7 +5,7 @@ import Testing
 
 @_spi(Testing) import Mosquitto
 
-@Suite("Mosquitto wrapper against a real broker", .timeLimit(.minutes(1)))
+@Suite("Mosquitto wrapper against a real broker", .timeLimit(.minutes(1)), .awaitedCleanup)
 struct MosquittoClientTests {
     static func client(
         port: Int,
@@ -36,7 +36,7 @@ struct MosquittoClientTests {
     @Test("publish/subscribe round trip carries every MQTT 5 property unchanged")
     func roundTripWithProperties() async throws {
         let broker = try await TestBroker.start()
-        defer { Task { await broker.shutdown() } }
+        cleanup { await broker.shutdown() }
         let collector = try await MessageCollector.connect(port: broker.port, subscribeTo: ["t/#"])
         let publisher = try Self.client(port: broker.port)
         let info = try await publisher.connect()
@@ -65,7 +65,7 @@ struct MosquittoClientTests {
     @Test("a 3.1.1 connection drops properties instead of failing the publish")
     func v311DropsProperties() async throws {
         let broker = try await TestBroker.start()
-        defer { Task { await broker.shutdown() } }
+        cleanup { await broker.shutdown() }
         let collector = try await MessageCollector.connect(port: broker.port, subscribeTo: ["t/#"])
         let publisher = try Self.client(port: broker.port, protocolVersion: .v311)
         #expect(try await publisher.connect().protocolVersion == .v311)
@@ -84,7 +84,7 @@ struct MosquittoClientTests {
         let made = try await ProcessRunner.run("/usr/bin/mosquitto_passwd", ["-b", "-c", file, "alice", "right"])
         #expect(made.exitCode == 0, "\(made.standardError)")
         let broker = try await TestBroker.start(extraConfiguration: ["password_file \(file)"])
-        defer { Task { await broker.shutdown() } }
+        cleanup { await broker.shutdown() }
         // The embedded config allows anonymous clients; the password file still checks every named user.
         let wrong = try Self.client(port: broker.port, username: "alice", password: "wrong", reconnect: false)
         do {
@@ -104,7 +104,7 @@ struct MosquittoClientTests {
     @Test("the broker delivers the last will when the connection dies without DISCONNECT")
     func willOnConnectionLoss() async throws {
         let broker = try await TestBroker.start()
-        defer { Task { await broker.shutdown() } }
+        cleanup { await broker.shutdown() }
         let collector = try await MessageCollector.connect(port: broker.port, subscribeTo: ["will/#"])
         let client = try Self.client(
             port: broker.port,
@@ -122,7 +122,7 @@ struct MosquittoClientTests {
     @Test("a clean disconnect does not trigger the will")
     func noWillOnCleanDisconnect() async throws {
         let broker = try await TestBroker.start()
-        defer { Task { await broker.shutdown() } }
+        cleanup { await broker.shutdown() }
         let collector = try await MessageCollector.connect(port: broker.port, subscribeTo: ["will/#"])
         let client = try Self.client(port: broker.port, will: .init(topic: "will/me", payload: [1]), reconnect: false)
         try await client.connect()
@@ -134,7 +134,7 @@ struct MosquittoClientTests {
     @Test("after the broker restarts, the client reconnects and restores its subscriptions")
     func reconnectRestoresSubscriptions() async throws {
         let broker = try await TestBroker.start()
-        defer { Task { await broker.shutdown() } }
+        cleanup { await broker.shutdown() }
         let subscriber = try Self.client(port: broker.port)
         try await subscriber.connect()
         try await subscriber.subscribe("r/#", qos: .atLeastOnce)
@@ -171,9 +171,9 @@ struct MosquittoClientTests {
     @Test("a broker that refuses MQTT 5 gets a 3.1.1 connection instead")
     func fallsBackToV311() async throws {
         let broker = try await TestBroker.start()
-        defer { Task { await broker.shutdown() } }
+        cleanup { await broker.shutdown() }
         let proxy = try await V311OnlyProxy.start(upstreamPort: broker.port)
-        defer { Task { await proxy.shutdown() } }
+        cleanup { await proxy.shutdown() }
         let client = try Self.client(port: proxy.port)
         let info = try await withTimeout(.seconds(5)) { try await client.connect() }
         #expect(info.protocolVersion == .v311)
@@ -185,7 +185,7 @@ struct MosquittoClientTests {
     @Test("lanes: a flood in one lane never pushes out another's messages; bytes bound a lane too; drops are counted per lane")
     func lanes() async throws {
         let broker = try await TestBroker.start()
-        defer { Task { await broker.shutdown() } }
+        cleanup { await broker.shutdown() }
         let slow = try MosquittoClient(
             configuration: .init(
                 host: "127.0.0.1", port: broker.port, clientID: RPCClient.uniqueClientID(prefix: "lanes"),
@@ -227,7 +227,7 @@ struct MosquittoClientTests {
     @Test("a consumer that falls behind loses the oldest messages, counted, and keeps the newest")
     func overflowKeepsNewest() async throws {
         let broker = try await TestBroker.start()
-        defer { Task { await broker.shutdown() } }
+        cleanup { await broker.shutdown() }
         let slow = try MosquittoClient(
             configuration: .init(
                 host: "127.0.0.1", port: broker.port, clientID: RPCClient.uniqueClientID(prefix: "slow"),

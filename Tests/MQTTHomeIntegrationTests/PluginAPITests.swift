@@ -6,7 +6,7 @@ import Testing
 
 /// The plugin API over a real broker: `sensors/read` by the words people use, `sensors/history`, and
 /// `devices/control` (the original plugin contract) with confirmation.
-@Suite("Plugin API: sensors/read, sensors/history, devices/control", .timeLimit(.minutes(2)))
+@Suite("Plugin API: sensors/read, sensors/history, devices/control", .timeLimit(.minutes(2)), .awaitedCleanup)
 struct PluginAPITests {
     static func sensor(_ key: String, deviceClass: String?, unit: String?, device: String = "0xabc", name: String = "weather", extra: JSONObject = [:]) -> JSONValue {
         var config: JSONObject = [
@@ -35,7 +35,7 @@ struct PluginAPITests {
     @Test("sensors/read finds a sensor by key, name, device class and English or Chinese word; ambiguity and unknowns are errors")
     func readByAlias() async throws {
         let harness = try await DaemonHarness.start(environment: ["SENSOR_STALE_AFTER": "1"])
-        defer { Task { await harness.shutdown() } }
+        cleanup { await harness.shutdown() }
         let producer = try await MessageCollector.connect(port: harness.broker.port, subscribeTo: [])
         try await publish(producer.client, "homeassistant/sensor/0xabc/temperature/config", Self.sensor("temperature", deviceClass: "temperature", unit: "°C"))
         try await publish(producer.client, "homeassistant/sensor/0xabc/device_temperature/config", Self.sensor("device_temperature", deviceClass: "temperature", unit: "°C"))
@@ -86,7 +86,7 @@ struct PluginAPITests {
     @Test("a manual device's JSON fields are sensors too (PM2.5, 二氧化碳), with their history")
     func manualFieldsAndHistory() async throws {
         let harness = try await DaemonHarness.start()
-        defer { Task { await harness.shutdown() } }
+        cleanup { await harness.shutdown() }
         _ = try await harness.call("devices/add", ["name": "Air monitor", "type": "sensor", "state_topic": "home/air"])
         let producer = try await MessageCollector.connect(port: harness.broker.port, subscribeTo: [])
         // A second apart: the sensor history keeps at most one row a second per sensor.
@@ -115,7 +115,7 @@ struct PluginAPITests {
     @Test("devices/control: the n-th led of a discovered JSON light and a manual relay, confirmed by their state topics")
     func controlPorts() async throws {
         let harness = try await DaemonHarness.start()
-        defer { Task { await harness.shutdown() } }
+        cleanup { await harness.shutdown() }
         let producer = try await MessageCollector.connect(port: harness.broker.port, subscribeTo: [])
         let bulbLight: JSONValue = [
             "schema": "json", "name": "Bulb", "command_topic": "zigbee2mqtt/bulb/set", "state_topic": "zigbee2mqtt/bulb",

@@ -4,12 +4,12 @@ import Mosquitto
 import TestSupport
 import Testing
 
-@Suite("State publisher across a disconnect", .timeLimit(.minutes(1)))
+@Suite("State publisher across a disconnect", .timeLimit(.minutes(1)), .awaitedCleanup)
 struct StatePublisherTests {
     @Test("what cannot be sent while disconnected is kept and sent after the connect, clears included")
     func keepsUnsentUntilConnected() async throws {
         let broker = try await TestBroker.start()
-        defer { Task { await broker.shutdown() } }
+        cleanup { await broker.shutdown() }
         let observer = try await MessageCollector.connect(port: broker.port, subscribeTo: ["t/#"])
         try await observer.client.publishAndWait("t/removed", payload: Array("stale".utf8), retain: true)
 

@@ -4,7 +4,7 @@ import Mosquitto
 import TestSupport
 import Testing
 
-@Suite("TLS through libmosquitto", .timeLimit(.minutes(1)))
+@Suite("TLS through libmosquitto", .timeLimit(.minutes(1)), .awaitedCleanup)
 struct TLSTests {
     /// A CA and a server certificate for localhost, made with openssl for this test only.
     static func makeCertificates(in directory: String, caName: String) async throws {
@@ -57,7 +57,7 @@ struct TLSTests {
         defer { certificates.remove() }
         let dir = certificates.path
         let (broker, tlsPort) = try await Self.tlsBroker(in: dir)
-        defer { Task { await broker.shutdown() } }
+        cleanup { await broker.shutdown() }
 
         let good = try Self.client(port: tlsPort, caFile: dir + "/ca.crt")
         try await withTimeout(.seconds(5)) { try await good.connect() }
@@ -85,7 +85,7 @@ struct TLSTests {
             environment: ["MQTT_HOST": "localhost", "MQTT_PORT": String(tlsPort), "MQTT_TLS_CA_FILE": dir + "/ca.crt"],
             broker: broker
         )
-        defer { Task { await harness.shutdown() } }
+        cleanup { await harness.shutdown() }
         let health = try await ProcessRunner.run(
             Products.cli, ["health", "--json", "--host", "localhost", "--port", String(tlsPort)],
             environment: ["MQTT_TLS_CA_FILE": dir + "/ca.crt"]

@@ -119,15 +119,49 @@ struct FuzzTests {
         #expect(budgetErrors > 0, "the generator never hit the output or step budget")
     }
 
-    @Test("state merge: any payload merges into a device state that still serializes and reads back")
+    @Test("state merge: every payload merges exactly as the model says, within the key bound, and reads back")
     func stateMerge() {
         var state = DeviceState()
+        let maxKeys = 64
+        var mismatches: [String] = []
+        var merged = 0
+        var checked = 0
         fuzz("state", seed: 4, generate: { $0.statePayload() }) { payload in
-            state.apply(payload: payload, entityKey: "state", at: "2026-11-23T00:00:00.000Z", hasAvailability: false)
-            if state.values.count > 200 { state = DeviceState() }  // keep the object small; growth is not the subject
+            let before = state.values
+            var dropped = 0
+            state.apply(payload: payload, entityKey: "state", at: "2026-11-23T00:00:00.000Z", hasAvailability: false, maxKeys: maxKeys, droppedKeys: &dropped)
+            // The model: an object merges key by key (reserved keys ignored, new keys only while there is room);
+            // anything else replaces the entity's own value; nothing else changes.
+            var expected = before
+            var expectedDropped = 0
+            switch DeviceState.decode(payload) {
+            case .object(let object):
+                merged += 1
+                for (key, value) in object where !DeviceState.reserved.contains(key) {
+                    if expected[key] == nil && expected.count >= maxKeys {
+                        expectedDropped += 1
+                    } else {
+                        expected[key] = value
+                    }
+                }
+            case let value:
+                if expected["state"] == nil && expected.count >= maxKeys { expectedDropped += 1 } else { expected["state"] = value }
+            }
+            if state.values != expected || dropped != expectedDropped || !state.online {
+                if mismatches.count < 3 { mismatches.append(String(decoding: payload.prefix(200), as: UTF8.self)) }
+            }
+            // What is published reads back as the same state (every 64th input: serializing is the slow part).
+            checked += 1
+            guard checked % 64 == 0 else {
+                if state.values.count >= maxKeys { state = DeviceState() }
+                return
+            }
+            let reread = DeviceState(json: (try? JSONParser.parse(state.json.jsonString)) ?? .null)
+            if reread.values != state.values, mismatches.count < 3 { mismatches.append("round trip: \(String(decoding: payload.prefix(200), as: UTF8.self))") }
+            if state.values.count >= maxKeys { state = DeviceState() }
         }
-        let text = state.json.jsonString
-        #expect((try? JSONParser.parse(text)) != nil)
+        #expect(mismatches.isEmpty, "\(mismatches)")
+        #expect(merged > 0, "the generator never produced an object payload")
     }
 }
 
