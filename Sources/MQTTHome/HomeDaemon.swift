@@ -133,29 +133,17 @@ public struct HomeDaemon: Sendable {
             let devices = registry.count
             notifier.online(status: "online, broker \(host):\(port), \(devices) devices")
         }
-        // Holder for the server, so `health` can report its counters; set before any request can arrive.
-        let serverBox = ServerBox()
+        let rpcCounters = RPCCounters(settings: configuration.rpc)
+        let health = DaemonHealth(
+            configuration: configuration, link: link, host: host, port: port, rpcCounters: rpcCounters, registry: registry,
+            writer: writer, board: board, poller: poller, sysCollector: sysCollector, started: .now
+        )
         var router = RPCRouter()
-        let startInstant = ContinuousClock.now
         router.register(
             RPCMethod(
                 name: "health",
                 summary: "Daemon version, uptime, MQTT connection and protocol, broker address, and request counters"
-            ) { _ throws(RPCError) in
-                Self.health(
-                    configuration: configuration,
-                    link: link,
-                    host: host,
-                    port: port,
-                    rpc: serverBox.server?.statistics,
-                    uptime: ContinuousClock.now - startInstant,
-                    devices: registry.count,
-                    ingest: registry.ingestStatistics(writer: writer),
-                    discovery: configuration.discoveryPrefix == nil ? .null : registry.discoveryStatistics(),
-                    bridge: Self.bridgeHealth(board: board, poller: poller, sysCollector: sysCollector),
-                    history: Self.historyHealth(writer: writer)
-                )
-            }
+            ) { _ throws(RPCError) in health.report() }
         )
         DeviceMethods.register(into: &router, registry: registry, writer: writer)
         BrokerMethods.register(into: &router, board: board, emqx: emqx) {
@@ -173,6 +161,7 @@ public struct HomeDaemon: Sendable {
             settings: configuration.rpc,
             replyPolicy: replyPolicy,
             logger: logger,
+            counters: rpcCounters,
             deviceUsing: { registry.deviceUsing($0) }
         ) { route, payload throws in
             try client.publish(
@@ -183,7 +172,6 @@ public struct HomeDaemon: Sendable {
                 properties: MQTTProperties(correlationData: route.correlationData, contentType: "application/json")
             )
         }
-        serverBox.server = rpcServer
         // QoS 2 so that a QoS 2 request arrives (and is answered) at QoS 2; the broker downgrades to what each caller sent.
         try await client.subscribe(topics.rpcSubscription(shareGroup: configuration.rpc.shareGroup), qos: .exactlyOnce)
         if configuration.discoveryPrefix != nil { try await client.subscribe(registry.discoveryFilters, qos: .atLeastOnce) }
@@ -202,6 +190,7 @@ public struct HomeDaemon: Sendable {
         services.append(("broker-link", link))
         services.append(("state-publisher", publisher))
         services.append(("availability-expiry", AvailabilityExpiry(registry: registry)))
+        services.append(("traffic-rates", TrafficRates(registry: registry)))
         if configuration.store.recordsHistory { services.append(("history-retention", HistoryRetention(writer: writer, logger: logger))) }
         let discovery = client.messages(lane: DaemonLanes.discovery).map { DiscoveryService(registry: registry, configs: $0) }
         if let discovery { services.append(("discovery", discovery)) }
@@ -266,124 +255,5 @@ public struct HomeDaemon: Sendable {
             )
         )
         try await group.run()
-    }
-
-    /// The `health` result; every field is documented in topics.md.
-    static func health(
-        configuration: HomeConfiguration,
-        link: BrokerLink,
-        host: String,
-        port: Int,
-        rpc: RPCServer.Statistics?,
-        uptime: Duration,
-        devices: Int,
-        ingest: JSONValue,
-        discovery: JSONValue,
-        bridge: JSONValue,
-        history: JSONValue = .null
-    ) -> JSONValue {
-        let client = link.client
-        let stats = client.statistics
-        var mqtt = JSONObject([
-            ("connected", .bool(client.isConnected)),
-            ("protocol", .string(client.protocolVersion.rawValue)),
-            ("fell_back_to_3_1_1", .bool(client.fellBackToV311)),
-            ("broker", .string("\(host):\(port)")),
-            ("embedded_broker", .bool(link.embeddedBroker)),
-            ("client_id", .string(client.configuration.clientID)),
-            ("tls", .bool(client.configuration.tls != nil)),
-            ("connections", JSONValue(stats.connections)),
-            ("reconnects", JSONValue(max(0, stats.connections - 1))),
-            ("failed_connection_attempts", JSONValue(stats.failedAttempts)),
-            ("messages_received", JSONValue(stats.messagesReceived)),
-            ("messages_dropped", JSONValue(stats.messagesDropped)),
-            ("dropped_by_kind", DaemonLanes.dropped(stats)),
-            ("messages_published", JSONValue(stats.messagesPublished)),
-        ])
-        if let error = client.lastError { mqtt["last_error"] = .string(error.description) }
-        let rpcObject: JSONValue = [
-            "received": JSONValue(rpc?.received ?? 0),
-            "succeeded": JSONValue(rpc?.succeeded ?? 0),
-            "failed": JSONValue(rpc?.failed ?? 0),
-            "unanswered": JSONValue(rpc?.unanswered ?? 0),
-            "rejected_busy": JSONValue(rpc?.rejectedBusy ?? 0),
-            "in_flight": JSONValue(rpc?.inFlight ?? 0),
-            "max_in_flight": JSONValue(configuration.rpc.maxInFlight),
-            "max_payload_bytes": JSONValue(configuration.rpc.maxPayloadBytes),
-            "share_group": JSONValue(configuration.rpc.shareGroup),
-            "rate_limit_per_s": EntityBehavior.number(configuration.rpc.rateLimit),
-            "rate_limited": JSONValue(rpc?.rateLimited ?? 0),
-            "rate_burst": EntityBehavior.number(configuration.rpc.rateBurst),
-            "rate_limit_overflow": JSONValue(rpc?.rateLimitOverflow ?? 0),
-            "reply_topics": .array((configuration.rpc.replyTopics ?? ReplyPolicy.defaultAllowed(configuration.topics)).map(JSONValue.string)),
-            "refused_reply_topics": JSONValue(rpc?.refusedReplyTopics ?? 0),
-        ]
-        return [
-            "version": .string(MQTTHomeVersion.current),
-            "started_at": .string(link.startedAt),
-            "uptime_s": .double(((Double(uptime.components.seconds) + Double(uptime.components.attoseconds) / 1e18) * 1000).rounded() / 1000),
-            "base_topic": .string(configuration.baseTopic),
-            "mqtt": .object(mqtt),
-            "rpc": rpcObject,
-            "devices": JSONValue(devices),
-            "ingest": ingest,
-            "discovery": discovery,
-            "broker_bridge": bridge,
-            "history": history,
-            "libmosquitto": .string(MosquittoLibrary.version),
-            "libcurl": .string(CurlLibrary.version),
-        ]
-    }
-}
-
-extension HomeDaemon {
-    /// `health.history`: what the sensor history recorded and what retention did (null when `HISTORY_DAYS` is 0).
-    /// From memory only: `health` does no I/O.
-    static func historyHealth(writer: StoreWriter) -> JSONValue {
-        guard writer.settings.recordsHistory else { return .null }
-        let counters = writer.historyStatistics
-        return [
-            "history_days": JSONValue(writer.settings.historyDays),
-            "statistics_days": JSONValue(writer.settings.statisticsDays),
-            "series": JSONValue(counters.series),
-            "rows_recorded": JSONValue(counters.recorded),
-            "rows_dropped": JSONValue(counters.dropped),
-            "open_buckets": JSONValue(counters.openBuckets),
-            "pruned_history_rows": JSONValue(counters.prunedHistory),
-            "pruned_statistics_rows": JSONValue(counters.prunedStatistics),
-            "last_prune": JSONValue(counters.lastPrune),
-        ]
-    }
-
-    /// `health.broker_bridge`: where the broker status comes from and how its reading goes.
-    static func bridgeHealth(board: BrokerStatusBoard, poller: EMQXPoller?, sysCollector: SysTopicCollector?) -> JSONValue {
-        let status = board.status
-        var object = JSONObject([
-            ("source", .string(status.source.rawValue)),
-            ("state", .string(status.state.rawValue)),
-            ("updated_at", status.updatedAt.map(JSONValue.string) ?? .null),
-            ("publishes", JSONValue(board.publishes)),
-        ])
-        if let poller {
-            let statistics = poller.statistics
-            object["url"] = .string(poller.client.settings.baseURL)
-            object["poll_interval_s"] = .double(poller.client.settings.pollInterval.seconds)
-            object["polls"] = JSONValue(statistics.polls)
-            object["failed_polls"] = JSONValue(statistics.failures)
-            object["consecutive_failures"] = JSONValue(statistics.consecutiveFailures)
-            object["last_poll_ms"] = statistics.lastPollMilliseconds.map(JSONValue.double) ?? .null
-        }
-        if let sysCollector { object["sys_messages"] = JSONValue(sysCollector.received) }
-        if let error = status.error { object["error"] = .string(error) }
-        return .object(object)
-    }
-}
-
-/// Lets the `health` handler, registered before the server exists, read the server's counters.
-final class ServerBox: Sendable {
-    let slot = Mutex<RPCServer?>(nil)
-    var server: RPCServer? {
-        get { slot.withLock { $0 } }
-        set { slot.withLock { $0 = newValue } }
     }
 }

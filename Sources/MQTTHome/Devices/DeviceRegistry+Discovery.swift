@@ -261,25 +261,6 @@ extension DeviceRegistry {
         while taken.contains("\(base)_\(suffix)") { suffix += 1 }
         return "\(base)_\(suffix)"
     }
-
-    /// Counters for `health`.
-    func discoveryStatistics() -> JSONValue {
-        let (devices, entities) = table.withLock { table in
-            (table.behaviors.count, table.behaviors.values.reduce(0) { $0 + $1.count })
-        }
-        return [
-            "prefix": .string(discoveryPrefix),
-            "configs_received": JSONValue(discoveryCounters.configs.load(ordering: .relaxed)),
-            "invalid_configs": JSONValue(discoveryCounters.invalid.load(ordering: .relaxed)),
-            "removals": JSONValue(discoveryCounters.removals.load(ordering: .relaxed)),
-            "devices": JSONValue(devices),
-            "entities": JSONValue(entities),
-            "template_errors": JSONValue(discoveryCounters.templateErrors.load(ordering: .relaxed)),
-            "max_entities": JSONValue(limits.discoveryMaxEntities),
-            "refused_over_limit": JSONValue(discoveryCounters.overLimit.load(ordering: .relaxed)),
-            "shared_command_topics": JSONValue(sharedCommandTopics),
-        ]
-    }
 }
 
 extension Device {

@@ -212,30 +212,3 @@ enum DeviceMethods {
         )
     }
 }
-
-extension DeviceRegistry {
-    /// Ingest counters shared by `health` and `dashboard`: what arrived, what was persisted, what was dropped.
-    func ingestStatistics(writer: StoreWriter) -> JSONValue {
-        let store = writer.statistics
-        let ingest = statistics
-        let publishing = publisher.statistics
-        return [
-            "messages_matched": JSONValue(ingest.matched),
-            "messages_unmatched": JSONValue(ingest.unmatched),
-            "store_rows_enqueued": JSONValue(store.enqueued),
-            "store_log_rows_persisted": JSONValue(store.persisted),
-            "store_rows_dropped": JSONValue(store.dropped),
-            "store_rows_queued": JSONValue(store.queued),
-            "store_flushes": JSONValue(store.flushes),
-            "store_failed_flushes": JSONValue(store.failedFlushes),
-            "store_error": JSONValue(store.lastError),
-            "state_publishes_requested": JSONValue(publishing.requested),
-            "state_publishes_sent": JSONValue(publishing.published),
-            "busiest_devices": busiestDevices(),
-            "oversized": JSONValue(oversized.load(ordering: .relaxed)),
-            "state_payload_limit": JSONValue(limits.statePayloadBytes),
-            "state_keys_dropped": JSONValue(stateKeysDropped.load(ordering: .relaxed)),
-            "unsubscribe_failures": JSONValue(unsubscribeFailures.load(ordering: .relaxed)),
-        ]
-    }
-}

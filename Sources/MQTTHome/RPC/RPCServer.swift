@@ -14,25 +14,15 @@ public final class RPCServer: Sendable {
     let settings: HomeConfiguration.RPCSettings
     let sendReply: ReplySender
     let logger: Logger
-    let counters = Counters()
-    /// Nil when `RPC_RATE_LIMIT` is 0 (no limit).
-    let rateLimiter: CallerRateLimiter?
+    /// Its request counters and rate limiter: made before the server, so `health` (a method the server routes)
+    /// reads them without a reference back to the server.
+    public let counters: RPCCounters
+    var rateLimiter: CallerRateLimiter? { counters.rateLimiter }
     let replyPolicy: ReplyPolicy
     /// The device that reads or is commanded on a topic, if any (the registry's index).
     let deviceUsing: @Sendable (String) -> String?
     /// Refused reply topic patterns already logged (bounded), so a caller varying its topic is logged once.
     let loggedRefusals = Mutex<Set<String>>([])
-
-    /// Request counters, reported by `health`.
-    final class Counters: Sendable {
-        let received = Atomic<Int>(0)
-        let succeeded = Atomic<Int>(0)
-        let failed = Atomic<Int>(0)
-        let unanswered = Atomic<Int>(0)
-        let rejectedBusy = Atomic<Int>(0)
-        let inFlight = Atomic<Int>(0)
-        let refusedReplyTopics = Atomic<Int>(0)
-    }
 
     public init(
         router: RPCRouter,
@@ -40,9 +30,11 @@ public final class RPCServer: Sendable {
         settings: HomeConfiguration.RPCSettings,
         replyPolicy: ReplyPolicy,
         logger: Logger,
+        counters: RPCCounters? = nil,
         deviceUsing: @escaping @Sendable (String) -> String? = { _ in nil },
         sendReply: @escaping ReplySender
     ) {
+        self.counters = counters ?? RPCCounters(settings: settings)
         self.replyPolicy = replyPolicy
         self.deviceUsing = deviceUsing
         self.router = router
@@ -50,40 +42,9 @@ public final class RPCServer: Sendable {
         self.settings = settings
         self.logger = logger
         self.sendReply = sendReply
-        rateLimiter = settings.rateLimit > 0 ? CallerRateLimiter(perSecond: settings.rateLimit, burst: settings.rateBurst) : nil
     }
 
-    public struct Statistics: Sendable, Hashable {
-        public var received: Int
-        /// Requests answered with a result.
-        public var succeeded: Int
-        /// Requests answered with an error (or that would have been, had they carried a reply route).
-        public var failed: Int
-        /// Requests with no usable reply route: executed (when valid) and logged, not answered.
-        public var unanswered: Int
-        public var rejectedBusy: Int
-        public var inFlight: Int
-        /// Requests refused by the per-caller rate limit.
-        public var rateLimited: Int = 0
-        /// Requests neither executed nor answered because their reply topic is refused by ``ReplyPolicy``.
-        public var refusedReplyTopics: Int = 0
-        /// Requests counted against the rate limiter's shared overflow bucket (no slot of their own).
-        public var rateLimitOverflow: Int = 0
-    }
-
-    public var statistics: Statistics {
-        Statistics(
-            received: counters.received.load(ordering: .relaxed),
-            succeeded: counters.succeeded.load(ordering: .relaxed),
-            failed: counters.failed.load(ordering: .relaxed),
-            unanswered: counters.unanswered.load(ordering: .relaxed),
-            rejectedBusy: counters.rejectedBusy.load(ordering: .relaxed),
-            inFlight: counters.inFlight.load(ordering: .relaxed),
-            rateLimited: rateLimiter?.refused ?? 0,
-            refusedReplyTopics: counters.refusedReplyTopics.load(ordering: .relaxed),
-            rateLimitOverflow: rateLimiter?.overflowRequests ?? 0
-        )
-    }
+    public var statistics: RPCCounters.Statistics { counters.statistics }
 
     /// Admits one more request if fewer than `maxInFlight` are running; pair with ``releaseSlot()``.
     public func tryReserveSlot() -> Bool {

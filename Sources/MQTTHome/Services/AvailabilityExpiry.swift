@@ -1,7 +1,7 @@
 import ServiceLifecycle
 
 /// Marks discovered entities unavailable once `expire_after` seconds pass without a state message, checking once a
-/// second (Home Assistant's resolution for `expire_after`), and samples each device's message rate.
+/// second (Home Assistant's resolution for `expire_after`).
 public struct AvailabilityExpiry: Service {
     let registry: DeviceRegistry
 
@@ -11,7 +11,6 @@ public struct AvailabilityExpiry: Service {
         while !Task.isShuttingDownGracefully && !Task.isCancelled {
             try? await Task.sleep(for: .seconds(1))
             registry.expireStale(now: .now)
-            registry.sampleTraffic()
         }
     }
 }
