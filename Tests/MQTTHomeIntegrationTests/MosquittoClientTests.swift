@@ -182,6 +182,27 @@ struct MosquittoClientTests {
         await client.disconnect()
     }
 
+    @Test("a call from a task cancelled before it asks ends at once, with no daemon to answer (no lost cancellation)")
+    func cancelledCallDoesNotHang() async throws {
+        let broker = try await TestBroker.start()
+        cleanup { await broker.shutdown() }
+        let rpc = try RPCClient(
+            configuration: .init(host: "127.0.0.1", port: broker.port, clientID: RPCClient.uniqueClientID(prefix: "cancel"), reconnect: false),
+            topics: Topics(base: "mqtt-home"),
+            logger: Logger(label: "cancel")
+        )
+        try await rpc.connect()
+        let started = ContinuousClock.now
+        let call = Task {
+            withUnsafeCurrentTask { $0?.cancel() }
+            return try await rpc.call("health", timeout: .seconds(30))
+        }
+        let outcome = try await withTimeout(.seconds(5)) { await call.result }
+        #expect(throws: (any Error).self) { try outcome.get() }
+        #expect(ContinuousClock.now - started < .seconds(5))
+        await rpc.close()
+    }
+
     @Test("lanes: a flood in one lane never pushes out another's messages; bytes bound a lane too; drops are counted per lane")
     func lanes() async throws {
         let broker = try await TestBroker.start()

@@ -9,7 +9,8 @@ public struct AvailabilityExpiry: Service {
 
     public func run() async throws {
         while !Task.isShuttingDownGracefully && !Task.isCancelled {
-            try? await Task.sleep(for: .seconds(1))
+            // Ends at once on graceful shutdown instead of finishing the second (the group waits for every service).
+            try? await cancelWhenGracefulShutdown { try await Task.sleep(for: .seconds(1)) }
             registry.expireStale(now: .now)
         }
     }

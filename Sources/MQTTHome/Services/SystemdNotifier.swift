@@ -59,7 +59,8 @@ public final class SystemdNotifier: Service, Sendable {
             let period = interval / 2
             while !Task.isShuttingDownGracefully && !Task.isCancelled {
                 notify("WATCHDOG=1")
-                try? await Task.sleep(for: period)
+                // A shutdown does not wait for the rest of the period: STOPPING=1 goes out at once.
+                try? await cancelWhenGracefulShutdown { try await Task.sleep(for: period) }
             }
         } else {
             try? await gracefulShutdown()
