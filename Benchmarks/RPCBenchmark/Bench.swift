@@ -6,7 +6,7 @@ import Mosquitto
 import Glibc
 #endif
 
-/// `mqtt-home-bench rpc|ingest|command|discovery|bridge|soak|flood|history`: figures for BENCHMARKS.md, measured against a loopback mosquitto this
+/// `mqtt-home-bench rpc|ingest|command|adds|discovery|bridge|soak|flood|history`: figures for BENCHMARKS.md, measured against a loopback mosquitto this
 /// program starts and the `mqtt-homed` built next to it. Prints figures; asserts nothing.
 @main
 struct Bench {
@@ -19,6 +19,8 @@ struct Bench {
                mqtt-home-bench soak <minutes> <messages-per-second> <devices>
                mqtt-home-bench flood <requests> <requests-per-second>
                mqtt-home-bench history [days of statistics]
+               mqtt-home-bench adds <devices>
+        (MQTT_HOME_BENCH_BROKER=stock: the broker keeps Debian's set_tcp_nodelay false, for rpc, command and adds)
         """
 
     static func main() async throws {
@@ -33,6 +35,7 @@ struct Bench {
             }
             try await IngestBenchmark.run(devices: numbers[0], messages: numbers[1], qos: qos)
         case "command": try await CommandBenchmark.run(numbers)
+        case "adds": try await AddsBenchmark.run(devices: numbers.first ?? 1000)
         case "discovery":
             guard numbers.count == 2 else {
                 print(usage)
@@ -71,12 +74,23 @@ struct Bench {
         return logger
     }
 
+    /// The benchmark's loopback mosquitto: `set_tcp_nodelay true` as the daemon's embedded broker has it, or with
+    /// `MQTT_HOME_BENCH_BROKER=stock` Debian's default (Nagle on), as the brokers most users run.
+    static func brokerOptions(_ directory: String) -> EmbeddedBroker.Options {
+        var options = EmbeddedBroker.Options(directory: directory, persistence: false)
+        options.tcpNoDelay = !stockBroker
+        return options
+    }
+
+    /// `MQTT_HOME_BENCH_QUICKACK=0` turns the benchmark clients' `TCP_QUICKACK` off (to measure what it saves).
+    static var quickAck: Bool { getenv("MQTT_HOME_BENCH_QUICKACK").map { String(cString: $0) != "0" } ?? true }
+
+    static var stockBroker: Bool { getenv("MQTT_HOME_BENCH_BROKER").map { String(cString: $0) == "stock" } ?? false }
+
     static func rpcClient(port: Int, logger: Logger) async throws -> RPCClient {
-        let client = try RPCClient(
-            configuration: .init(host: "127.0.0.1", port: port, clientID: RPCClient.uniqueClientID(prefix: "bench"), reconnect: false),
-            topics: Topics(base: "mqtt-home"),
-            logger: logger
-        )
+        var configuration = MosquittoClient.Configuration(host: "127.0.0.1", port: port, clientID: RPCClient.uniqueClientID(prefix: "bench"), reconnect: false)
+        configuration.quickAck = quickAck
+        let client = try RPCClient(configuration: configuration, topics: Topics(base: "mqtt-home"), logger: logger)
         try await client.connect()
         return client
     }
@@ -88,7 +102,8 @@ struct Bench {
                 port: port,
                 clientID: RPCClient.uniqueClientID(prefix: name),
                 reconnect: false,
-                messageBufferLimit: buffer
+                messageBufferLimit: buffer,
+                quickAck: quickAck
             ),
             logger: quietLogger
         )

@@ -13,7 +13,7 @@ enum CommandBenchmark {
         let perCaller = arguments.dropFirst().first ?? 2_000
         let callers = 8
         let directory = "/tmp/mqtt-home-command-\(getpid())"
-        let broker = EmbeddedBroker(options: .init(directory: directory + "/broker", persistence: false), logger: Bench.quietLogger)
+        let broker = EmbeddedBroker(options: Bench.brokerOptions(directory + "/broker"), logger: Bench.quietLogger)
         let port = try await broker.start()
         defer { _ = system("rm -rf '\(directory)'") }
         let daemon = try Bench.startDaemon(port: port, dataDirectory: directory + "/data", log: directory + "/daemon.log")

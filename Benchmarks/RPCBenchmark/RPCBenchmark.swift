@@ -18,14 +18,14 @@ enum RPCBenchmark {
         logger.logLevel = .error
 
         let directory = "/tmp/mqtt-home-bench-\(getpid())"
-        let broker = EmbeddedBroker(options: .init(directory: directory + "/broker", persistence: false), logger: logger)
+        let broker = EmbeddedBroker(options: Bench.brokerOptions(directory + "/broker"), logger: logger)
         let port = try await broker.start()
         let daemonPath = Bench.daemonPath
         setenv("MQTT_HOST", "127.0.0.1", 1)
         setenv("MQTT_PORT", String(port), 1)
         setenv("LOG_LEVEL", "error", 1)
         setenv("RPC_RATE_LIMIT", "0", 0)
-        print("mqtt-home-bench: mosquitto on 127.0.0.1:\(port), daemon \(daemonPath)")
+        print("mqtt-home-bench: mosquitto on 127.0.0.1:\(port) (\(Bench.stockBroker ? "stock: set_tcp_nodelay false" : "set_tcp_nodelay true")), daemon \(daemonPath)")
 
         // Time from process start to the retained online status, measured by a subscriber already waiting.
         var startupTimes: [Double] = []

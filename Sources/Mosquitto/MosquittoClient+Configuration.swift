@@ -25,6 +25,9 @@ extension MosquittoClient {
         public var messageBufferBytes: Int
         /// Lanes with queues of their own, tried in order before the default lane (``MessageLane``).
         public var messageLanes: [MessageLane]
+        /// Re-arm `TCP_QUICKACK` after every read, so a broker with Nagle on never waits for a delayed ACK (on by
+        /// default; off only to measure what it saves).
+        public var quickAck: Bool
 
         public struct TLS: Sendable, Hashable {
             public var caFile: String?
@@ -77,7 +80,8 @@ extension MosquittoClient {
             reconnect: Bool = true,
             messageBufferLimit: Int = 10_000,
             messageBufferBytes: Int = 64 << 20,
-            messageLanes: [MessageLane] = []
+            messageLanes: [MessageLane] = [],
+            quickAck: Bool = true
         ) {
             self.host = host
             self.port = port
@@ -95,6 +99,7 @@ extension MosquittoClient {
             self.messageBufferLimit = messageBufferLimit
             self.messageBufferBytes = messageBufferBytes
             self.messageLanes = messageLanes
+            self.quickAck = quickAck
         }
     }
 }

@@ -2,6 +2,10 @@ import CMosquitto
 import Logging
 import Synchronization
 
+#if canImport(Glibc)
+import Glibc
+#endif
+
 /// The network thread: connect, drive `mosquitto_loop`, and on failure back off and reconnect.
 extension MosquittoClient {
     func runNetworkLoop() {
@@ -35,6 +39,7 @@ extension MosquittoClient {
                         failure = MosquittoError(code: rc)
                         break
                     }
+                    if configuration.quickAck { Self.acknowledgeQuickly(mosquitto_socket(pointer)) }
                 }
             }
             let (accepted, refusal, retryNow) = state.withLock {
@@ -54,6 +59,16 @@ extension MosquittoClient {
             delay = min(delay * 2, configuration.reconnectDelayCap)
         }
         finishNetworkLoop()
+    }
+
+    /// Re-arms Linux's `TCP_QUICKACK` after each read: a broker with Nagle on (Debian's mosquitto: `set_tcp_nodelay
+    /// false`) holds its second small packet in a row (a reply after a PUBACK, a SUBACK after a delivery) until this
+    /// side ACKs the first, and a delayed ACK costs ~40 ms per round trip. The kernel clears the flag again on its
+    /// own, hence once per loop; one `setsockopt` is far cheaper than the packets it follows.
+    static func acknowledgeQuickly(_ socket: Int32) {
+        guard socket >= 0 else { return }
+        var on: Int32 = 1
+        _ = setsockopt(socket, Int32(IPPROTO_TCP), Int32(TCP_QUICKACK), &on, socklen_t(MemoryLayout<Int32>.size))
     }
 
     var stopRequested: Bool {

@@ -21,6 +21,9 @@ public final class EmbeddedBroker: Sendable {
         public var access: Access
         /// The user mosquitto drops to when started as root; nil keeps the current user (tests).
         public var unprivilegedUser: String?
+        /// `set_tcp_nodelay true` (the daemon's own broker); false leaves Debian's default, as most users' brokers
+        /// run (benchmarks of the stock configuration).
+        public var tcpNoDelay = true
 
         public init(
             directory: String,
@@ -211,7 +214,7 @@ public final class EmbeddedBroker: Sendable {
             "# Written by mqtt-homed at every start of its embedded broker; edits here are overwritten.",
             "listener \(port) 127.0.0.1",
             // Without it mosquitto delays small forwarded packets (Nagle), adding tens of ms to every RPC round trip.
-            "set_tcp_nodelay true",
+            "set_tcp_nodelay \(options.tcpNoDelay)",
             // mosquitto drops QoS 1 messages queued beyond 1000 per client; a burst from many devices must not be lost.
             "max_queued_messages 100000",
             // Started as root, mosquitto runs as `unprivilegedUser` (which then owns this directory); otherwise as us.
