@@ -13,7 +13,7 @@ struct DevicesCommand: AsyncParsableCommand {
               mqtt-home devices set hall_light state=ON
             """,
         subcommands: [
-            DevicesList.self, DevicesInfo.self, DevicesAdd.self, DevicesUpdate.self, DevicesRemove.self,
+            DevicesList.self, DevicesInfo.self, DevicesAdd.self, DevicesImport.self, DevicesUpdate.self, DevicesRemove.self,
             DevicesCommandPayload.self, DevicesSet.self, DevicesLogs.self,
         ]
     )

@@ -108,6 +108,10 @@ extension MosquittoClient {
             state.connected = false
             let waiters = Array(state.ackWaiters.values)
             state.ackWaiters.removeAll()
+            // Acks sent but not yet waited for will never come on this connection: their waits end with the loss,
+            // also if a reconnect happens first.
+            for mid in state.expectedAcks { state.earlyAcks[mid] = .some(.connectionLost) }
+            state.expectedAcks.removeAll()
             state.subscribeFilters.removeAll()
             state.publishTopics.removeAll()
             return (wasConnected, state.phase == .stopping, waiters)

@@ -138,10 +138,11 @@ public final class MosquittoClient: Sendable {
         /// Topic of each awaited PUBLISH in flight, to name it when the broker refuses it.
         var publishTopics: [Int32: String] = [:]
         var ackWaiters: [Int32: CheckedContinuation<Void, any Error>] = [:]
-        /// Acks that arrived before their waiter registered (the callback can win the race with the caller).
-        var earlyAcks = EarlyAcks()
-        /// Operations between "sent" and "waiter registered"; early acks are kept only while this is > 0.
-        var awaitedInFlight = 0
+        /// Message ids of awaited operations sent and not yet waited for: only their acks are kept when they arrive
+        /// first (the callback can win the race with the caller, and a caller may publish a lot before it waits).
+        var expectedAcks: Set<Int32> = []
+        /// Acks of `expectedAcks` that arrived before their waiter registered, with their result.
+        var earlyAcks: [Int32: MosquittoError?] = [:]
         var connectWaiters: [UInt64: CheckedContinuation<MQTTConnectionInfo, any Error>] = [:]
         var nextWaiterID: UInt64 = 0
         var stopWaiters: [CheckedContinuation<Void, Never>] = []
@@ -153,25 +154,6 @@ public final class MosquittoClient: Sendable {
         var attemptAccepted = false
         var attemptRefusal: MosquittoError?
         var retryImmediately = false
-    }
-
-    /// A bounded record of early acks: a ring of mids plus their results.
-    struct EarlyAcks {
-        private var results: [Int32: MosquittoError?] = [:]
-        private var ring = [Int32](repeating: -1, count: 256)
-        private var next = 0
-
-        mutating func insert(_ mid: Int32, _ result: MosquittoError?) {
-            let evicted = ring[next]
-            if evicted >= 0 { results.removeValue(forKey: evicted) }
-            ring[next] = mid
-            next = (next + 1) % ring.count
-            results[mid] = .some(result)
-        }
-
-        mutating func take(_ mid: Int32) -> MosquittoError?? {
-            results.removeValue(forKey: mid)
-        }
     }
 
     // MARK: - Public surface
@@ -278,16 +260,14 @@ public final class MosquittoClient: Sendable {
             guard state.connected else { return [] }
             var mids: [Int32] = []
             for chunk in Self.chunks(filters) {
-                state.awaitedInFlight += 1
                 do throws(MosquittoError) {
                     let mid = try sendSubscribe(filters: chunk, qos: qos)
                     state.subscribeFilters[mid] = Self.describe(chunk)
+                    state.expectedAcks.insert(mid)
                     mids.append(mid)
                 } catch {
-                    // The chunks already sent are still awaited by the caller's `confirm`; this one never will be.
-                    state.awaitedInFlight -= 1
-                    // Their waits would never be confirmed either: the caller gets no receipt.
-                    state.awaitedInFlight -= mids.count
+                    // The caller gets no receipt: nobody will wait for the chunks already sent.
+                    for mid in mids { state.forgetAck(mid) }
                     throw error
                 }
             }
@@ -304,8 +284,9 @@ public final class MosquittoClient: Sendable {
                 try await awaitAck(mid)
             } catch {
                 // The acks not waited for are no longer expected.
-                let remaining = receipt.messageIDs.count - position - 1
-                if remaining > 0 { state.withLock { $0.awaitedInFlight -= remaining } }
+                state.withLock { state in
+                    for mid in receipt.messageIDs[(position + 1)...] { state.forgetAck(mid) }
+                }
                 throw error
             }
         }
@@ -362,7 +343,6 @@ public final class MosquittoClient: Sendable {
     ) async throws {
         let mid = try state.withLock { state throws(MosquittoError) -> Int32 in
             guard state.connected else { throw MosquittoError.notConnected }
-            state.awaitedInFlight += 1
             do throws(MosquittoError) {
                 let mid = try sendPublish(
                     topic,
@@ -373,9 +353,9 @@ public final class MosquittoClient: Sendable {
                     protocolVersion: state.protocolVersion
                 )
                 state.publishTopics[mid] = topic
+                state.expectedAcks.insert(mid)
                 return mid
             } catch {
-                state.awaitedInFlight -= 1
                 throw error
             }
         }
@@ -490,13 +470,13 @@ public final class MosquittoClient: Sendable {
         }
     }
 
-    /// Waits for the ack of `mid`, which the caller counted in `awaitedInFlight` before sending.
+    /// Waits for the ack of `mid`, which the caller put in `expectedAcks` when it sent it.
     private func awaitAck(_ mid: Int32) async throws {
         try await withTaskCancellationHandler {
             try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
                 state.withLock { state in
-                    state.awaitedInFlight -= 1
-                    if let early = state.earlyAcks.take(mid) {
+                    state.expectedAcks.remove(mid)
+                    if let early = state.earlyAcks.removeValue(forKey: mid) {
                         if let error = early { continuation.resume(throwing: error) } else { continuation.resume() }
                     } else if Task.isCancelled {
                         // Checked under the lock: a cancellation that ran before the waiter was registered found
@@ -518,7 +498,7 @@ public final class MosquittoClient: Sendable {
     func completeAck(_ mid: Int32, _ result: MosquittoError?) {
         let waiter = state.withLock { state -> CheckedContinuation<Void, any Error>? in
             if let waiter = state.ackWaiters.removeValue(forKey: mid) { return waiter }
-            if state.awaitedInFlight > 0 { state.earlyAcks.insert(mid, result) }
+            if state.expectedAcks.contains(mid) { state.earlyAcks[mid] = .some(result) }
             return nil
         }
         if let error = result { waiter?.resume(throwing: error) } else { waiter?.resume() }
@@ -541,6 +521,12 @@ public final class MosquittoClient: Sendable {
 }
 
 extension MosquittoClient.State {
+    /// Stops expecting the ack of `mid` (its wait will not happen).
+    mutating func forgetAck(_ mid: Int32) {
+        expectedAcks.remove(mid)
+        earlyAcks.removeValue(forKey: mid)
+    }
+
     var connectionInfo: MQTTConnectionInfo {
         MQTTConnectionInfo(protocolVersion: protocolVersion, fellBackFromV5: fellBack, reconnectCount: connectionCount - 1)
     }

@@ -6,7 +6,7 @@ import Testing
 
 /// Every subcommand of `mqtt-home` against a running daemon and broker: what a person reads, what a script parses,
 /// and the exit codes.
-@Suite("mqtt-home subcommands as a user runs them", .timeLimit(.minutes(2)))
+@Suite("mqtt-home subcommands as a user runs them", .timeLimit(.minutes(2)), .awaitedCleanup)
 struct CLICommandsTests {
     func cli(_ harness: DaemonHarness, _ arguments: [String], timeout: Double = 30) async throws -> ProcessResult {
         try await ProcessRunner.run(
@@ -81,6 +81,38 @@ struct CLICommandsTests {
         #expect(logs.exitCode == 0)
         #expect(logs.standardOutput.contains("rx   zigbee2mqtt/kitchen  {\"temperature\":21.5"))
         await stop(home)
+    }
+
+    @Test("devices import: a CSV (quoted cells, any column of devices/add) and a JSON file, split in parts, failures listed by line")
+    func importFiles() async throws {
+        let harness = try await DaemonHarness.start()
+        cleanup { await harness.shutdown() }
+        let directory = try TemporaryDirectory(prefix: "import")
+        cleanup { directory.remove() }
+        let csv = """
+            name,type,state_topic,command_topic,area
+            Hall light,light,hall/light,hall/light/set,Hall
+            "Desk lamp, left",light,desk/left,desk/left/set,"Office"
+            Broken,toaster,x/y,,
+            Porch sensor,sensor,porch/t,,
+            """
+        try csv.write(toFile: directory.path + "/devices.csv", atomically: true, encoding: .utf8)
+        let result = try await cli(harness, ["devices", "import", directory.path + "/devices.csv"])
+        #expect(result.exitCode == 1, "\(result.standardOutput) \(result.standardError)")
+        #expect(result.standardOutput.contains("added 3 of 4 devices; 1 failed:"), "\(result.standardOutput)")
+        #expect(result.standardOutput.contains("line 4 (Broken): invalid parameter 'type': unknown type 'toaster'"), "\(result.standardOutput)")
+        let desk = try await harness.call("devices/get", ["id": "Desk lamp, left"])
+        #expect(desk["area"] == "Office" && desk["entities"]?[0]?["command_topic"] == "desk/left/set")
+
+        // 2,500 devices: more than one part (at most 2,000 each), every one added.
+        let many = (0..<2500).map { index -> JSONValue in ["name": .string("Sensor \(index)"), "type": "sensor", "state_topic": .string("bulk/\(index)")] }
+        try JSONValue.array(many).jsonString.write(toFile: directory.path + "/many.json", atomically: true, encoding: .utf8)
+        let bulk = try await cli(harness, ["devices", "import", directory.path + "/many.json", "--json"], timeout: 60)
+        #expect(bulk.exitCode == 0, "\(bulk.standardError)")
+        let summary = try JSONParser.parse(bulk.standardOutput)
+        #expect(summary["added"] == 2500 && summary["failed"] == 0)
+        #expect(summary["results"]?.arrayValue?.last?["index"] == 2499)
+        #expect(try await harness.call("health")["devices"] == 2503)
     }
 
     @Test("an unknown device: one line with the closest names, exit 1")

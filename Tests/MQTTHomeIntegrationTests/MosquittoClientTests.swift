@@ -182,6 +182,21 @@ struct MosquittoClientTests {
         await client.disconnect()
     }
 
+    @Test("a SUBACK that arrives while the caller is still publishing is kept for its confirm (not pushed out by PUBACKs)")
+    func subackOutlivesManyPubacks() async throws {
+        let broker = try await TestBroker.start()
+        cleanup { await broker.shutdown() }
+        let client = try Self.client(port: broker.port, reconnect: false)
+        try await client.connect()
+        let receipt = try client.requestSubscription(["early/#"], qos: .atLeastOnce)
+        // Hundreds of PUBACKs arrive before the caller waits for its SUBACK (the registry publishes a device's
+        // retained topics between sending SUBSCRIBE and waiting for it).
+        for n in 0..<2000 { try client.publish("busy/\(n)", payload: [1], qos: .atLeastOnce) }
+        try await Task.sleep(for: .milliseconds(300))
+        try await withTimeout(.seconds(5)) { try await client.confirm(receipt) }
+        await client.disconnect()
+    }
+
     @Test("a call from a task cancelled before it asks ends at once, with no daemon to answer (no lost cancellation)")
     func cancelledCallDoesNotHang() async throws {
         let broker = try await TestBroker.start()

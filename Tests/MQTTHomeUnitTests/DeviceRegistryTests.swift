@@ -186,4 +186,48 @@ struct DeviceRegistryTests {
         let discovery = fixture.registry.discoveryStatistics()
         #expect(discovery["template_errors"] == 2)
     }
+
+    @Test("devices/import: every item checked as devices/add (and against the other items), the valid ones in one transaction and one SUBSCRIBE")
+    func importMany() async throws {
+        let fixture = try RegistryFixture()
+        _ = try await fixture.registry.add(Self.spec("Existing", state: "x/existing", command: "x/existing/set"))
+        let before = fixture.recorder.transactions
+        let items: [JSONValue] = [
+            ["name": "Sensor A", "type": "sensor", "state_topic": "s/a"],
+            ["name": "Sensor B", "type": "sensor", "state_topic": "s/b", "area": "Kitchen"],
+            ["name": "sensor a", "type": "sensor", "state_topic": "s/a2"],  // duplicate of an earlier item, by case
+            ["name": "Existing", "type": "sensor", "state_topic": "s/e"],  // duplicate of a registered device
+            ["name": "Plug", "type": "switch", "state_topic": "p/1", "command_topic": "x/existing/set"],  // command topic taken
+            ["name": "Lamp 1", "type": "light", "state_topic": "l/1", "command_topic": "l/set"],
+            ["name": "Lamp 2", "type": "light", "state_topic": "l/2", "command_topic": "l/set"],  // taken earlier in this import
+            ["name": "Bad", "type": "toaster", "state_topic": "b"],
+            ["name": "Typo", "type": "sensor", "state_topic": "t", "unkown": 1],
+            ["name": "Sensor A2", "type": "sensor", "state_topic": "s/#", "state_topic_filter": true],  // would match s/a, s/b
+            "not an object",
+            ["name": "Sensor B", "id": "sensor_a", "type": "sensor", "state_topic": "s/c"],
+        ]
+        let reply = try await fixture.registry.importDevices(items, atomic: false)
+        #expect(reply["added"] == 3 && reply["failed"] == 9, "\(reply)")
+        let statuses = reply["results"]?.arrayValue?.map { $0["status"]?.stringValue ?? "?" }
+        #expect(statuses == ["added", "added", "error", "error", "error", "added", "error", "error", "error", "error", "error", "error"])
+        let messages = reply["results"]?.arrayValue?.map { $0["error"]?["message"]?.stringValue ?? "" } ?? []
+        #expect(messages[2].contains("earlier device in this import"))
+        #expect(reply["results"]?[3]?["error"]?["code"] == -32009)
+        #expect(messages[6].contains("in this import"))
+        #expect(messages[8].contains("unkown"))
+        #expect(messages[9].contains("would also match"))
+        #expect(fixture.recorder.transactions == before + 1)
+        #expect(fixture.registry.count == 4)
+        #expect(try fixture.registry.get("Sensor B")["area"] == "Kitchen")
+        #expect(Set(fixture.bus.subscribed).isSuperset(of: ["s/a", "s/b", "l/1"]))
+        fixture.ingest("s/b", "21.5")
+        #expect(try fixture.registry.get("sensor_b")["state"]?["value"] == 21.5)
+
+        let atomic = try await fixture.registry.importDevices(
+            [["name": "C", "type": "sensor", "state_topic": "c"], ["name": "Sensor A", "type": "sensor", "state_topic": "s/z"]], atomic: true
+        )
+        #expect(atomic["added"] == 0 && atomic["results"]?[0]?["status"] == "not_added")
+        #expect(fixture.registry.count == 4)
+        await #expect(throws: RPCError.self) { try await fixture.registry.importDevices([], atomic: false) }
+    }
 }

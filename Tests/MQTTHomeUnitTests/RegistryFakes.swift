@@ -121,7 +121,7 @@ final class GatedRecorder: DeviceRecording {
     let store: DeviceStore
     let settings = StoreWriter.Settings(historyDays: 0)
     let commits: Gate
-    private let recorded = Mutex<(logs: Int, states: Int, submitted: Int, forgotten: [String])>((0, 0, 0, []))
+    private let recorded = Mutex<(logs: Int, states: Int, submitted: Int, forgotten: [String], commits: Int)>((0, 0, 0, [], 0))
 
     init(open: Bool = true) throws {
         store = try DeviceStore.inMemory()
@@ -137,6 +137,7 @@ final class GatedRecorder: DeviceRecording {
 
     func perform(_ body: @escaping @Sendable (DeviceStore, Database) throws -> Void) async throws {
         await commits.wait()
+        recorded.withLock { $0.commits += 1 }
         let store = store
         try await store.write { db in try body(store, db) }
     }
@@ -154,6 +155,8 @@ final class GatedRecorder: DeviceRecording {
     var logs: Int { recorded.withLock { $0.logs } }
     var submitted: Int { recorded.withLock { $0.submitted } }
     var forgotten: [String] { recorded.withLock { $0.forgotten } }
+    /// Transactions `perform` ran.
+    var transactions: Int { recorded.withLock { $0.commits } }
 }
 
 /// A registry with no broker and no disk: every side effect lands in a fake the test reads.

@@ -22,27 +22,7 @@ extension DeviceRegistry {
                 }
                 return table.freeID(Device.slug(name))
             }
-            let now = Timestamp.now()
-            let key = spec.entityKey ?? (spec.deviceClass ?? nil).map(Device.slug) ?? (type == "sensor" ? "value" : "state")
-            let entity = spec.applied(
-                to: Entity(key: key, name: name, platform: type, stateTopic: stateTopic, stateTopicIsFilter: spec.stateTopicIsFilter ?? false)
-            )
-            var created = Device(
-                id: id,
-                name: name,
-                type: type,
-                origin: "manual",
-                attributes: spec.attributes ?? JSONObject(),
-                createdAt: now,
-                updatedAt: now,
-                version: 1,
-                entities: [entity]
-            )
-            if let area = spec.area {
-                created.area = area
-                created.areaSetByHand = area != nil
-            }
-            let device = created
+            let device = Self.newDevice(spec, id: id, name: name, type: type, stateTopic: stateTopic, at: Timestamp.now())
             try checkTopics(device)
             try await save { store, db in try store.save(device, in: db) }
             let (filters, inserted, state) = table.withLock { table in
@@ -164,6 +144,23 @@ extension DeviceRegistry {
 
     // MARK: - Helpers
 
+    /// A new manual device as `devices/add` makes it from a validated spec.
+    static func newDevice(_ spec: DeviceSpec, id: String, name: String, type: String, stateTopic: String, at now: String) -> Device {
+        let key = spec.entityKey ?? (spec.deviceClass ?? nil).map(Device.slug) ?? (type == "sensor" ? "value" : "state")
+        let entity = spec.applied(
+            to: Entity(key: key, name: name, platform: type, stateTopic: stateTopic, stateTopicIsFilter: spec.stateTopicIsFilter ?? false)
+        )
+        var device = Device(
+            id: id, name: name, type: type, origin: "manual", attributes: spec.attributes ?? JSONObject(),
+            createdAt: now, updatedAt: now, version: 1, entities: [entity]
+        )
+        if let area = spec.area {
+            device.area = area
+            device.areaSetByHand = area != nil
+        }
+        return device
+    }
+
     /// -32602 when a command payload is larger than `COMMAND_PAYLOAD_LIMIT`.
     func checkCommandPayload(_ size: Int, parameter: String) throws(RPCError) {
         guard size <= limits.commandPayloadBytes else {
@@ -193,7 +190,7 @@ extension DeviceRegistry {
 
     /// Runs one change alone under ``mutations`` (commit and apply), then waits for its SUBACKs with the lock
     /// released: a broker that is slow to acknowledge delays this caller, not every other change.
-    private func change(_ body: () async throws(RPCError) -> (JSONValue, SubscriptionReceipt)) async throws(RPCError) -> JSONValue {
+    func change(_ body: () async throws(RPCError) -> (JSONValue, SubscriptionReceipt)) async throws(RPCError) -> JSONValue {
         let (result, receipt): (JSONValue, SubscriptionReceipt)
         do {
             (result, receipt) = try await mutations.withLock { try await body() }
@@ -208,7 +205,7 @@ extension DeviceRegistry {
         return result
     }
 
-    private func save(_ body: @escaping @Sendable (DeviceStore, Database) throws -> Void) async throws(RPCError) {
+    func save(_ body: @escaping @Sendable (DeviceStore, Database) throws -> Void) async throws(RPCError) {
         do {
             try await writer.perform(body)
         } catch {

@@ -38,6 +38,14 @@ public struct DeviceSpec: Sendable {
         .init("attributes", type: "object", description: "free attributes kept with the device"),
     ]
 
+    /// `devices/add`'s parameters (also each item of `devices/import`).
+    public static let addParameters: [RPCMethod.Parameter] = [
+        .init("name", type: "string", required: true, description: "display name, unique (case-insensitive)"),
+        .init("type", type: "string", required: true, description: "Home Assistant platform: switch, light, sensor, …"),
+        .init("state_topic", type: "string", required: true, description: "where the device publishes its state"),
+        .init("id", type: "string", description: "id to use (default: a slug of the name)"),
+    ] + parameters.filter { !["name", "type", "state_topic"].contains($0.name) }
+
     /// Reads and validates the parameters; `adding` requires name, type and state_topic.
     public static func parse(_ params: RPCParams, adding: Bool) throws(RPCError) -> DeviceSpec {
         var spec = DeviceSpec()

@@ -78,14 +78,26 @@ enum DeviceMethods {
             RPCMethod(
                 name: "devices/add",
                 summary: "Add a device that publishes its state on a topic; returns it with its new id",
-                parameters: [
-                    .init("name", type: "string", required: true, description: "display name, unique (case-insensitive)"),
-                    .init("type", type: "string", required: true, description: "Home Assistant platform: switch, light, sensor, …"),
-                    .init("state_topic", type: "string", required: true, description: "where the device publishes its state"),
-                    .init("id", type: "string", description: "id to use (default: a slug of the name)"),
-                ] + DeviceSpec.parameters.filter { !["name", "type", "state_topic"].contains($0.name) }
+                parameters: DeviceSpec.addParameters
             ) { params throws(RPCError) in
                 try await registry.add(try DeviceSpec.parse(params, adding: true))
+            }
+        )
+        router.register(
+            RPCMethod(
+                name: "devices/import",
+                summary: "Add many devices at once (each as devices/add takes it), committed in one transaction; answered per device",
+                parameters: [
+                    .init(
+                        "devices", type: "array", required: true,
+                        description: "device objects with devices/add's parameters, at most \(DeviceRegistry.importLimit)",
+                        items: ["type": "object"]
+                    ),
+                    .init("atomic", type: "boolean", description: "true: add none unless every device is valid (default false: add the valid ones)"),
+                ]
+            ) { params throws(RPCError) in
+                let items = params.object["devices"]?.arrayValue ?? []
+                return try await registry.importDevices(items, atomic: try params.optionalBool("atomic") ?? false)
             }
         )
         router.register(

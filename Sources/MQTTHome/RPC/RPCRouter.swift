@@ -38,21 +38,26 @@ public struct RPCRouter: Sendable {
             return methodsDescription
         }
         guard let method = methods[name] else { throw .methodNotFound(name) }
-        let declared = Set(method.parameters.map(\.name))
         var object = object
         // In the plain body form `id` is the request id; it is a parameter only for methods that declare it.
-        if !declared.contains("id") { object.removeValue(forKey: "id") }
-        if let unknown = object.keys.first(where: { !declared.contains($0) }) {
-            let accepted = method.parameters.isEmpty ? "none" : method.parameters.map(\.name).joined(separator: ", ")
+        if !method.parameters.contains(where: { $0.name == "id" }) { object.removeValue(forKey: "id") }
+        try Self.check(object, against: method.parameters, of: name)
+        return try await method.handler(RPCParams(object))
+    }
+
+    /// Refuses an unknown or missing parameter, or one of the wrong type or out of range (-32602 naming it): for a
+    /// request, and for each item of a bulk request (`devices/import` checks each device as `devices/add` would).
+    public static func check(_ object: JSONObject, against parameters: [RPCMethod.Parameter], of name: String) throws(RPCError) {
+        if let unknown = object.keys.first(where: { key in !parameters.contains { $0.name == key } }) {
+            let accepted = parameters.isEmpty ? "none" : parameters.map(\.name).joined(separator: ", ")
             throw .invalidParams(unknown, "not a parameter of \(name) (accepted: \(accepted))")
         }
-        for parameter in method.parameters {
+        for parameter in parameters {
             guard let value = object[parameter.name], !value.isNull else {
                 if parameter.required { throw .invalidParams(parameter.name, "required") }
                 continue
             }
             if let problem = parameter.problem(value) { throw .invalidParams(parameter.name, problem) }
         }
-        return try await method.handler(RPCParams(object))
     }
 }

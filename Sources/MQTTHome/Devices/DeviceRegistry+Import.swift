@@ -1,0 +1,142 @@
+import Logging
+import Mosquitto
+import Synchronization
+
+/// `devices/import`: many `devices/add` in one change — every item checked as `devices/add` checks it (also against
+/// the other items: names, ids, command topics), the valid ones committed in one transaction, subscribed in one
+/// SUBSCRIBE exchange, answered per item.
+extension DeviceRegistry {
+    /// Devices one import may carry (the RPC payload limit bounds it too; the CLI splits larger files).
+    public static let importLimit = 10_000
+
+    public func importDevices(_ items: [JSONValue], atomic: Bool) async throws(RPCError) -> JSONValue {
+        guard !items.isEmpty else { throw .invalidParams("devices", "must list at least one device") }
+        guard items.count <= Self.importLimit else {
+            throw .invalidParams("devices", "\(items.count) devices; one call imports at most \(Self.importLimit)")
+        }
+        return try await change { () throws(RPCError) -> (JSONValue, SubscriptionReceipt) in
+            let now = Timestamp.now()
+            var results = [JSONValue](repeating: .null, count: items.count)
+            var accepted: [(index: Int, device: Device)] = []
+            var names = Set<String>()
+            var ids = Set<String>()
+            var commandTopics: [String: String] = [:]
+            // The accepted devices with a state filter, the only ones whose topics a later item can collide with
+            // beyond names, ids and command topics.
+            var filtered: [Device] = []
+            var batch: [Device] = []
+            for (index, item) in items.enumerated() {
+                do throws(RPCError) {
+                    let device = try checkedImport(item, at: now, names: names, ids: ids, commandTopics: commandTopics, batch: batch, filtered: filtered)
+                    batch.append(device)
+                    if device.entities.contains(where: \.stateTopicIsFilter) { filtered.append(device) }
+                    names.insert(device.name.lowercased())
+                    ids.insert(device.id)
+                    for entity in device.entities {
+                        for (_, topic) in entity.commandTopics { commandTopics[topic] = device.id }
+                    }
+                    accepted.append((index, device))
+                } catch {
+                    results[index] = ["index": JSONValue(index), "status": "error", "error": error.json]
+                }
+            }
+            let failed = items.count - accepted.count
+            if atomic && failed > 0 {
+                for (index, device) in accepted {
+                    results[index] = [
+                        "index": JSONValue(index), "id": .string(device.id), "status": "not_added",
+                        "reason": "atomic: \(failed) other device\(failed == 1 ? " is" : "s are") invalid",
+                    ]
+                }
+                return (Self.importSummary(results, added: 0, failed: failed), SubscriptionReceipt(messageIDs: []))
+            }
+            let devices = accepted.map(\.device)
+            if !devices.isEmpty {
+                try await save { store, db in
+                    for device in devices { try store.save(device, in: db) }
+                }
+            }
+            let (filters, inserted) = table.withLock { table in
+                let filters = devices.flatMap { table.insert($0, state: DeviceState()) }
+                return (filters, devices.map { table.devices[$0.id] ?? $0 })
+            }
+            let receipt = requestSubscription(filters)
+            for device in inserted {
+                publishRetained(device, state: DeviceState())
+                publishEvent("device_added", id: device.id)
+            }
+            for (index, device) in accepted { results[index] = ["index": JSONValue(index), "id": .string(device.id), "status": "added"] }
+            logger.info("devices imported", metadata: ["devices.added": "\(devices.count)", "devices.failed": "\(failed)"])
+            return (Self.importSummary(results, added: devices.count, failed: failed), receipt)
+        }
+    }
+
+    /// One item as `devices/add` would take it, checked against the registry and the items before it.
+    private func checkedImport(
+        _ item: JSONValue,
+        at now: String,
+        names: Set<String>,
+        ids: Set<String>,
+        commandTopics: [String: String],
+        batch: [Device],
+        filtered: [Device]
+    ) throws(RPCError) -> Device {
+        guard let object = item.objectValue else { throw .invalidParams("devices", "each device must be an object, not \(item.typeName)") }
+        try RPCRouter.check(object, against: DeviceSpec.addParameters, of: "devices/add")
+        let spec = try DeviceSpec.parse(RPCParams(object), adding: true)
+        guard let name = spec.name, let type = spec.type, let stateTopic = spec.stateTopic else { throw .invalidParams("name", "required") }
+        if names.contains(name.lowercased()) { throw .invalidParams("name", "'\(name)' is already the name of an earlier device in this import") }
+        let id = try table.withLock { table throws(RPCError) -> String in
+            if let existing = table.id(named: name) { throw .duplicateName(name, existingID: existing) }
+            if let requested = spec.id {
+                if table.devices[requested] != nil || ids.contains(requested) {
+                    throw RPCError.invalidParams("id", "a device with id '\(requested)' already exists")
+                }
+                return requested
+            }
+            let base = Device.slug(name)
+            var candidate = table.freeID(base)
+            var suffix = 2
+            while ids.contains(candidate) || table.devices[candidate] != nil {
+                candidate = "\(base)_\(suffix)"
+                suffix += 1
+            }
+            return candidate
+        }
+        let device = Self.newDevice(spec, id: id, name: name, type: type, stateTopic: stateTopic, at: now)
+        try checkTopics(device)
+        for entity in device.entities {
+            for (key, topic) in entity.commandTopics {
+                if let owner = commandTopics[topic] {
+                    throw .invalidParams(key, "'\(topic)' is already the command topic of '\(owner)' in this import; two devices cannot be commanded on one topic")
+                }
+            }
+            // A state filter must not match another device's topics, in the registry (checked above) or in this import.
+            if let filter = entity.stateTopic, entity.stateTopicIsFilter {
+                for other in batch {
+                    for otherEntity in other.entities {
+                        for (_, topic) in otherEntity.allTopics where TopicRules.overlaps(filter, topic) {
+                            throw .invalidParams("state_topic", "filter '\(filter)' would also match '\(other.id)''s topic '\(topic)' in this import")
+                        }
+                    }
+                }
+            }
+        }
+        // And an earlier item's state filter must not match this one's topics.
+        for other in filtered {
+            for otherEntity in other.entities {
+                guard let filter = otherEntity.stateTopic, otherEntity.stateTopicIsFilter else { continue }
+                for entity in device.entities {
+                    for (key, topic) in entity.allTopics where TopicRules.overlaps(filter, topic) {
+                        throw .invalidParams(key, "'\(topic)' would also be matched by '\(other.id)''s state filter '\(filter)' in this import")
+                    }
+                }
+            }
+        }
+        return device
+    }
+
+    private static func importSummary(_ results: [JSONValue], added: Int, failed: Int) -> JSONValue {
+        ["added": JSONValue(added), "failed": JSONValue(failed), "results": .array(results)]
+    }
+}
