@@ -12,7 +12,7 @@ import Glibc
 struct Bench {
     static let usage = """
         usage: mqtt-home-bench rpc [sequential-calls] [calls-per-caller]
-               mqtt-home-bench ingest <devices> <messages> <qos 0|1>
+               mqtt-home-bench ingest <devices> <messages> <qos 0|1> [messages-per-second, paced: sparse per-device rates]
                mqtt-home-bench command [sequential-commands] [commands-per-caller]
                mqtt-home-bench discovery <configs> <messages>
                mqtt-home-bench bridge <emqx-clients> <polls>
@@ -29,11 +29,11 @@ struct Bench {
         switch arguments.first {
         case "rpc": try await RPCBenchmark.run(numbers)
         case "ingest":
-            guard numbers.count == 3, let qos = QoS(rawValue: Int32(numbers[2])) else {
+            guard numbers.count == 3 || numbers.count == 4, let qos = QoS(rawValue: Int32(numbers[2])) else {
                 print(usage)
                 exit(2)
             }
-            try await IngestBenchmark.run(devices: numbers[0], messages: numbers[1], qos: qos)
+            try await IngestBenchmark.run(devices: numbers[0], messages: numbers[1], qos: qos, rate: numbers.count == 4 ? numbers[3] : nil)
         case "command": try await CommandBenchmark.run(numbers)
         case "adds": try await AddsBenchmark.run(devices: numbers.first ?? 1000)
         case "discovery":
