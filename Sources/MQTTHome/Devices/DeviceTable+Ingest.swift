@@ -18,6 +18,19 @@ extension DeviceTable {
         var droppedKeys = 0
         /// Devices that give the history a sample for this message (at most one a second each).
         var sampled: [String] = []
+
+        /// What a template produced for `route`: the value, or nil for nothing — a failure is counted and the first
+        /// few kept for a log line each.
+        mutating func rendered<Value>(_ result: Result<Value?, TemplateError>, for route: Route) -> Value? {
+            switch result {
+            case .success(let value):
+                return value
+            case .failure(let error):
+                templateErrors += 1
+                if templateFailures.count < 4 { templateFailures.append((route.deviceID, route.entityKey, error)) }
+                return nil
+            }
+        }
     }
 
     /// Bounds and clock for ``apply(_:at:sampleAt:stateKeys:)``.
@@ -77,55 +90,32 @@ extension DeviceTable {
             case .input(let index):
                 guard let behavior = behaviors[route.deviceID]?[route.entityKey], behavior.inputs.indices.contains(index) else { continue }
                 let input = behavior.inputs[index]
-                switch behavior.value(of: input, payload: message.payload, json: json()) {
-                case .failure(let error):
-                    outcome.templateErrors += 1
-                    if outcome.templateFailures.count < 4 { outcome.templateFailures.append((route.deviceID, route.entityKey, error)) }
-                    continue
-                case .success(nil):
-                    continue
-                case .success(let value?):
-                    states[route.deviceID, default: DeviceState()].set(value, entity: route.entityKey, field: input.field, at: now)
-                    tracking[route.deviceID]?[route.entityKey]?.lastUpdate = .now
-                    if tracking[route.deviceID]?[route.entityKey]?.expired == true {
-                        tracking[route.deviceID]?[route.entityKey]?.expired = false
-                        updateOnline(route.deviceID)
-                    }
-                    let current = states[route.deviceID]?.values[route.entityKey]
-                    outcome.confirmed += takeWaiters(route.deviceID, route.entityKey, current)
+                guard let value = outcome.rendered(behavior.value(of: input, payload: message.payload, json: json()), for: route) else { continue }
+                states[route.deviceID, default: DeviceState()].set(value, entity: route.entityKey, field: input.field, at: now)
+                tracking[route.deviceID]?[route.entityKey]?.lastUpdate = .now
+                if tracking[route.deviceID]?[route.entityKey]?.expired == true {
+                    tracking[route.deviceID]?[route.entityKey]?.expired = false
+                    updateOnline(route.deviceID)
                 }
+                let current = states[route.deviceID]?.values[route.entityKey]
+                outcome.confirmed += takeWaiters(route.deviceID, route.entityKey, current)
             case .attributes:
                 // Attributes are merged per device: one merge per message and template, not one per entity.
                 guard let behavior = behaviors[route.deviceID]?[route.entityKey],
                     attributesMerged.insert("\(route.deviceID)\n\(behavior.attributesTemplate?.source ?? "")").inserted
                 else { continue }
-                switch behavior.attributes(payload: message.payload, json: json()) {
-                case .failure(let error):
-                    outcome.templateErrors += 1
-                    if outcome.templateFailures.count < 4 { outcome.templateFailures.append((route.deviceID, route.entityKey, error)) }
-                    continue
-                case .success(nil):
-                    continue
-                case .success(let attributes?):
-                    var state = states[route.deviceID] ?? DeviceState()
-                    for (key, value) in attributes { state.attributes[key] = value }
-                    state.lastSeen = now
-                    states[route.deviceID] = state
-                }
+                guard let attributes = outcome.rendered(behavior.attributes(payload: message.payload, json: json()), for: route) else { continue }
+                var state = states[route.deviceID] ?? DeviceState()
+                for (key, value) in attributes { state.attributes[key] = value }
+                state.lastSeen = now
+                states[route.deviceID] = state
             case .availabilitySource(let index):
                 guard let behavior = behaviors[route.deviceID]?[route.entityKey], behavior.availability.indices.contains(index) else { continue }
-                switch behavior.availabilityValue(source: index, payload: message.payload, json: json()) {
-                case .failure(let error):
-                    outcome.templateErrors += 1
-                    if outcome.templateFailures.count < 4 { outcome.templateFailures.append((route.deviceID, route.entityKey, error)) }
-                    continue
-                case .success(nil):
-                    continue
-                case .success(let available?):
-                    tracking[route.deviceID]?[route.entityKey]?.sources[index] = available
-                    tracking[route.deviceID]?[route.entityKey]?.latest = available
-                    updateOnline(route.deviceID)
-                }
+                guard let available = outcome.rendered(behavior.availabilityValue(source: index, payload: message.payload, json: json()), for: route)
+                else { continue }
+                tracking[route.deviceID]?[route.entityKey]?.sources[index] = available
+                tracking[route.deviceID]?[route.entityKey]?.latest = available
+                updateOnline(route.deviceID)
             }
             let online = states[route.deviceID]?.online ?? false
             if online != wasOnline { outcome.availabilityChanged.append((route.deviceID, online)) }
