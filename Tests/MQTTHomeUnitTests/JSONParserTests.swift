@@ -68,3 +68,25 @@ struct JSONParserTests {
         #expect(value["a"] == 3)
     }
 }
+
+@Suite("JSON writer")
+struct JSONWriterTests {
+    @Test("strings: runs copied whole, every escape HA and JSON need, non-ASCII kept, and it all reads back")
+    func escapes() throws {
+        let cases: [(String, String)] = [
+            ("plain", #""plain""#),
+            ("", #""""#),
+            (#"a"b\c"#, #""a\"b\\c""#),
+            ("line\nbreak\ttab\r\u{8}\u{C}", #""line\nbreak\ttab\r\b\f""#),
+            ("\u{0}\u{1F}x", #""\u0000\u001fx""#),
+            ("温度 °C é 🌡", "\"温度 °C é 🌡\""),
+            ("\"", #""\"""#),
+            ("end\\", #""end\\""#),
+        ]
+        for (value, expected) in cases {
+            let written = JSONValue.string(value).jsonString
+            #expect(written == expected, "\(value.debugDescription)")
+            #expect(try JSONParser.parse(written) == .string(value))
+        }
+    }
+}

@@ -68,26 +68,37 @@ extension JSONValue {
         return "\(value)"
     }
 
+    /// Appends `value` quoted and escaped. Runs of characters that need no escape are appended whole (most strings
+    /// are one run): per-scalar appends made this a tenth of the daemon's start-up with 10,000 devices.
     static func writeString(_ value: String, to output: inout String) {
         output += "\""
-        for scalar in value.unicodeScalars {
-            switch scalar {
-            case "\"": output += "\\\""
-            case "\\": output += "\\\\"
-            case "\n": output += "\\n"
-            case "\r": output += "\\r"
-            case "\t": output += "\\t"
-            case "\u{08}": output += "\\b"
-            case "\u{0C}": output += "\\f"
-            default:
-                if scalar.value < 0x20 {
-                    let hex = String(scalar.value, radix: 16)
-                    output += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
-                } else {
-                    output.unicodeScalars.append(scalar)
-                }
+        let utf8 = value.utf8
+        var runStart = utf8.startIndex
+        var index = runStart
+        while index != utf8.endIndex {
+            let byte = utf8[index]
+            guard byte == 0x22 || byte == 0x5C || byte < 0x20 else {
+                index = utf8.index(after: index)
+                continue
             }
+            // Escapes are ASCII, so both ends of the run are character boundaries.
+            if runStart != index { output += value[runStart..<index] }
+            switch byte {
+            case 0x22: output += "\\\""
+            case 0x5C: output += "\\\\"
+            case 0x0A: output += "\\n"
+            case 0x0D: output += "\\r"
+            case 0x09: output += "\\t"
+            case 0x08: output += "\\b"
+            case 0x0C: output += "\\f"
+            default:
+                let hex = String(byte, radix: 16)
+                output += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
+            }
+            index = utf8.index(after: index)
+            runStart = index
         }
+        if runStart != utf8.endIndex { output += value[runStart...] }
         output += "\""
     }
 }
