@@ -167,8 +167,19 @@ struct DevicesImport: AsyncParsableCommand {
                         if next == "\"" {
                             cell.append("\"")
                         } else {
+                            // The closing quote: what follows ends the cell, the row, or (lenient) continues it.
                             quoted = false
-                            if next == "," { row.append(cell); cell = "" } else if next == "\n" || next == "\r\n" { row.append(cell); rows.append(row); row = []; cell = "" } else { cell.append(next) }
+                            if next == "," {
+                                row.append(cell)
+                                cell = ""
+                            } else if next == "\n" || next == "\r\n" {
+                                row.append(cell)
+                                rows.append(row)
+                                row = []
+                                cell = ""
+                            } else {
+                                cell.append(next)
+                            }
                         }
                     } else {
                         quoted = false
