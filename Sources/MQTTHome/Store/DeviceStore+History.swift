@@ -91,16 +91,16 @@ extension DeviceStore {
     func seriesID(deviceID: String, key: String, in db: Database) throws -> Int64? {
         let cacheKey = SeriesKey(deviceID: deviceID, key: key)
         if let cached = seriesCache.withLock({ $0[cacheKey] }) { return cached }
-        if let existing = try Int64.fetchOne(
-            db, sql: "SELECT id FROM history_series WHERE device_id = ? AND key = ?", arguments: [deviceID, key]
-        ) {
+        // Cached statements: compiling one (GRDB's authorizer runs per compile) cost more than the lookup, once per
+        // series after every start.
+        let lookup = try db.cachedStatement(sql: "SELECT id FROM history_series WHERE device_id = ? AND key = ?")
+        if let existing = try Int64.fetchOne(lookup, arguments: [deviceID, key]) {
             seriesCache.withLock { $0[cacheKey] = existing }
             return existing
         }
-        try db.execute(
-            sql: "INSERT INTO history_series (device_id, key) SELECT ?1, ?2 WHERE EXISTS (SELECT 1 FROM device WHERE id = ?1)",
-            arguments: [deviceID, key]
-        )
+        try db.cachedStatement(
+            sql: "INSERT INTO history_series (device_id, key) SELECT ?1, ?2 WHERE EXISTS (SELECT 1 FROM device WHERE id = ?1)"
+        ).execute(arguments: [deviceID, key])
         guard db.changesCount > 0 else { return nil }
         let id = db.lastInsertedRowID
         seriesCache.withLock { $0[cacheKey] = id }
