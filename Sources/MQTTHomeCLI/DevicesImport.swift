@@ -159,33 +159,22 @@ struct DevicesImport: AsyncParsableCommand {
         var row: [String] = []
         var cell = ""
         var quoted = false
-        var iterator = text.makeIterator()
-        while let character = iterator.next() {
+        let characters = Array(text)
+        var index = 0
+        while index < characters.count {
+            let character = characters[index]
+            index += 1
             if quoted {
-                if character == "\"" {
-                    if let next = iterator.next() {
-                        if next == "\"" {
-                            cell.append("\"")
-                        } else {
-                            // The closing quote: what follows ends the cell, the row, or (lenient) continues it.
-                            quoted = false
-                            if next == "," {
-                                row.append(cell)
-                                cell = ""
-                            } else if next == "\n" || next == "\r\n" {
-                                row.append(cell)
-                                rows.append(row)
-                                row = []
-                                cell = ""
-                            } else {
-                                cell.append(next)
-                            }
-                        }
-                    } else {
-                        quoted = false
-                    }
-                } else {
+                guard character == "\"" else {
                     cell.append(character)
+                    continue
+                }
+                // `""` inside quotes is a quote; a single one closes the quoted part of the cell.
+                if index < characters.count && characters[index] == "\"" {
+                    cell.append("\"")
+                    index += 1
+                } else {
+                    quoted = false
                 }
             } else if character == "\"" && cell.isEmpty {
                 quoted = true

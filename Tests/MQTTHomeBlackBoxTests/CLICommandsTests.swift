@@ -89,20 +89,22 @@ struct CLICommandsTests {
         cleanup { await harness.shutdown() }
         let directory = try TemporaryDirectory(prefix: "import")
         cleanup { directory.remove() }
-        let csv = """
+        let csv = #"""
             name,type,state_topic,command_topic,area
             Hall light,light,hall/light,hall/light/set,Hall
             "Desk lamp, left",light,desk/left,desk/left/set,"Office"
             Broken,toaster,x/y,,
             Porch sensor,sensor,porch/t,,
-            """
+            "Lamp ""A""",light,lamp/a,,
+            """#
         try csv.write(toFile: directory.path + "/devices.csv", atomically: true, encoding: .utf8)
         let result = try await cli(harness, ["devices", "import", directory.path + "/devices.csv"])
         #expect(result.exitCode == 1, "\(result.standardOutput) \(result.standardError)")
-        #expect(result.standardOutput.contains("added 3 of 4 devices; 1 failed:"), "\(result.standardOutput)")
+        #expect(result.standardOutput.contains("added 4 of 5 devices; 1 failed:"), "\(result.standardOutput)")
         #expect(result.standardOutput.contains("line 4 (Broken): invalid parameter 'type': unknown type 'toaster'"), "\(result.standardOutput)")
         let desk = try await harness.call("devices/get", ["id": "Desk lamp, left"])
         #expect(desk["area"] == "Office" && desk["entities"]?[0]?["command_topic"] == "desk/left/set")
+        #expect(try await harness.call("devices/get", ["id": "Lamp \"A\""])["name"] == "Lamp \"A\"")
 
         // 2,500 devices: more than one part (at most 2,000 each), every one added.
         let many = (0..<2500).map { index -> JSONValue in ["name": .string("Sensor \(index)"), "type": "sensor", "state_topic": .string("bulk/\(index)")] }
@@ -112,7 +114,7 @@ struct CLICommandsTests {
         let summary = try JSONParser.parse(bulk.standardOutput)
         #expect(summary["added"] == 2500 && summary["failed"] == 0)
         #expect(summary["results"]?.arrayValue?.last?["index"] == 2499)
-        #expect(try await harness.call("health")["devices"] == 2503)
+        #expect(try await harness.call("health")["devices"] == 2504)
     }
 
     @Test("an unknown device: one line with the closest names, exit 1")
