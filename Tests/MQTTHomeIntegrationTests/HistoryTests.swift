@@ -22,6 +22,10 @@ struct HistoryTests {
         _ = try await first.call("devices/add", ["name": "Bedroom", "type": "sensor", "state_topic": "z2m/bedroom"])
         _ = try await first.call("devices/add", ["name": "Door", "type": "sensor", "state_topic": "z2m/door"])
         let producer = try await MessageCollector.connect(port: broker.port, subscribeTo: [])
+        // The samples take ~2 s and the assertions below expect them in one 5-minute (and hourly) bucket: started
+        // within 5 s of a boundary, wait until it has passed (a run at 02:04:59 split them 1 + 2).
+        let intoBucket = Int64((Date().timeIntervalSince1970 * 1000).rounded()) % 300_000
+        if intoBucket > 295_000 { try await Task.sleep(for: .milliseconds(300_000 - intoBucket + 100)) }
         // Two values each second: a device gives the history at most one sample a second (its first message's).
         for (index, value) in [19.5, 18.0, 17.25, 18.0, 20.0].enumerated() {
             try await producer.client.publishAndWait("z2m/bedroom", payload: JSONValue.object(["temperature": .double(value), "humidity": 40]).jsonBytes)
