@@ -189,8 +189,8 @@ public struct HomeDaemon: Sendable {
         services.append(("store-writer", writer))
         services.append(("broker-link", link))
         services.append(("state-publisher", publisher))
-        services.append(("availability-expiry", AvailabilityExpiry(registry: registry)))
-        services.append(("traffic-rates", TrafficRates(registry: registry)))
+        services.append(("availability-expiry", EverySecond { registry.expireStale(now: .now) }))
+        services.append(("traffic-rates", EverySecond { registry.sampleTraffic() }))
         if configuration.store.recordsHistory { services.append(("history-retention", HistoryRetention(writer: writer, logger: logger))) }
         let discovery = client.messages(lane: DaemonLanes.discovery).map { DiscoveryService(registry: registry, configs: $0) }
         if let discovery { services.append(("discovery", discovery)) }

@@ -15,23 +15,27 @@ public struct MQTTMessages: AsyncSequence, Sendable {
         var position = 0
 
         public mutating func next() async -> MQTTMessage? {
-            if position == pending.count {
-                pending = await queue.next(upTo: 64)
-                position = 0
-                if pending.isEmpty { return nil }
-            }
+            if let message = take() { return message }
+            refill(await queue.next(upTo: 64))
+            return take()
+        }
+
+        public mutating func next(isolation actor: isolated (any Actor)?) async -> MQTTMessage? {
+            if let message = take() { return message }
+            refill(await queue.next(upTo: 64))
+            return take()
+        }
+
+        /// The next message already fetched, if any (an empty fetch means the end).
+        private mutating func take() -> MQTTMessage? {
+            guard position < pending.count else { return nil }
             defer { position += 1 }
             return pending[position]
         }
 
-        public mutating func next(isolation actor: isolated (any Actor)?) async -> MQTTMessage? {
-            if position == pending.count {
-                pending = await queue.next(upTo: 64)
-                position = 0
-                if pending.isEmpty { return nil }
-            }
-            defer { position += 1 }
-            return pending[position]
+        private mutating func refill(_ batch: [MQTTMessage]) {
+            pending = batch
+            position = 0
         }
     }
 

@@ -13,7 +13,7 @@ extension DeviceRegistry {
         let sample = Mutex(Sample())
     }
 
-    /// Called once a second (``TrafficRates``): rates over the last interval.
+    /// Called once a second (an ``EverySecond`` service): rates over the last interval.
     func sampleTraffic(now: ContinuousClock.Instant = .now) {
         let counts = table.withLock { $0.messageCounts }
         traffic.sample.withLock { sample in
