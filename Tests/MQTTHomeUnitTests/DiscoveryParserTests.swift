@@ -118,4 +118,41 @@ struct DiscoveryParserTests {
         #expect(components[1].config["state_topic"] == "own/state")
         #expect(components[1].config["platform"] == nil)
     }
+
+    /// Three shapes from Home Assistant's own discovery tests that HA accepts (ensure_list on availability, root
+    /// abbreviations shared with components, `platform` spelled out in a component).
+    @Test("availability as one object, root 'avty' in device-based discovery, and 'platform' spelled out are accepted")
+    func shapesHomeAssistantAccepts() throws {
+        let single = try single("homeassistant/sensor/x/config", #"{"stat_t":"s","avty":{"t":"a","pl_avail":"up"}}"#)
+        #expect(single.config["availability"] == [["topic": "a", "payload_available": "up"]])
+        let payload = #"""
+            {"dev":{"ids":"d1"},"o":{"name":"gen"},"avty":[{"t":"dev/avail"}],"avty_mode":"all",
+             "cmps":{"a":{"platform":"sensor","unique_id":"a1","state_topic":"a/state"},
+                     "b":{"p":"binary_sensor","uniq_id":"b1","stat_t":"b/state","avty":{"topic":"b/avail"}}}}
+            """#
+        guard case .configs(let components, _)? = parse("homeassistant/device/dev1/config", payload) else {
+            Issue.record("not parsed: \(String(describing: parse("homeassistant/device/dev1/config", payload)))")
+            return
+        }
+        let byID = Dictionary(uniqueKeysWithValues: components.map { ($0.objectID, $0) })
+        #expect(byID["a"]?.platform == "sensor")
+        #expect(byID["a"]?.config["availability"] == [["topic": "dev/avail"]])
+        #expect(byID["a"]?.config["availability_mode"] == "all")
+        #expect(byID["b"]?.config["availability"] == [["topic": "b/avail"]])
+    }
+
+    @Test("an unknown platform is refused by name, in a topic and in a component")
+    func unknownPlatform() {
+        guard case .invalid(let reason)? = parse("homeassistant/teleporter/x/config", #"{"stat_t":"s"}"#) else {
+            Issue.record("accepted")
+            return
+        }
+        #expect(reason.contains("'teleporter'"))
+        let payload = #"{"dev":{"ids":"d"},"o":{"name":"g"},"cmps":{"x":{"p":"teleporter","uniq_id":"u"}}}"#
+        guard case .invalid(let inComponent)? = parse("homeassistant/device/d/config", payload) else {
+            Issue.record("accepted")
+            return
+        }
+        #expect(inComponent.contains("'teleporter'"))
+    }
 }

@@ -150,7 +150,13 @@ public enum DiscoveryParser {
     private static func prepared(_ input: JSONObject, platform: String, context: String = "") throws(DiscoveryError) -> JSONObject {
         var config = input
         if let availability = config["availability"] {
-            guard case .array(let entries) = availability else { throw .init("\(context)'availability' must be a list") }
+            // Home Assistant reads it with ensure_list: one object is a list of one.
+            let entries: [JSONValue]
+            switch availability {
+            case .array(let list): entries = list
+            case .object: entries = [availability]
+            default: throw .init("\(context)'availability' must be a list of objects (or one object)")
+            }
             var expanded: [JSONValue] = []
             for entry in entries {
                 guard case .object(let object) = entry else { throw .init("\(context)each 'availability' entry must be an object") }
