@@ -28,8 +28,12 @@ struct PlatformCatalogueTests {
     @Test("every platform reads its state_topic when it has one, and refuses a config without its required keys")
     func stateAndRequiredKeys() throws {
         for platform in Platform.catalogue {
-            let behavior = EntityBehavior(platform: platform.name, config: ["state_topic": "t/\(platform.name)", "mode_state_topic": "m/\(platform.name)"])
-            #expect(!behavior.inputs.isEmpty, "\(platform.name) reads nothing")
+            let config: JSONObject = [
+                "state_topic": "t/\(platform.name)", "mode_state_topic": "m/\(platform.name)", "activity_state_topic": "a/\(platform.name)",
+            ]
+            let behavior = EntityBehavior(platform: platform.name, config: config)
+            // notify only takes messages: Home Assistant gives it no state.
+            #expect(behavior.inputs.isEmpty == (platform.name == "notify"), "\(platform.name) reads nothing")
             let required = DiscoveryParser.requiredKeys(platform.name, [:])
             if !required.isEmpty {
                 let parsed = DiscoveryParser.parse(topic: "homeassistant/\(platform.name)/x/config", payload: Array("{}".utf8), prefix: "homeassistant")
@@ -40,5 +44,11 @@ struct PlatformCatalogueTests {
                 #expect(reason.contains(required[0]), "\(platform.name): \(reason)")
             }
         }
+    }
+
+    @Test("devices/set declares every intent field a platform accepts")
+    func setDeclaresIntents() {
+        let declared = Set(DeviceMethods.set.parameters.map(\.name))
+        for field in ControlIntent.fields { #expect(declared.contains(field), "devices/set does not declare \(field)") }
     }
 }

@@ -11,7 +11,7 @@ public struct ControlIntent: Sendable {
     /// Fields `devices/set` accepts besides `id`, `entity` and `confirm_timeout_ms`.
     public static let fields = [
         "state", "brightness", "color_temp", "rgb", "position", "tilt", "temperature", "mode", "fan_mode", "preset_mode",
-        "percentage", "value",
+        "percentage", "value", "tone", "volume_level", "duration", "message",
     ]
 
     public var publishes: [Publish] = []
@@ -32,6 +32,13 @@ public struct ControlIntent: Sendable {
         case .light: try schema.light(current: current)
         case .cover: try schema.cover()
         case .climate: try schema.climate()
+        case .waterHeater: try schema.waterHeater()
+        case .valve: try schema.valve()
+        case .siren: try schema.siren(current: current)
+        case .lawnMower: try schema.lawnMower()
+        case .update: try schema.update()
+        case .notify: try schema.notify()
+        case .date, .time, .dateTime: try schema.moment()
         case .fan: try schema.fan(current: current)
         case .lock: try schema.lock()
         case .number: try schema.number()
@@ -351,10 +358,184 @@ public struct ControlIntent: Sendable {
             expected["value"] = .string(value)
         }
 
+        mutating func waterHeater() throws(RPCError) {
+            if intent["temperature"] != nil {
+                let topic = try topic("temperature_command_topic", for: "temperature")
+                // Home Assistant's water heater defaults are 110–140 °F, converted when the unit is Celsius.
+                let fahrenheit = string("temperature_unit")?.uppercased().hasSuffix("F") == true
+                let range = (number("min_temp") ?? (fahrenheit ? 110 : 43.3))...(number("max_temp") ?? (fahrenheit ? 140 : 60))
+                let temperature = try numeric("temperature", in: range)
+                let text = EntityBehavior.number(temperature).jsonString
+                publishes.append(Publish(topic: topic, payload: try render("temperature_command_template", text)))
+                if string("temperature_state_topic") != nil { expected["temperature"] = EntityBehavior.number(temperature) }
+            }
+            if intent["mode"] != nil {
+                let value = try choice("mode", from: "mode_list", defaults: ["eco", "electric", "gas", "heat_pump", "high_demand", "performance", "off"])
+                publishes.append(Publish(topic: try topic("mode_command_topic", for: "mode"), payload: try render("mode_command_template", value)))
+                if string("mode_state_topic") != nil { expected["mode"] = .string(value) }
+            }
+        }
+
+        /// A valve opens, closes and stops on its command topic; one that reports a position also takes a
+        /// position there (scaled to `position_closed`…`position_open`), as Home Assistant sends it.
+        mutating func valve() throws(RPCError) {
+            let reportsPosition = config["reports_position"]?.boolValue == true
+            if let state = intent["state"] {
+                let action = state.stringValue?.lowercased() ?? ""
+                var payloads = ["stop": string("payload_stop")]
+                if !reportsPosition {
+                    payloads["open"] = string("payload_open") ?? "OPEN"
+                    payloads["close"] = string("payload_close") ?? "CLOSE"
+                } else {
+                    payloads["open"] = string("payload_open") ?? EntityBehavior.number(number("position_open") ?? 100).jsonString
+                    payloads["close"] = string("payload_close") ?? EntityBehavior.number(number("position_closed") ?? 0).jsonString
+                }
+                guard let found = payloads[action], let payload = found else {
+                    let accepted = payloads.filter { $0.value != nil }.keys.sorted().joined(separator: ", ")
+                    throw .invalidParams("state", "valve '\(entity.key)' accepts \(accepted), got \(state.jsonString)")
+                }
+                publishes.append(Publish(topic: try topic("command_topic", for: "state"), payload: try render("command_template", payload)))
+                if action != "stop", string("state_topic") != nil || entity.discovery == nil {
+                    expected["state"] = .string(action == "open" ? "open" : "closed")
+                }
+            }
+            if intent["position"] != nil {
+                guard reportsPosition else {
+                    throw .invalidParams("position", "valve '\(entity.key)' does not report a position (reports_position is false); it accepts state open, close or stop")
+                }
+                let position = try numeric("position", in: 0...100)
+                let closed = number("position_closed") ?? 0
+                let open = number("position_open") ?? 100
+                // Rounded half to even, as Home Assistant's Python round() does.
+                let device = EntityBehavior.number((closed + position / 100 * (open - closed)).rounded(.toNearestOrEven))
+                let variables: JSONObject = ["position": EntityBehavior.number(position), "position_open": EntityBehavior.number(open), "position_closed": EntityBehavior.number(closed)]
+                publishes.append(Publish(topic: try topic("command_topic", for: "position"), payload: try render("command_template", device.jsonString, variables)))
+                if string("state_topic") != nil { expected["position"] = EntityBehavior.number(position) }
+            }
+        }
+
+        /// Home Assistant's siren: without a command template the payload is JSON, `{"state": "ON", "tone": …}`.
+        mutating func siren(current: JSONValue?) throws(RPCError) {
+            let on = intent["state"] == nil ? true : try onOffValue("state", current: current)
+            var variables = JSONObject()
+            if let tone = intent["tone"] {
+                let tones = config["available_tones"]?.arrayValue?.compactMap(\.scalarText) ?? []
+                guard config["support_tone"]?.boolValue != false, let name = tone.scalarText, tones.isEmpty || tones.contains(name) else {
+                    throw .invalidParams("tone", "siren '\(entity.key)' accepts the tones \(tones.isEmpty ? "none" : tones.joined(separator: ", ")), got \(tone.jsonString)")
+                }
+                variables["tone"] = tone
+            }
+            if intent["volume_level"] != nil {
+                guard config["support_volume_set"]?.boolValue != false else { throw .invalidParams("volume_level", "siren '\(entity.key)' has no volume") }
+                variables["volume_level"] = EntityBehavior.number(try numeric("volume_level", in: 0...1))
+            }
+            if intent["duration"] != nil {
+                guard config["support_duration"]?.boolValue != false else { throw .invalidParams("duration", "siren '\(entity.key)' has no duration") }
+                variables["duration"] = EntityBehavior.number(try numeric("duration", in: 0...86_400))
+            }
+            if !on && !variables.isEmpty {
+                throw .invalidParams("state", "tone, volume_level and duration go with state ON, not OFF")
+            }
+            let payload = on ? (string("payload_on") ?? "ON") : (string("payload_off") ?? "OFF")
+            let templateKey = on ? "command_template" : "command_off_template"
+            var message: String
+            if string(templateKey) != nil {
+                var all = variables
+                all["state"] = .string(payload)
+                message = try render(templateKey, payload, all)
+            } else {
+                // Home Assistant's order: the state, then the service's options.
+                var object: JSONObject = ["state": .string(payload)]
+                for (key, value) in variables { object[key] = value }
+                message = JSONValue.object(object).jsonString
+            }
+            if entity.discovery == nil && variables.isEmpty { message = payload }
+            publishes.append(Publish(topic: try topic("command_topic", for: "state"), payload: message))
+            expected["value"] = on ? "ON" : "OFF"
+            scalarKey = "value"
+        }
+
+        /// `start_mowing`, `pause` or `dock`, each on its own topic (Home Assistant's lawn_mower).
+        mutating func lawnMower() throws(RPCError) {
+            let action = intent["state"]?.stringValue?.lowercased() ?? ""
+            let actions = ["start_mowing", "pause", "dock"]
+            guard actions.contains(action) else {
+                throw .invalidParams("state", "lawn_mower '\(entity.key)' accepts start_mowing, pause or dock, got \(intent["state"]?.jsonString ?? "null")")
+            }
+            let topic = try topic("\(action)_command_topic", for: "state")
+            publishes.append(Publish(topic: topic, payload: try render("\(action)_command_template", action)))
+            if string("activity_state_topic") != nil {
+                expected["value"] = .string(["start_mowing": "mowing", "pause": "paused", "dock": "docked"][action]!)
+                scalarKey = "value"
+            }
+        }
+
+        /// `install` publishes `payload_install`; an update entity without one cannot install.
+        mutating func update() throws(RPCError) {
+            guard intent["state"]?.stringValue?.lowercased() == "install" else {
+                throw .invalidParams("state", "update '\(entity.key)' accepts install, got \(intent["state"]?.jsonString ?? "null")")
+            }
+            guard let payload = string("payload_install") else {
+                throw .invalidParams("state", "update '\(entity.key)' has no payload_install, so it cannot install")
+            }
+            publishes.append(Publish(topic: try topic("command_topic", for: "state"), payload: payload))
+        }
+
+        mutating func notify() throws(RPCError) {
+            guard let message = intent["message"]?.stringValue else {
+                throw .invalidParams("message", "notify '\(entity.key)' takes message (a string)")
+            }
+            publishes.append(Publish(topic: try topic("command_topic", for: "message"), payload: try render("command_template", message)))
+        }
+
+        /// date (`YYYY-MM-DD`), time (`HH:MM[:SS]`) and datetime (ISO 8601), checked before they are sent.
+        mutating func moment() throws(RPCError) {
+            scalarKey = "value"
+            guard let value = intent["value"]?.stringValue, let normalized = Self.moment(value, platform: entity.platform) else {
+                let shapes = ["date": "YYYY-MM-DD", "time": "HH:MM or HH:MM:SS", "datetime": "an ISO 8601 date and time (2026-05-01T07:30:00+02:00)"]
+                throw .invalidParams("value", "\(entity.platform) '\(entity.key)' takes \(shapes[entity.platform] ?? "a string"), got \(intent["value"]?.jsonString ?? "null")")
+            }
+            publishes.append(Publish(topic: try topic("command_topic", for: "value"), payload: try render("command_template", normalized)))
+            expected["value"] = .string(normalized)
+        }
+
+        static func moment(_ text: String, platform: String) -> String? {
+            func digits(_ part: Substring, _ count: Int, _ range: ClosedRange<Int>) -> Bool {
+                part.count == count && part.allSatisfy(\.isASCII) && part.allSatisfy(\.isNumber) && Int(part).map(range.contains) == true
+            }
+            func isDate(_ part: Substring) -> Bool {
+                let fields = part.split(separator: "-", omittingEmptySubsequences: false)
+                return fields.count == 3 && digits(fields[0], 4, 1...9999) && digits(fields[1], 2, 1...12) && digits(fields[2], 2, 1...31)
+            }
+            func isTime(_ part: Substring) -> Bool {
+                let fields = part.split(separator: ":", omittingEmptySubsequences: false)
+                guard fields.count == 2 || fields.count == 3, digits(fields[0], 2, 0...23), digits(fields[1], 2, 0...59) else { return false }
+                guard fields.count == 3 else { return true }
+                let seconds = fields[2].split(separator: ".", maxSplits: 1, omittingEmptySubsequences: false)
+                return digits(seconds[0], 2, 0...59) && (seconds.count == 1 || (!seconds[1].isEmpty && seconds[1].allSatisfy { $0.isASCII && $0.isNumber }))
+            }
+            switch platform {
+            case "date": return isDate(text[...]) ? text : nil
+            case "time": return isTime(text[...]) ? text : nil
+            default:
+                guard let separator = text.firstIndex(where: { $0 == "T" || $0 == " " }), isDate(text[..<separator]) else { return nil }
+                var rest = text[text.index(after: separator)...]
+                if rest.hasSuffix("Z") {
+                    rest = rest.dropLast()
+                } else if let sign = rest.lastIndex(where: { $0 == "+" || $0 == "-" }) {
+                    let zone = rest[rest.index(after: sign)...]
+                    let parts = zone.split(separator: ":", omittingEmptySubsequences: false)
+                    guard (parts.count == 2 && digits(parts[0], 2, 0...23) && digits(parts[1], 2, 0...59)) || digits(zone, 4, 0...2359) else { return nil }
+                    rest = rest[..<sign]
+                }
+                return isTime(rest) ? text : nil
+            }
+        }
+
         mutating func press() throws(RPCError) {
             let action = intent["state"]?.stringValue?.lowercased()
-            guard action == "press" || action == "on" else {
-                throw .invalidParams("state", "\(entity.platform) '\(entity.key)' accepts press, got \(intent["state"]?.jsonString ?? "null")")
+            guard action == "press" || action == "on" || action == "activate" else {
+                throw .invalidParams("state", "\(entity.platform) '\(entity.key)' accepts press (or activate), got \(intent["state"]?.jsonString ?? "null")")
             }
             let payload = string(entity.platform == "button" ? "payload_press" : "payload_on") ?? (entity.platform == "button" ? "PRESS" : "ON")
             publishes.append(Publish(topic: try topic("command_topic", for: "state"), payload: try render("command_template", payload)))

@@ -49,6 +49,10 @@ extension DeviceRegistry {
                 case .invalid(let reason):
                     invalidConfig(topic: message.topic, reason: reason)
                     return []
+                case .unknownPlatform(let platform, let reason):
+                    discoveryCounters.countUnknown(platform)
+                    invalidConfig(topic: message.topic, reason: reason)
+                    return []
                 case .removal(let address):
                     let keys = table.withLock { table -> [String] in
                         if address.component == "device" { return Array(table.discoveryKeys(on: address.topic)) }
@@ -221,7 +225,13 @@ extension DeviceRegistry {
         switch config["name"] {
         case .string(let text)?: name = DisplayText.stripped(text)
         case .null?: name = deviceName
-        default: name = config["device_class"]?.stringValue.map { $0.replacingUnderscores } ?? key
+        default:
+            // HA names it after its device class; else the entity id it was told to use (`default_entity_id`, which
+            // replaced `object_id` in 2025.10: `sensor.hall_temperature` gives "hall temperature").
+            let suggested = config["default_entity_id"]?.stringValue.map { String($0.split(separator: ".", maxSplits: 1).last ?? "") }
+                ?? config["object_id"]?.stringValue
+            name = config["device_class"]?.stringValue.map { $0.replacingUnderscores }
+                ?? suggested.flatMap { $0.isEmpty ? nil : $0.replacingUnderscores } ?? key
         }
         return Entity(
             key: key,

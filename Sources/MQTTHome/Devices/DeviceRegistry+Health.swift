@@ -36,6 +36,7 @@ extension DeviceRegistry {
             "prefix": .string(discoveryPrefix),
             "configs_received": JSONValue(discoveryCounters.configs.load(ordering: .relaxed)),
             "invalid_configs": JSONValue(discoveryCounters.invalid.load(ordering: .relaxed)),
+            "unknown_platforms": .object(JSONObject(discoveryCounters.unknownPlatforms.withLock { $0 }.sorted { $0.key < $1.key }.map { ($0.key, JSONValue($0.value)) })),
             "removals": JSONValue(discoveryCounters.removals.load(ordering: .relaxed)),
             "devices": JSONValue(devices),
             "entities": JSONValue(entities),

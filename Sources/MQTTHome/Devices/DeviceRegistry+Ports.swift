@@ -63,7 +63,7 @@ extension DeviceRegistry {
         let on = ["on", "开", "打开", "开启"].contains(word)
         let off = ["off", "关", "关闭"].contains(word)
         switch dialect {
-        case .cover:
+        case .cover, .valve:
             if on || word == "open" { return ["state": "open"] }
             if off || word == "close" { return ["state": "close"] }
             if ["stop", "停", "停止"].contains(word) { return ["state": "stop"] }
@@ -73,12 +73,20 @@ extension DeviceRegistry {
             if word == "open" { return ["state": "open"] }
         case .press:
             if ["press", "on", "按"].contains(word) { return ["state": "press"] }
-        case .climate:
+        case .climate, .waterHeater:
             if off { return ["mode": "off"] }
             return ["mode": .string(text)]
-        case .number, .select, .text:
+        case .number, .select, .text, .date, .time, .dateTime:
             return ["value": .string(text)]
-        case .onOff, .light, .fan:
+        case .notify:
+            return ["message": .string(text)]
+        case .lawnMower:
+            if on || ["start", "mow", "start_mowing"].contains(word) { return ["state": "start_mowing"] }
+            if ["pause", "暂停"].contains(word) { return ["state": "pause"] }
+            if off || ["dock", "return"].contains(word) { return ["state": "dock"] }
+        case .update:
+            if ["install", "安装"].contains(word) || on { return ["state": "install"] }
+        case .onOff, .light, .fan, .siren:
             if on { return ["state": "ON"] }
             if off { return ["state": "OFF"] }
             if ["toggle", "切换"].contains(word) { return ["state": "toggle"] }

@@ -46,6 +46,16 @@ public final class DeviceRegistry: Sendable {
         let removals = Atomic<Int>(0)
         let templateErrors = Atomic<Int>(0)
         let overLimit = Atomic<Int>(0)
+        /// Refused configs per unknown platform name; at most ``unknownNames`` names, the rest under `(other)`.
+        let unknownPlatforms = Mutex<[String: Int]>([:])
+        static let unknownNames = 32
+
+        func countUnknown(_ platform: String) {
+            unknownPlatforms.withLock { counts in
+                let name = counts[platform] != nil || counts.count < Self.unknownNames ? String(platform.prefix(64)) : "(other)"
+                counts[name, default: 0] += 1
+            }
+        }
     }
 
     public init(

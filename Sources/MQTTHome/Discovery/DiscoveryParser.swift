@@ -42,6 +42,9 @@ public enum DiscoveryParser {
         /// `{"migrate_discovery": true}`: forget the topic's item but keep the entity for its new config.
         case migration(Address)
         case invalid(String)
+        /// A platform Home Assistant does not discover over MQTT (a typo, or one newer than this daemon): refused
+        /// like an invalid config and also counted by name.
+        case unknownPlatform(String, reason: String)
     }
 
     /// Splits a discovery topic (the prefix already matched); nil when it is not a config topic at all.
@@ -62,7 +65,7 @@ public enum DiscoveryParser {
         let objectID = levels[levels.count - 2]
         guard isID(objectID), nodeID.map(isID) ?? true else { throw .init("illegal discovery topic") }
         guard component == "device" || platforms.contains(String(component)) else {
-            throw .init("'\(component)' is not a platform Home Assistant discovers over MQTT")
+            throw .init("'\(component)' is not a platform Home Assistant discovers over MQTT", unknownPlatform: String(component))
         }
         return Address(component: String(component), nodeID: nodeID.map(String.init), objectID: String(objectID), topic: topic)
     }
@@ -73,7 +76,7 @@ public enum DiscoveryParser {
             guard let found = try Self.address(topic: topic, prefix: prefix) else { return nil }
             address = found
         } catch {
-            return .invalid(error.message)
+            return error.unknownPlatform.map { .unknownPlatform($0, reason: error.message) } ?? .invalid(error.message)
         }
         if payload.isEmpty { return .removal(address) }
         guard let json = try? JSONParser.parse(payload, maxDepth: 32) else { return .invalid("the payload is not JSON") }
@@ -99,7 +102,7 @@ public enum DiscoveryParser {
                 removed: []
             )
         } catch {
-            return .invalid(error.message)
+            return error.unknownPlatform.map { .unknownPlatform($0, reason: error.message) } ?? .invalid(error.message)
         }
     }
 
@@ -124,7 +127,7 @@ public enum DiscoveryParser {
                 throw .init("component '\(componentID)' needs 'platform'")
             }
             guard platforms.contains(platform) else {
-                throw .init("component '\(componentID)': '\(platform)' is not a platform Home Assistant discovers over MQTT")
+                throw .init("component '\(componentID)': '\(platform)' is not a platform Home Assistant discovers over MQTT", unknownPlatform: platform)
             }
             let objectID = address.nodeID.map { "\($0) \(componentID)" } ?? componentID
             let discoveryID = "\(address.objectID) \(objectID)"
@@ -221,5 +224,9 @@ public enum DiscoveryParser {
 /// Why a discovery config was refused: the reason logged once with its topic and counted in `health`.
 public struct DiscoveryError: Error, Sendable, Hashable {
     public var message: String
-    init(_ message: String) { self.message = message }
+    public var unknownPlatform: String?
+    init(_ message: String, unknownPlatform: String? = nil) {
+        self.message = message
+        self.unknownPlatform = unknownPlatform
+    }
 }

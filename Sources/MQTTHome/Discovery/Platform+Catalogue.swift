@@ -28,8 +28,10 @@ extension Platform {
             "device_automation", requires: { _ in ["topic", "type", "subtype", "automation_type"] }, state: readText,
             dialect: .onOff, intents: onOffIntents, manual: false
         ),
+        Platform("date", requires: { _ in ["command_topic"] }, state: readText, dialect: .date, intents: ["value"]),
+        Platform("datetime", requires: { _ in ["command_topic"] }, state: readText, dialect: .dateTime, intents: ["value"]),
         Platform("device_tracker", state: readText, dialect: .onOff, intents: onOffIntents),
-        Platform("event", requires: { _ in ["state_topic", "event_types"] }, state: readText, dialect: .onOff, intents: onOffIntents),
+        Platform("event", requires: { _ in ["state_topic", "event_types"] }, state: readText),
         Platform(
             "fan", requires: { _ in ["command_topic"] }, state: readFan, dialect: .fan, intents: ["state", "percentage", "preset_mode"],
             numericIntent: "percentage", portWords: ["fan", "风扇"], rank: 14
@@ -38,8 +40,16 @@ extension Platform {
             "humidifier", requires: { _ in ["command_topic", "target_humidity_command_topic"] }, state: readHumidifier,
             dialect: .onOff, intents: onOffIntents, rank: 10
         ),
-        Platform("image", state: readText, dialect: .onOff, intents: onOffIntents),
-        Platform("lawn_mower", dialect: .onOff, intents: onOffIntents, rank: 7),
+        Platform("image", state: readText),
+        /// An emitter sends codes on its command topic; a receiver reports them on its state topic (2026).
+        Platform(
+            "infrared", requires: { $0["schema"]?.stringValue == "receiver" ? ["state_topic"] : ["command_topic"] }, state: readText,
+            dialect: .onOff, intents: ["value"]
+        ),
+        Platform(
+            "lawn_mower", state: { $0.add("activity_state_topic", "activity_value_template", nil, .text) }, dialect: .lawnMower,
+            intents: ["state"], rank: 7
+        ),
         Platform(
             "light", requires: { _ in ["command_topic"] }, state: readLight, dialect: .light,
             intents: ["state", "brightness", "color_temp", "rgb"], numericIntent: "brightness",
@@ -49,7 +59,7 @@ extension Platform {
             "lock", requires: { _ in ["command_topic"] }, state: readLock, dialect: .lock, intents: ["state"],
             portWords: ["lock", "锁", "门锁"], rank: 13
         ),
-        Platform("notify", requires: { _ in ["command_topic"] }, dialect: .onOff, intents: onOffIntents),
+        Platform("notify", requires: { _ in ["command_topic"] }, state: { _ in }, dialect: .notify, intents: ["message"]),
         Platform(
             "number", requires: { _ in ["command_topic"] }, dialect: .number, intents: ["value"], numericIntent: "value",
             portWords: ["number", "数值"]
@@ -60,7 +70,15 @@ extension Platform {
             numericIntent: "value"
         ),
         Platform("sensor", requires: { _ in ["state_topic"] }, dialect: .onOff, intents: onOffIntents, rank: 1),
-        Platform("siren", requires: { _ in ["command_topic"] }, dialect: .onOff, intents: onOffIntents, rank: 5),
+        Platform(
+            "siren", requires: { _ in ["command_topic"] },
+            state: { reading in
+                let on = reading.string("state_on") ?? reading.payloadOn
+                let off = reading.string("state_off") ?? reading.payloadOff
+                reading.add("state_topic", "state_value_template", nil, .onOff(on: on, off: off))
+            },
+            dialect: .siren, intents: ["state", "tone", "volume_level", "duration"], rank: 5
+        ),
         Platform(
             "switch", requires: { _ in ["command_topic"] },
             state: { reading in
@@ -75,14 +93,18 @@ extension Platform {
         Platform(
             "text", requires: { _ in ["command_topic"] }, state: readText, dialect: .text, intents: ["value"], numericIntent: "value"
         ),
-        Platform("update", state: readText, dialect: .onOff, intents: onOffIntents),
+        Platform("time", requires: { _ in ["command_topic"] }, state: readText, dialect: .time, intents: ["value"]),
+        Platform(
+            "update", state: { $0.add("state_topic", "value_template", nil, .typed); $0.add("latest_version_topic", "latest_version_template", "latest_version", .text) },
+            dialect: .update, intents: ["state"]
+        ),
         Platform("vacuum", dialect: .onOff, intents: onOffIntents, rank: 8),
         Platform(
-            "valve", state: readCover, dialect: .cover, intents: ["state", "position", "tilt"], numericIntent: "position",
+            "valve", state: readValve, dialect: .valve, intents: ["state", "position"], numericIntent: "position",
             portWords: ["valve", "阀门"], portFallback: ["switch"], rank: 11
         ),
         Platform(
-            "water_heater", state: readClimate, dialect: .climate, intents: ["temperature", "mode", "fan_mode", "preset_mode"],
+            "water_heater", state: readClimate, dialect: .waterHeater, intents: ["temperature", "mode"],
             numericIntent: "temperature", portWords: climateWords, rank: 9
         ),
     ]
@@ -112,6 +134,18 @@ extension Platform {
         let open = reading.number("position_open") ?? 100
         reading.add("position_topic", "position_template", "position", .scaled(from: min(closed, open)...max(closed, open), to: 0...100))
         reading.add("tilt_status_topic", "tilt_status_template", "tilt", .typed)
+    }
+
+    /// A valve's state topic carries its state or, when it reports a position, a number (or JSON with both).
+    static func readValve(_ reading: inout EntityBehavior.Inputs) {
+        if reading.config["reports_position"]?.boolValue == true {
+            let closed = reading.number("position_closed") ?? 0
+            let open = reading.number("position_open") ?? 100
+            reading.add("state_topic", "value_template", "position", .scaled(from: min(closed, open)...max(closed, open), to: 0...100))
+            return
+        }
+        let names = [("state_open", "open"), ("state_opening", "opening"), ("state_closed", "closed"), ("state_closing", "closing")]
+        reading.add("state_topic", "value_template", "state", .named(names.map { key, name in (payload: reading.string(key) ?? name, name: name) }))
     }
 
     static func readLight(_ reading: inout EntityBehavior.Inputs) {

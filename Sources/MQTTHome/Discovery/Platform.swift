@@ -10,6 +10,9 @@ public struct Platform: Sendable {
         case light, cover, climate, fan, lock, number, select, text
         /// A stateless trigger: button, scene.
         case press
+        case valve, siren, waterHeater, lawnMower, update, notify
+        /// A value checked as a date, a time or a date and time before it is sent.
+        case date, time, dateTime
     }
 
     public let name: String
