@@ -14,6 +14,8 @@ struct DaemonHealth: Sendable {
     let board: BrokerStatusBoard
     let poller: EMQXPoller?
     let sysCollector: SysTopicCollector?
+    let setTopic: DeviceSetTopic
+    let birth: HomeAssistantBirth?
     let started: ContinuousClock.Instant
 
     /// The `health` result, from memory only (no I/O); every field is documented in topics.md.
@@ -70,11 +72,20 @@ struct DaemonHealth: Sendable {
             "devices": JSONValue(registry.count),
             "ingest": ingest,
             "discovery": discovery,
+            "ha_discovery": announcementHealth(),
+            "set_topic": setTopic.statistics,
             "broker_bridge": bridge,
             "history": history,
             "libmosquitto": .string(MosquittoLibrary.version),
             "libcurl": .string(CurlLibrary.version),
         ]
+    }
+
+    /// `health.ha_discovery`: what was announced to Home Assistant, and how often it asked again.
+    func announcementHealth() -> JSONValue {
+        var object = registry.announcementStatistics().objectValue ?? JSONObject()
+        object["births"] = JSONValue(birth?.births ?? 0)
+        return .object(object)
     }
 
     /// `health.history`: what the sensor history recorded and what retention did (null when `HISTORY_DAYS` is 0).

@@ -113,7 +113,8 @@ public struct HomeDaemon: Sendable {
             publisher: publisher,
             client: client,
             topics: topics,
-            discoveryPrefix: configuration.discoveryPrefix ?? "homeassistant",
+            discoveryPrefix: configuration.discoveryTopicPrefix,
+            announces: configuration.publishesDiscovery,
             limits: configuration.limits,
             logger: logger
         )
@@ -134,9 +135,11 @@ public struct HomeDaemon: Sendable {
             notifier.online(status: "online, broker \(host):\(port), \(devices) devices")
         }
         let rpcCounters = RPCCounters(settings: configuration.rpc)
+        let setTopic = DeviceSetTopic(registry: registry, topics: topics, logger: logger)
+        let birth = configuration.publishesDiscovery ? HomeAssistantBirth(registry: registry) : nil
         let health = DaemonHealth(
             configuration: configuration, link: link, host: host, port: port, rpcCounters: rpcCounters, registry: registry,
-            writer: writer, board: board, poller: poller, sysCollector: sysCollector, started: .now
+            writer: writer, board: board, poller: poller, sysCollector: sysCollector, setTopic: setTopic, birth: birth, started: .now
         )
         var router = RPCRouter()
         router.register(
@@ -175,6 +178,9 @@ public struct HomeDaemon: Sendable {
         // QoS 2 so that a QoS 2 request arrives (and is answered) at QoS 2; the broker downgrades to what each caller sent.
         try await client.subscribe(topics.rpcSubscription(shareGroup: configuration.rpc.shareGroup), qos: .exactlyOnce)
         if configuration.discoveryPrefix != nil { try await client.subscribe(registry.discoveryFilters, qos: .atLeastOnce) }
+        // Commands on <base>/devices/<id>/set: QoS 1, so a command Home Assistant sent while the link was down arrives.
+        try await client.subscribe([setTopic.filter], qos: .atLeastOnce)
+        if birth != nil { try await client.subscribe([registry.announcement.birthTopic], qos: .atMostOnce) }
         if sysCollector != nil {
             do {
                 try await client.subscribe(SysTopicCollector.filter, qos: .atMostOnce)
@@ -195,6 +201,7 @@ public struct HomeDaemon: Sendable {
         let discovery = client.messages(lane: DaemonLanes.discovery).map { DiscoveryService(registry: registry, configs: $0) }
         if let discovery { services.append(("discovery", discovery)) }
         if let poller { services.append(("emqx-poller", poller)) }
+        if let birth { services.append(("home-assistant-birth", birth)) }
         if let sysCollector { services.append(("sys-collector", sysCollector)) }
         services.append(
             (
@@ -206,6 +213,8 @@ public struct HomeDaemon: Sendable {
                     rpcServer: rpcServer,
                     registry: registry,
                     sysCollector: sysCollector,
+                    setTopic: setTopic,
+                    birth: birth,
                     logger: logger
                 )
             )

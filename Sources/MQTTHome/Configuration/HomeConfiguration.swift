@@ -19,7 +19,8 @@ import Glibc
 /// - `MQTT_TLS_CA_FILE`, `MQTT_TLS_CERT_FILE`, `MQTT_TLS_KEY_FILE`, `MQTT_TLS_INSECURE` (bool): TLS; any one turns it on.
 /// - `BASE_TOPIC` (default `mqtt-home`), `DATA_DIR` (default `./data`), `LOG_LEVEL` (trace…critical, default info).
 /// - `DISCOVERY_PREFIX` (default `homeassistant`): where Home Assistant discovery configs are read;
-///   `DISCOVERY_ENABLED` (bool, default true).
+///   `DISCOVERY_ENABLED` (bool, default true). `HA_DISCOVERY_PUBLISH` (bool, default true): announce every device that
+///   did not come from discovery to Home Assistant (retained configs under the same prefix).
 /// - `RPC_MAX_IN_FLIGHT` (1–10000, default 64), `RPC_MAX_PAYLOAD_BYTES` (default 262144), `RPC_SHARE_GROUP`,
 ///   `RPC_RATE_LIMIT` (requests per second per caller, 0–100000, default 50; 0 = no limit), `RPC_RATE_BURST`
 ///   (default 200), `RPC_REPLY_TOPICS` (comma-separated filters replies may go to, default `<base>/reply/#`).
@@ -39,6 +40,10 @@ public struct HomeConfiguration: Sendable {
     public var baseTopic: String
     /// Nil when discovery is off.
     public var discoveryPrefix: String?
+    /// `DISCOVERY_PREFIX` whether or not discovery is read: where configs are announced.
+    public var discoveryTopicPrefix: String
+    /// `HA_DISCOVERY_PUBLISH`: announce manual devices to Home Assistant.
+    public var publishesDiscovery: Bool
     public var dataDirectory: String
     public var logLevel: Logger.Level
     public var rpc: RPCSettings
@@ -149,6 +154,8 @@ public struct HomeConfiguration: Sendable {
             throw HomeError.configuration(key: "DISCOVERY_PREFIX", problem: "\(problem), got '\(prefix)'")
         }
         discoveryPrefix = try values.bool("discovery.enabled") ?? true ? prefix : nil
+        discoveryTopicPrefix = prefix
+        publishesDiscovery = try values.bool("ha.discovery.publish") ?? true
         dataDirectory = try values.string("data.dir") ?? "./data"
         let levelText = (try values.string("log.level") ?? "info").lowercased()
         guard let level = Logger.Level(rawValue: levelText == "warn" ? "warning" : levelText) else {

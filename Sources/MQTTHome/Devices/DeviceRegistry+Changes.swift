@@ -177,6 +177,7 @@ extension DeviceRegistry {
         publisher.publish(topics.deviceState(device.id), payload: [])
         publisher.publish(topics.deviceAvailability(device.id), payload: [])
         publisher.publish(topics.device(device.id), payload: [])
+        withdraw(device)
         publishEvent("device_removed", id: device.id)
     }
 

@@ -35,6 +35,7 @@ extension DeviceRegistry {
     }
 
     public func discover(_ message: MQTTMessage) async {
+        if skipOwnConfig(message) { return }
         if message.payload.count > limits.discoveryConfigBytes, message.topic.hasSuffix("/config") {
             discoveryCounters.configs.add(1, ordering: .relaxed)
             invalidConfig(topic: message.topic, reason: "the config is \(message.payload.count) bytes; at most \(limits.discoveryConfigBytes) are read")

@@ -37,6 +37,21 @@ public final class DeviceRegistry: Sendable {
     let policy: DeviceTopicPolicy
     let limits: Limits
     let discoveryCounters = DiscoveryCounters()
+    /// Topics and payloads of the configs announced to Home Assistant; always set, so the daemon recognizes its
+    /// own configs on the bus even with publishing off (and then clears them).
+    let announcement: DiscoveryAnnouncement
+    /// `HA_DISCOVERY_PUBLISH`.
+    let announces: Bool
+    let announcementCounters = AnnouncementCounters()
+    /// Per device, a hash of the config last published, so a state that adds no new field republishes nothing.
+    let announced = Mutex<[String: Int]>([:])
+
+    final class AnnouncementCounters: Sendable {
+        let published = Atomic<Int>(0)
+        let cleared = Atomic<Int>(0)
+        let staleCleared = Atomic<Int>(0)
+        let republishes = Atomic<Int>(0)
+    }
     /// (topic, reason) pairs already logged, so a producer repeating a bad config is logged once.
     let loggedDiscoveryProblems = Mutex<Set<String>>([])
 
@@ -64,9 +79,12 @@ public final class DeviceRegistry: Sendable {
         client: any DeviceBus,
         topics: Topics,
         discoveryPrefix: String = "homeassistant",
+        announces: Bool = false,
         limits: Limits = Limits(),
         logger: Logger
     ) {
+        self.announcement = DiscoveryAnnouncement(prefix: discoveryPrefix, topics: topics)
+        self.announces = announces
         self.policy = DeviceTopicPolicy(base: topics.base, discoveryPrefix: discoveryPrefix)
         self.limits = limits
         self.writer = writer
@@ -126,6 +144,8 @@ public final class DeviceRegistry: Sendable {
         for (id, online) in outcome.availabilityChanged {
             publisher.publish(topics.deviceAvailability(id), payload: Array((online ? "online" : "offline").utf8))
         }
+        // A new field (a JSON sensor's first `humidity`) may be a new entity for Home Assistant.
+        if announces { for id in outcome.grew { announce(id: id) } }
     }
 
     /// The numeric values this message set (their `updatedAt` is this message's time), as history samples; a light's
@@ -169,11 +189,15 @@ public final class DeviceRegistry: Sendable {
         let snapshot = table.withLock { table in
             table.devices.values.map { ($0, table.states[$0.id] ?? DeviceState()) }
         }
-        for (device, state) in snapshot { publishRetained(device, state: state) }
+        if announces { publishBridge() }
+        for (device, state) in snapshot { publishRetained(device, state: state, force: true) }
         logger.debug("republished device topics", metadata: ["devices.count": "\(snapshot.count)"])
     }
 
-    func publishRetained(_ device: Device, state: DeviceState) {
+    /// The device's document, state and availability, and its Home Assistant config when it changed (`force`:
+    /// also when it did not, after a reconnect).
+    func publishRetained(_ device: Device, state: DeviceState, force: Bool = false) {
+        if announces { announce(device, state: state, force: force) }
         do {
             try client.send(topics.device(device.id), payload: device.document.jsonBytes, qos: .atLeastOnce, retain: true)
             try client.send(topics.deviceState(device.id), payload: state.json.jsonBytes, qos: .atLeastOnce, retain: true)

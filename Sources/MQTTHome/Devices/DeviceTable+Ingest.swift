@@ -18,6 +18,8 @@ extension DeviceTable {
         var droppedKeys = 0
         /// Devices that give the history a sample for this message (at most one a second each).
         var sampled: [String] = []
+        /// Manual devices whose state gained a key (a field Home Assistant may show as a new entity).
+        var grew: [String] = []
 
         /// What a template produced for `route`: the value, or nil for nothing — a failure is counted and the first
         /// few kept for a log line each.
@@ -63,6 +65,7 @@ extension DeviceTable {
             let wasOnline = states[route.deviceID]?.online ?? false
             switch route.kind {
             case .state:
+                let keys = states[route.deviceID]?.values.count ?? 0
                 // Mutated in place through the dictionary: no copy of the state per message.
                 states[route.deviceID, default: DeviceState()].apply(
                     payload: message.payload,
@@ -72,6 +75,7 @@ extension DeviceTable {
                     maxKeys: context.stateKeys,
                     droppedKeys: &outcome.droppedKeys
                 )
+                if (states[route.deviceID]?.values.count ?? 0) > keys, !outcome.grew.contains(route.deviceID) { outcome.grew.append(route.deviceID) }
                 // A manual device confirms `devices/set` through the same state topic it reports on.
                 if waiters[route.deviceID] != nil {
                     let current = states[route.deviceID]?.values[route.entityKey]

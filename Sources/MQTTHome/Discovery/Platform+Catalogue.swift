@@ -10,10 +10,11 @@ extension Platform {
         Platform(
             "binary_sensor", requires: { _ in ["state_topic"] },
             state: { $0.add("state_topic", "value_template", nil, .onOff(on: $0.payloadOn, off: $0.payloadOff)) },
-            dialect: .onOff, intents: onOffIntents, rank: 2
+            dialect: .onOff, intents: onOffIntents, rank: 2, announce: { $0.config["value_template"] = .string(DiscoveryAnnouncement.Component.onOffTemplate($0.key)) }
         ),
         Platform(
-            "button", requires: { _ in ["command_topic"] }, dialect: .press, intents: ["state"], portWords: ["button", "按钮"]
+            "button", requires: { _ in ["command_topic"] }, dialect: .press, intents: ["state"], portWords: ["button", "按钮"],
+            announce: { $0.withoutState(); $0.commands(to: ["payload_press": ["state": "press"]]) }
         ),
         Platform("camera", requires: { _ in ["topic"] }, state: readText, dialect: .onOff, intents: onOffIntents, rank: 3),
         Platform(
@@ -22,7 +23,7 @@ extension Platform {
         ),
         Platform(
             "cover", state: readCover, dialect: .cover, intents: ["state", "position", "tilt"], numericIntent: "position",
-            portWords: ["cover", "curtain", "blind", "shutter", "shade", "garage", "窗帘"], rank: 15
+            portWords: ["cover", "curtain", "blind", "shutter", "shade", "garage", "窗帘"], rank: 15, announce: announceOpenClose
         ),
         Platform(
             "device_automation", requires: { _ in ["topic", "type", "subtype", "automation_type"] }, state: readText,
@@ -34,7 +35,7 @@ extension Platform {
         Platform("event", requires: { _ in ["state_topic", "event_types"] }, state: readText),
         Platform(
             "fan", requires: { _ in ["command_topic"] }, state: readFan, dialect: .fan, intents: ["state", "percentage", "preset_mode"],
-            numericIntent: "percentage", portWords: ["fan", "风扇"], rank: 14
+            numericIntent: "percentage", portWords: ["fan", "风扇"], rank: 14, announce: announceOnOff("state_value_template")
         ),
         Platform(
             "humidifier", requires: { _ in ["command_topic", "target_humidity_command_topic"] }, state: readHumidifier,
@@ -53,23 +54,50 @@ extension Platform {
         Platform(
             "light", requires: { _ in ["command_topic"] }, state: readLight, dialect: .light,
             intents: ["state", "brightness", "color_temp", "rgb"], numericIntent: "brightness",
-            portWords: ["light", "led", "lamp", "bulb", "灯", "灯光"], portFallback: ["switch"], rank: 17
+            portWords: ["light", "led", "lamp", "bulb", "灯", "灯光"], portFallback: ["switch"], rank: 17,
+            announce: announceOnOff("state_value_template")
         ),
         Platform(
             "lock", requires: { _ in ["command_topic"] }, state: readLock, dialect: .lock, intents: ["state"],
-            portWords: ["lock", "锁", "门锁"], rank: 13
+            portWords: ["lock", "锁", "门锁"], rank: 13,
+            announce: { component in
+                component.commands(to: ["payload_lock": ["state": "lock"], "payload_unlock": ["state": "unlock"]])
+                component.readValue(" | string | upper")
+            }
         ),
         Platform("notify", requires: { _ in ["command_topic"] }, state: { _ in }, dialect: .notify, intents: ["message"]),
         Platform(
             "number", requires: { _ in ["command_topic"] }, dialect: .number, intents: ["value"], numericIntent: "value",
-            portWords: ["number", "数值"]
+            portWords: ["number", "数值"],
+            announce: { component in
+                component.config["command_topic"] = .string(component.setTopic)
+                component.config["command_template"] = .string(component.commandTemplate("value", quoted: false))
+                component.readValue()
+            }
         ),
-        Platform("scene", requires: { _ in ["command_topic"] }, dialect: .press, intents: ["state"], portWords: ["scene", "场景"]),
+        Platform(
+            "scene", requires: { _ in ["command_topic"] }, dialect: .press, intents: ["state"], portWords: ["scene", "场景"],
+            announce: { $0.withoutState(); $0.commands(to: ["payload_on": ["state": "activate"]]) }
+        ),
         Platform(
             "select", requires: { _ in ["command_topic", "options"] }, state: readText, dialect: .select, intents: ["value"],
-            numericIntent: "value"
+            numericIntent: "value",
+            announce: { component in
+                // Home Assistant requires the options; without them the value is shown read-only.
+                guard let options = component.options, !options.isEmpty else { return DiscoveryAnnouncement.Component.readOnly(&component) }
+                component.config["options"] = .array(options.map(JSONValue.string))
+                component.config["command_topic"] = .string(component.setTopic)
+                component.config["command_template"] = .string(component.commandTemplate("value", quoted: true))
+                component.readValue()
+            }
         ),
-        Platform("sensor", requires: { _ in ["state_topic"] }, dialect: .onOff, intents: onOffIntents, rank: 1),
+        Platform(
+            "sensor", requires: { _ in ["state_topic"] }, dialect: .onOff, intents: onOffIntents, rank: 1,
+            announce: { component in
+                component.readValue()
+                if component.config["unit_of_measurement"] != nil { component.config["state_class"] = "measurement" }
+            }
+        ),
         Platform(
             "siren", requires: { _ in ["command_topic"] },
             state: { reading in
@@ -77,7 +105,13 @@ extension Platform {
                 let off = reading.string("state_off") ?? reading.payloadOff
                 reading.add("state_topic", "state_value_template", nil, .onOff(on: on, off: off))
             },
-            dialect: .siren, intents: ["state", "tone", "volume_level", "duration"], rank: 5
+            dialect: .siren, intents: ["state", "tone", "volume_level", "duration"], rank: 5,
+            announce: { component in
+                announceOnOff("state_value_template")(&component)
+                // With a template Home Assistant sends the payload as it is, not wrapped in {"state": …}.
+                component.config["command_template"] = "{{ value }}"
+                component.config["command_off_template"] = "{{ value }}"
+            }
         ),
         Platform(
             "switch", requires: { _ in ["command_topic"] },
@@ -87,11 +121,17 @@ extension Platform {
                 reading.add("state_topic", "value_template", nil, .onOff(on: on, off: off))
             },
             dialect: .onOff, intents: onOffIntents,
-            portWords: ["switch", "relay", "outlet", "plug", "socket", "开关", "继电器", "插座"], portFallback: ["light"], rank: 12
+            portWords: ["switch", "relay", "outlet", "plug", "socket", "开关", "继电器", "插座"], portFallback: ["light"], rank: 12,
+            announce: announceOnOff("value_template")
         ),
         Platform("tag", requires: { _ in ["topic"] }, state: readText, dialect: .onOff, intents: onOffIntents),
         Platform(
-            "text", requires: { _ in ["command_topic"] }, state: readText, dialect: .text, intents: ["value"], numericIntent: "value"
+            "text", requires: { _ in ["command_topic"] }, state: readText, dialect: .text, intents: ["value"], numericIntent: "value",
+            announce: { component in
+                component.config["command_topic"] = .string(component.setTopic)
+                component.config["command_template"] = .string(component.commandTemplate("value", quoted: true))
+                component.readValue()
+            }
         ),
         Platform("time", requires: { _ in ["command_topic"] }, state: readText, dialect: .time, intents: ["value"]),
         Platform(
@@ -101,7 +141,7 @@ extension Platform {
         Platform("vacuum", dialect: .onOff, intents: onOffIntents, rank: 8),
         Platform(
             "valve", state: readValve, dialect: .valve, intents: ["state", "position"], numericIntent: "position",
-            portWords: ["valve", "阀门"], portFallback: ["switch"], rank: 11
+            portWords: ["valve", "阀门"], portFallback: ["switch"], rank: 11, announce: announceOpenClose
         ),
         Platform(
             "water_heater", state: readClimate, dialect: .waterHeater, intents: ["temperature", "mode"],
@@ -110,6 +150,24 @@ extension Platform {
     ]
 
     static let climateWords = ["climate", "thermostat", "ac", "hvac", "heater", "空调"]
+
+    // MARK: - How manual entities are announced to Home Assistant
+
+    /// ON/OFF commands as `{"state": …}` on the set topic, and the state read as ON/OFF under `templateKey`.
+    static func announceOnOff(_ templateKey: String) -> @Sendable (inout DiscoveryAnnouncement.Component) -> Void {
+        { component in
+            component.commands(to: ["payload_on": ["state": "ON"], "payload_off": ["state": "OFF"]])
+            component.config["state_on"] = "ON"
+            component.config["state_off"] = "OFF"
+            component.config[templateKey] = .string(DiscoveryAnnouncement.Component.onOffTemplate(component.key))
+        }
+    }
+
+    /// Covers and valves: open, close and stop as `{"state": …}`; the state read in lower case (`open`, `closed`).
+    static let announceOpenClose: @Sendable (inout DiscoveryAnnouncement.Component) -> Void = { component in
+        component.commands(to: ["payload_open": ["state": "open"], "payload_close": ["state": "close"], "payload_stop": ["state": "stop"]])
+        component.readValue(" | string | lower")
+    }
 
     // MARK: - State dialects shared by several platforms
 

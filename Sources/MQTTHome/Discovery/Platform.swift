@@ -34,6 +34,10 @@ public struct Platform: Sendable {
     let rank: Int
     /// Offered as a `devices/add` type (false for discovery-only shapes such as `device_automation`).
     let manual: Bool
+    /// How a manual entity of this platform is announced to Home Assistant (``DiscoveryAnnouncement``); nil:
+    /// as a read-only sensor of its value (also for platforms older Home Assistants refuse, which would reject
+    /// the whole device's config).
+    let announce: (@Sendable (inout DiscoveryAnnouncement.Component) -> Void)?
 
     init(
         _ name: String,
@@ -45,7 +49,8 @@ public struct Platform: Sendable {
         portWords: [String] = [],
         portFallback: [String] = [],
         rank: Int = 0,
-        manual: Bool = true
+        manual: Bool = true,
+        announce: (@Sendable (inout DiscoveryAnnouncement.Component) -> Void)? = nil
     ) {
         self.name = name
         self.requiredKeys = requiredKeys
@@ -57,6 +62,7 @@ public struct Platform: Sendable {
         self.portFallback = portFallback
         self.rank = rank
         self.manual = manual
+        self.announce = announce
     }
 
     /// The descriptor of a platform by name, nil for one Home Assistant does not discover over MQTT.

@@ -19,7 +19,13 @@ enum DaemonLanes {
 
     static func lanes(topics: Topics, discoveryPrefix: String?) -> [MessageLane] {
         let rpcPrefix = topics.rpcPrefix
-        var lanes = [MessageLane(name: rpc, limit: rpcLimit, byteLimit: rpcBytes) { $0.hasPrefix(rpcPrefix) }]
+        // Set-topic commands share the RPC lane: they are requests without a reply.
+        let devicesPrefix = "\(topics.base)/devices/"
+        var lanes = [
+            MessageLane(name: rpc, limit: rpcLimit, byteLimit: rpcBytes) { topic in
+                topic.hasPrefix(rpcPrefix) || (topic.hasPrefix(devicesPrefix) && topic.hasSuffix("/set"))
+            }
+        ]
         if let discoveryPrefix {
             lanes.append(MessageLane(name: discovery, limit: discoveryLimit, byteLimit: discoveryBytes) { topic in
                 DiscoveryParser.isConfigTopic(topic, prefix: discoveryPrefix)

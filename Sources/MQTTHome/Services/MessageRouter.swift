@@ -3,7 +3,8 @@ import Mosquitto
 import ServiceLifecycle
 
 /// Reads the RPC lane and the default lane (``DaemonLanes``) and hands every message to the feature that owns its
-/// topic: RPC requests to the RPC server; mosquitto's `$SYS` to the broker bridge; everything else to the device
+/// topic: RPC requests to the RPC server, `<base>/devices/<id>/set` commands to ``DeviceSetTopic``; mosquitto's
+/// `$SYS` to the broker bridge; Home Assistant's birth to ``HomeAssistantBirth``; everything else to the device
 /// registry (whose topic index knows which devices it feeds). Discovery configs have their own lane, read by
 /// ``DiscoveryService``.
 ///
@@ -17,6 +18,11 @@ public struct MessageRouter: Service {
     let rpcServer: RPCServer
     let registry: DeviceRegistry
     let sysCollector: SysTopicCollector?
+    /// `<base>/devices/<id>/set` commands, which arrive on the RPC lane (nil when not subscribed).
+    let setTopic: DeviceSetTopic?
+    /// Home Assistant's birth message, on the default lane (nil when the daemon announces nothing).
+    let birth: HomeAssistantBirth?
+    let birthTopic: String?
     let logger: Logger
 
     /// - Parameters:
@@ -29,8 +35,13 @@ public struct MessageRouter: Service {
         rpcServer: RPCServer,
         registry: DeviceRegistry,
         sysCollector: SysTopicCollector? = nil,
+        setTopic: DeviceSetTopic? = nil,
+        birth: HomeAssistantBirth? = nil,
         logger: Logger
     ) {
+        self.setTopic = setTopic
+        self.birth = birth
+        self.birthTopic = birth?.registry.announcement.birthTopic
         self.requests = requests
         self.messages = messages
         self.topics = topics
@@ -50,6 +61,18 @@ public struct MessageRouter: Service {
     private func routeRequests() async {
         await withDiscardingTaskGroup { group in
             for await message in requests.cancelOnGracefulShutdown() {
+                if let setTopic, setTopic.deviceID(of: message.topic) != nil {
+                    // A command without a reply; it takes an RPC slot like a request, so a flood of them is bounded.
+                    if rpcServer.tryReserveSlot() {
+                        group.addTask {
+                            await setTopic.handle(message)
+                            rpcServer.releaseSlot()
+                        }
+                    } else {
+                        setTopic.rejectBusy(message)
+                    }
+                    continue
+                }
                 guard !message.retain else {
                     // A retained request would be re-executed at every subscribe; refuse to act on it.
                     logger.warning("ignoring a retained RPC request", metadata: ["mqtt.topic": "\(message.topic)"])
@@ -71,6 +94,8 @@ public struct MessageRouter: Service {
         for await message in messages.cancelOnGracefulShutdown() {
             if let sysCollector, SysTopicCollector.owns(message.topic) {
                 sysCollector.ingest(message)
+            } else if let birth, message.topic == birthTopic {
+                birth.heard(message)
             } else {
                 // Device state and availability, in arrival order on this one task.
                 registry.ingest(message)

@@ -1,0 +1,94 @@
+import Logging
+import Synchronization
+import Mosquitto
+
+/// Announcing devices to Home Assistant (``DiscoveryAnnouncement``): a config per manual device, published when the
+/// device changes, cleared when it goes, sent again after each connect and when Home Assistant comes online; the
+/// daemon's own configs seen on the bus are skipped, or cleared when they are stale.
+extension DeviceRegistry {
+    /// Publishes the device's config if it changed since the last one (or always, with `force`).
+    func announce(_ device: Device, state: DeviceState, force: Bool) {
+        guard let config = announcement.config(for: device, state: state) else { return }
+        let payload = config.jsonBytes
+        var hasher = Hasher()
+        hasher.combine(payload)
+        let hash = hasher.finalize()
+        let changed = announced.withLock { announced in
+            defer { announced[device.id] = hash }
+            return announced[device.id] != hash
+        }
+        guard changed || force else { return }
+        do {
+            try client.send(announcement.configTopic(deviceID: device.id), payload: payload, qos: .atLeastOnce, retain: true)
+            announcementCounters.published.add(1, ordering: .relaxed)
+        } catch {
+            // Sent again at the next connect (republishAll forces every config).
+            logger.debug("Home Assistant config not published", metadata: ["device.id": "\(device.id)", "error": "\(error)"])
+        }
+    }
+
+    func announce(id: String) {
+        guard let (device, state) = table.withLock({ table in table.devices[id].map { ($0, table.states[id] ?? DeviceState()) } }) else { return }
+        announce(device, state: state, force: false)
+    }
+
+    /// Clears a removed device's config: Home Assistant removes the device and its entities.
+    func withdraw(_ device: Device) {
+        guard DiscoveryAnnouncement.isAnnounced(device) else { return }
+        announced.withLock { _ = $0.removeValue(forKey: device.id) }
+        guard announces else { return }
+        publisher.publish(announcement.configTopic(deviceID: device.id), payload: [])
+        announcementCounters.cleared.add(1, ordering: .relaxed)
+    }
+
+    func publishBridge() {
+        do {
+            try client.send(announcement.bridgeTopic, payload: announcement.bridgeConfig().jsonBytes, qos: .atLeastOnce, retain: true)
+        } catch {
+            logger.debug("Home Assistant bridge config not published", metadata: ["error": "\(error)"])
+        }
+    }
+
+    /// Every config again: Home Assistant announced itself (its birth message), and may have lost them.
+    public func reannounce() {
+        guard announces else { return }
+        let snapshot = table.withLock { table in table.devices.values.map { ($0, table.states[$0.id] ?? DeviceState()) } }
+        publishBridge()
+        for (device, state) in snapshot { announce(device, state: state, force: true) }
+        announcementCounters.republishes.add(1, ordering: .relaxed)
+        logger.info("republished Home Assistant discovery", metadata: ["devices.count": "\(snapshot.count)"])
+    }
+
+    /// A config on one of the daemon's own topics, read back from the bus: nothing to discover. It is cleared when
+    /// no announced device has that id any more (removed while the daemon was stopped) or publishing is off.
+    /// Returns false when the topic is not the daemon's.
+    func skipOwnConfig(_ message: MQTTMessage) -> Bool {
+        guard let owner = announcement.owner(ofConfigTopic: message.topic) else { return false }
+        guard !message.payload.isEmpty else { return true }
+        let stale: Bool
+        switch owner {
+        case .bridge:
+            stale = !announces
+        case .device(let id):
+            stale = !announces || table.withLock { table in table.devices[id].map { !DiscoveryAnnouncement.isAnnounced($0) } ?? true }
+        }
+        if stale {
+            publisher.publish(message.topic, payload: [])
+            announcementCounters.staleCleared.add(1, ordering: .relaxed)
+            logger.info("clearing a stale Home Assistant config of this daemon", metadata: ["mqtt.topic": "\(message.topic)"])
+        }
+        return true
+    }
+
+    /// Counters for `health.ha_discovery`.
+    func announcementStatistics() -> JSONValue {
+        [
+            "publishing": .bool(announces),
+            "prefix": .string(announcement.prefix),
+            "configs_published": JSONValue(announcementCounters.published.load(ordering: .relaxed)),
+            "configs_cleared": JSONValue(announcementCounters.cleared.load(ordering: .relaxed)),
+            "stale_cleared": JSONValue(announcementCounters.staleCleared.load(ordering: .relaxed)),
+            "republished_on_birth": JSONValue(announcementCounters.republishes.load(ordering: .relaxed)),
+        ]
+    }
+}
