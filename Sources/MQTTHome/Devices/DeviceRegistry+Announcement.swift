@@ -18,13 +18,10 @@ extension DeviceRegistry {
             return announced[device.id] != hash
         }
         guard changed || force else { return }
-        do {
-            try client.send(announcement.configTopic(deviceID: device.id), payload: payload, qos: .atLeastOnce, retain: true)
-            announcementCounters.published.add(1, ordering: .relaxed)
-        } catch {
-            // Sent again at the next connect (republishAll forces every config).
-            logger.debug("Home Assistant config not published", metadata: ["device.id": "\(device.id)", "error": "\(error)"])
-        }
+        // Through the publisher, like the clears: per topic the newest wins, so a clear queued a moment earlier
+        // (a stale config seen at start-up) can never land after the config that replaces it.
+        publisher.publish(announcement.configTopic(deviceID: device.id), payload: payload)
+        announcementCounters.published.add(1, ordering: .relaxed)
     }
 
     func announce(id: String) {
@@ -42,11 +39,7 @@ extension DeviceRegistry {
     }
 
     func publishBridge() {
-        do {
-            try client.send(announcement.bridgeTopic, payload: announcement.bridgeConfig().jsonBytes, qos: .atLeastOnce, retain: true)
-        } catch {
-            logger.debug("Home Assistant bridge config not published", metadata: ["error": "\(error)"])
-        }
+        publisher.publish(announcement.bridgeTopic, payload: announcement.bridgeConfig().jsonBytes)
     }
 
     /// Every config again: Home Assistant announced itself (its birth message), and may have lost them.

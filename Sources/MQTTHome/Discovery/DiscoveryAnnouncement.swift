@@ -171,9 +171,11 @@ public struct DiscoveryAnnouncement: Sendable {
         }
 
         /// ON or OFF from whatever the device reports: ON/on/true/1/open…, as Home Assistant expects it.
-        static func onOffTemplate(_ key: String, inverted: Bool = false) -> String {
+        /// `on`/`off`: what the template renders (lights and fans compare it with their command payloads, having
+        /// no `state_on`).
+        static func onOffTemplate(_ key: String, inverted: Bool = false, on onText: String = "ON", off offText: String = "OFF") -> String {
             let quoted = "'\(key)'"
-            let (on, off) = inverted ? ("OFF", "ON") : ("ON", "OFF")
+            let (on, off) = inverted ? (offText, onText) : (onText, offText)
             return "{% if \(quoted) in value_json %}{% set v = value_json[\(quoted)] | string | lower %}"
                 + "{{ '\(on)' if v in ['on', 'true', '1', 'open', 'yes', 'detected', 'wet'] else '\(off)' }}{% endif %}"
         }

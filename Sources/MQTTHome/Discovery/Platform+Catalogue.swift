@@ -35,7 +35,8 @@ extension Platform {
         Platform("event", requires: { _ in ["state_topic", "event_types"] }, state: readText),
         Platform(
             "fan", requires: { _ in ["command_topic"] }, state: readFan, dialect: .fan, intents: ["state", "percentage", "preset_mode"],
-            numericIntent: "percentage", portWords: ["fan", "风扇"], rank: 14, announce: announceOnOff("state_value_template")
+            numericIntent: "percentage", portWords: ["fan", "风扇"], rank: 14,
+            announce: announceOnOff("state_value_template", matchingPayloads: true)
         ),
         Platform(
             "humidifier", requires: { _ in ["command_topic", "target_humidity_command_topic"] }, state: readHumidifier,
@@ -55,7 +56,7 @@ extension Platform {
             "light", requires: { _ in ["command_topic"] }, state: readLight, dialect: .light,
             intents: ["state", "brightness", "color_temp", "rgb"], numericIntent: "brightness",
             portWords: ["light", "led", "lamp", "bulb", "灯", "灯光"], portFallback: ["switch"], rank: 17,
-            announce: announceOnOff("state_value_template")
+            announce: announceOnOff("state_value_template", matchingPayloads: true)
         ),
         Platform(
             "lock", requires: { _ in ["command_topic"] }, state: readLock, dialect: .lock, intents: ["state"],
@@ -153,13 +154,23 @@ extension Platform {
 
     // MARK: - How manual entities are announced to Home Assistant
 
-    /// ON/OFF commands as `{"state": …}` on the set topic, and the state read as ON/OFF under `templateKey`.
-    static func announceOnOff(_ templateKey: String) -> @Sendable (inout DiscoveryAnnouncement.Component) -> Void {
+    /// ON/OFF commands as `{"state": …}` on the set topic, and the state read under `templateKey`: as ON/OFF
+    /// with `state_on`/`state_off` (switch, siren), or as the command payloads themselves for the platforms that
+    /// compare the state with those (light, fan).
+    static func announceOnOff(_ templateKey: String, matchingPayloads: Bool = false) -> @Sendable (inout DiscoveryAnnouncement.Component) -> Void {
         { component in
-            component.commands(to: ["payload_on": ["state": "ON"], "payload_off": ["state": "OFF"]])
-            component.config["state_on"] = "ON"
-            component.config["state_off"] = "OFF"
-            component.config[templateKey] = .string(DiscoveryAnnouncement.Component.onOffTemplate(component.key))
+            let on = component.command(["state": "ON"])
+            let off = component.command(["state": "OFF"])
+            component.config["command_topic"] = .string(component.setTopic)
+            component.config["payload_on"] = .string(on)
+            component.config["payload_off"] = .string(off)
+            if matchingPayloads {
+                component.config[templateKey] = .string(DiscoveryAnnouncement.Component.onOffTemplate(component.key, on: on, off: off))
+            } else {
+                component.config["state_on"] = "ON"
+                component.config["state_off"] = "OFF"
+                component.config[templateKey] = .string(DiscoveryAnnouncement.Component.onOffTemplate(component.key))
+            }
         }
     }
 
