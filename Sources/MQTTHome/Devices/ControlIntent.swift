@@ -382,7 +382,8 @@ public struct ControlIntent: Sendable {
             let reportsPosition = config["reports_position"]?.boolValue == true
             if let state = intent["state"] {
                 let action = state.stringValue?.lowercased() ?? ""
-                var payloads = ["stop": string("payload_stop")]
+                // HA's valve has no stop unless payload_stop is set; a manual valve stops like a manual cover.
+                var payloads = ["stop": string("payload_stop") ?? (entity.discovery == nil ? "STOP" : nil)]
                 if !reportsPosition {
                     payloads["open"] = string("payload_open") ?? "OPEN"
                     payloads["close"] = string("payload_close") ?? "CLOSE"
