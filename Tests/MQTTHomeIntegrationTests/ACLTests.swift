@@ -91,4 +91,28 @@ struct ACLTests {
         await operatorClient.close()
         await sensor.disconnect()
     }
+
+    @Test("the set topic under the README's ACL: the viewer's command never reaches the daemon, Home Assistant's does")
+    func setTopicACL() async throws {
+        let secured = try await SecuredBroker.start()
+        let broker = secured.broker
+        cleanup { await secured.shutdown() }
+        let harness = try await secured.daemon()
+        cleanup { await harness.shutdown() }
+        let operatorClient = try await client("operator", port: broker.port)
+        _ = try await operatorClient.result("devices/add", params: ["name": "Plug", "type": "switch", "state_topic": "zigbee2mqtt/plug", "command_topic": "zigbee2mqtt/plug/set"])
+        let device = try await secured.watcher(["zigbee2mqtt/plug/set"])
+        for user in ["viewer", "homeassistant"] {
+            let publisher = try await secured.client(user)
+            // The broker drops the viewer's publish (mosquitto answers QoS 1 with a PUBACK either way).
+            try? await publisher.publishAndWait("mqtt-home/devices/plug/set", payload: Array("\(user == "viewer" ? "OFF" : "ON")".utf8))
+            await publisher.disconnect()
+        }
+        #expect(await device.waitFor(topic: "zigbee2mqtt/plug/set") { $0.payloadString == "ON" } != nil)
+        try await Task.sleep(for: .milliseconds(200))
+        #expect(device.messages.map(\.payloadString) == ["ON"], "the viewer's command reached the device")
+        #expect(try await operatorClient.result("health")["set_topic"]?["received"] == 1)
+        await device.close()
+        await operatorClient.close()
+    }
 }

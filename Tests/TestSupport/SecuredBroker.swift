@@ -8,7 +8,7 @@ import Mosquitto
 public struct SecuredBroker: Sendable {
     public static let users = [
         "homed": "daemon-pass", "viewer": "viewer-pass", "operator": "operator-pass", "sensor": "sensor-pass",
-        "discovery": "discovery-pass",
+        "discovery": "discovery-pass", "homeassistant": "homeassistant-pass",
     ]
 
     /// The README's mosquitto ACL, verbatim (the README shows the same text).
@@ -37,10 +37,21 @@ public struct SecuredBroker: Sendable {
         topic write mqtt-home/rpc/dashboard
         topic write mqtt-home/rpc/broker/status
 
-        # Operator: every method.
+        # Operator: every method, and commands on the set topic.
         user operator
         topic read mqtt-home/#
         topic write mqtt-home/rpc/#
+        topic write mqtt-home/devices/+/set
+
+        # Home Assistant: discovery both ways, mqtt-home's devices (commanded through the set topic), its own birth,
+        # and the Zigbee2MQTT devices it reads and commands directly.
+        user homeassistant
+        topic read homeassistant/#
+        topic write homeassistant/status
+        topic read mqtt-home/status
+        topic read mqtt-home/devices/#
+        topic write mqtt-home/devices/+/set
+        topic readwrite zigbee2mqtt/#
 
         # A device that only publishes its own state.
         user sensor
