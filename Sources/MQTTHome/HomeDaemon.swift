@@ -135,7 +135,8 @@ public struct HomeDaemon: Sendable {
             notifier.online(status: "online, broker \(host):\(port), \(devices) devices")
         }
         let rpcCounters = RPCCounters(settings: configuration.rpc)
-        let setTopic = DeviceSetTopic(registry: registry, topics: topics, logger: logger)
+        // Half of RPC_MAX_IN_FLIGHT: commands waiting for confirmation never take what requests need.
+        let setTopic = DeviceSetTopic(registry: registry, topics: topics, maxInFlight: configuration.rpc.maxInFlight / 2, logger: logger)
         let birth = configuration.publishesDiscovery ? HomeAssistantBirth(registry: registry) : nil
         let health = DaemonHealth(
             configuration: configuration, link: link, host: host, port: port, rpcCounters: rpcCounters, registry: registry,

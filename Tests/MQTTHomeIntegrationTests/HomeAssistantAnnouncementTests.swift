@@ -34,6 +34,12 @@ struct HomeAssistantAnnouncementTests {
         #expect(await late.waitFor(topic: Self.configTopic) { $0.retain } != nil)
         await late.close()
 
+        // Someone else writes on the daemon's topic: its own config is put back.
+        ha.clear()
+        try await ha.client.publishAndWait(Self.configTopic, payload: Array(#"{"dev":{"ids":["x"]},"o":{"name":"evil"},"cmps":{}}"#.utf8), retain: true)
+        #expect(await ha.waitFor(topic: Self.configTopic) { $0.json?["origin"]?["name"] == "mqtt-home" } != nil)
+        #expect(try await harness.call("health")["ha_discovery"]?["restored"] == 1)
+
         ha.clear()
         _ = try await harness.call("devices/update", ["id": "hall_light", "name": "Hallway light"])
         #expect(await ha.waitFor(topic: Self.configTopic) { $0.json?["device"]?["name"] == "Hallway light" } != nil)

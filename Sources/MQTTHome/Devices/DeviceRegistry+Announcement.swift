@@ -53,8 +53,9 @@ extension DeviceRegistry {
     }
 
     /// A config on one of the daemon's own topics, read back from the bus: nothing to discover. It is cleared when
-    /// no announced device has that id any more (removed while the daemon was stopped) or publishing is off.
-    /// Returns false when the topic is not the daemon's.
+    /// no announced device has that id any more (removed while the daemon was stopped) or publishing is off, and
+    /// replaced when it is not what the daemon published (someone else wrote there). Returns false when the topic
+    /// is not the daemon's.
     func skipOwnConfig(_ message: MQTTMessage) -> Bool {
         guard let owner = announcement.owner(ofConfigTopic: message.topic) else { return false }
         guard !message.payload.isEmpty else { return true }
@@ -62,8 +63,19 @@ extension DeviceRegistry {
         switch owner {
         case .bridge:
             stale = !announces
+            if announces && message.payload != announcement.bridgeConfig().jsonBytes { publishBridge() }
         case .device(let id):
-            stale = !announces || table.withLock { table in table.devices[id].map { !DiscoveryAnnouncement.isAnnounced($0) } ?? true }
+            let current = table.withLock { table in table.devices[id].map { ($0, table.states[id] ?? DeviceState()) } }
+            stale = !announces || current.map { !DiscoveryAnnouncement.isAnnounced($0.0) } ?? true
+            if !stale, let (device, state) = current {
+                var hasher = Hasher()
+                hasher.combine(message.payload)
+                let hash = hasher.finalize()
+                if announced.withLock({ $0[id] }) != hash {
+                    announcementCounters.restored.add(1, ordering: .relaxed)
+                    announce(device, state: state, force: true)
+                }
+            }
         }
         if stale {
             publisher.publish(message.topic, payload: [])
@@ -81,6 +93,7 @@ extension DeviceRegistry {
             "configs_published": JSONValue(announcementCounters.published.load(ordering: .relaxed)),
             "configs_cleared": JSONValue(announcementCounters.cleared.load(ordering: .relaxed)),
             "stale_cleared": JSONValue(announcementCounters.staleCleared.load(ordering: .relaxed)),
+            "restored": JSONValue(announcementCounters.restored.load(ordering: .relaxed)),
             "republished_on_birth": JSONValue(announcementCounters.republishes.load(ordering: .relaxed)),
         ]
     }

@@ -50,6 +50,8 @@ public final class DeviceRegistry: Sendable {
         let published = Atomic<Int>(0)
         let cleared = Atomic<Int>(0)
         let staleCleared = Atomic<Int>(0)
+        /// Own configs found overwritten by someone else, and published again.
+        let restored = Atomic<Int>(0)
         let republishes = Atomic<Int>(0)
     }
     /// (topic, reason) pairs already logged, so a producer repeating a bad config is logged once.

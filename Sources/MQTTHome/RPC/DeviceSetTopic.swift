@@ -15,6 +15,10 @@ public final class DeviceSetTopic: Sendable {
     let registry: DeviceRegistry
     let prefix: String
     let logger: Logger
+    /// Commands waiting for their confirmation at once. Their own budget, so a flood of commands to devices that
+    /// never confirm (each waits up to 3 s) cannot take the slots RPC requests need.
+    let maxInFlight: Int
+    private let inFlight = Atomic<Int>(0)
     /// A set payload is an intent of a few fields; anything larger is refused unread.
     static let payloadLimit = 16 << 10
     static let confirmTimeout = Duration.seconds(3)
@@ -28,8 +32,9 @@ public final class DeviceSetTopic: Sendable {
     let busy = Atomic<Int>(0)
     private let logged = Mutex<Set<String>>([])
 
-    public init(registry: DeviceRegistry, topics: Topics, logger: Logger) {
+    public init(registry: DeviceRegistry, topics: Topics, maxInFlight: Int = 32, logger: Logger) {
         self.registry = registry
+        self.maxInFlight = max(1, maxInFlight)
         self.prefix = "\(topics.base)/devices/"
         self.logger = logger
     }
@@ -77,7 +82,20 @@ public final class DeviceSetTopic: Sendable {
         return (entity, intent)
     }
 
-    /// Runs one set message (the router holds an RPC slot for it).
+    /// Admits one more command if fewer than ``maxInFlight`` are running; pair with ``release()``.
+    public func tryReserve() -> Bool {
+        var current = inFlight.load(ordering: .relaxed)
+        while current < maxInFlight {
+            let (exchanged, original) = inFlight.compareExchange(expected: current, desired: current + 1, ordering: .acquiringAndReleasing)
+            if exchanged { return true }
+            current = original
+        }
+        return false
+    }
+
+    public func release() { inFlight.subtract(1, ordering: .relaxed) }
+
+    /// Runs one set message (the router holds one of ``maxInFlight`` for it).
     public func handle(_ message: MQTTMessage) async {
         received.add(1, ordering: .relaxed)
         guard let id = deviceID(of: message.topic) else { return }
@@ -106,11 +124,11 @@ public final class DeviceSetTopic: Sendable {
         }
     }
 
-    /// No RPC slot was free: dropped and counted, like an RPC request refused as busy.
+    /// ``maxInFlight`` commands were waiting already: dropped and counted, like an RPC request refused as busy.
     public func rejectBusy(_ message: MQTTMessage) {
         received.add(1, ordering: .relaxed)
         busy.add(1, ordering: .relaxed)
-        logOnce("busy", "set topic command dropped: every RPC slot is busy", ["mqtt.topic": "\(message.topic)"])
+        logOnce("busy", "set topic command dropped: \(maxInFlight) commands are waiting for confirmation already", ["mqtt.topic": "\(message.topic)"])
     }
 
     private func refuse(_ id: String, _ message: MQTTMessage, _ error: RPCError) {
@@ -139,6 +157,8 @@ public final class DeviceSetTopic: Sendable {
             "sent": JSONValue(sent.load(ordering: .relaxed)),
             "refused": JSONValue(refused.load(ordering: .relaxed)),
             "rejected_busy": JSONValue(busy.load(ordering: .relaxed)),
+            "in_flight": JSONValue(inFlight.load(ordering: .relaxed)),
+            "max_in_flight": JSONValue(maxInFlight),
         ]
     }
 }

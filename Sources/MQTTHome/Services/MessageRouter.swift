@@ -62,11 +62,11 @@ public struct MessageRouter: Service {
         await withDiscardingTaskGroup { group in
             for await message in requests.cancelOnGracefulShutdown() {
                 if let setTopic, setTopic.deviceID(of: message.topic) != nil {
-                    // A command without a reply; it takes an RPC slot like a request, so a flood of them is bounded.
-                    if rpcServer.tryReserveSlot() {
+                    // A command without a reply, bounded by a budget of its own (never the RPC requests' slots).
+                    if setTopic.tryReserve() {
                         group.addTask {
                             await setTopic.handle(message)
-                            rpcServer.releaseSlot()
+                            setTopic.release()
                         }
                     } else {
                         setTopic.rejectBusy(message)
