@@ -6,7 +6,7 @@ import Mosquitto
 import Glibc
 #endif
 
-/// `mqtt-home-bench rpc|ingest|command|adds|discovery|bridge|soak|flood|history`: figures for BENCHMARKS.md, measured against a loopback mosquitto this
+/// `mqtt-home-bench rpc|ingest|command|adds|announce|discovery|bridge|soak|flood|history`: figures for BENCHMARKS.md, measured against a loopback mosquitto this
 /// program starts and the `mqtt-homed` built next to it. Prints figures; asserts nothing.
 @main
 struct Bench {
@@ -20,6 +20,7 @@ struct Bench {
                mqtt-home-bench flood <requests> <requests-per-second>
                mqtt-home-bench history [days of statistics]
                mqtt-home-bench adds <devices>
+               mqtt-home-bench announce <devices>
         (MQTT_HOME_BENCH_BROKER=stock: the broker keeps Debian's set_tcp_nodelay false, for rpc, command and adds)
         """
 
@@ -36,6 +37,7 @@ struct Bench {
             try await IngestBenchmark.run(devices: numbers[0], messages: numbers[1], qos: qos, rate: numbers.count == 4 ? numbers[3] : nil)
         case "command": try await CommandBenchmark.run(numbers)
         case "adds": try await AddsBenchmark.run(devices: numbers.first ?? 1000)
+        case "announce": try await AnnounceBenchmark.run(devices: numbers.first ?? 1000)
         case "discovery":
             guard numbers.count == 2 else {
                 print(usage)

@@ -131,6 +131,7 @@ public struct HomeDaemon: Sendable {
         }
         let notifier = SystemdNotifier(environment: SystemdNotifier.processEnvironment(), logger: logger)
         link.afterOnline {
+            registry.reannounce()
             let devices = registry.count
             notifier.online(status: "online, broker \(host):\(port), \(devices) devices")
         }

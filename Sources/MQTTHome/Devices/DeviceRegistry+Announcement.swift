@@ -42,14 +42,15 @@ extension DeviceRegistry {
         publisher.publish(announcement.bridgeTopic, payload: announcement.bridgeConfig().jsonBytes)
     }
 
-    /// Every config again: Home Assistant announced itself (its birth message), and may have lost them.
-    public func reannounce() {
+    /// Every config again: after each (re)connect, once `online` is out (Home Assistant does not need them for
+    /// that, and 10,000 configs are 12 MB to build), and when Home Assistant announced itself (`birth`).
+    public func reannounce(birth: Bool = false) {
         guard announces else { return }
         let snapshot = table.withLock { table in table.devices.values.map { ($0, table.states[$0.id] ?? DeviceState()) } }
         publishBridge()
         for (device, state) in snapshot { announce(device, state: state, force: true) }
-        announcementCounters.republishes.add(1, ordering: .relaxed)
-        logger.info("republished Home Assistant discovery", metadata: ["devices.count": "\(snapshot.count)"])
+        if birth { announcementCounters.republishes.add(1, ordering: .relaxed) }
+        logger.info(birth ? "republished Home Assistant discovery for its birth" : "published Home Assistant discovery", metadata: ["devices.count": "\(snapshot.count)"])
     }
 
     /// A config on one of the daemon's own topics, read back from the bus: nothing to discover. It is cleared when

@@ -191,15 +191,14 @@ public final class DeviceRegistry: Sendable {
         let snapshot = table.withLock { table in
             table.devices.values.map { ($0, table.states[$0.id] ?? DeviceState()) }
         }
-        if announces { publishBridge() }
-        for (device, state) in snapshot { publishRetained(device, state: state, force: true) }
+        for (device, state) in snapshot { publishRetained(device, state: state, announcing: false) }
         logger.debug("republished device topics", metadata: ["devices.count": "\(snapshot.count)"])
     }
 
-    /// The device's document, state and availability, and its Home Assistant config when it changed (`force`:
-    /// also when it did not, after a reconnect).
-    func publishRetained(_ device: Device, state: DeviceState, force: Bool = false) {
-        if announces { announce(device, state: state, force: force) }
+    /// The device's document, state and availability, and its Home Assistant config when it changed (not
+    /// `announcing`: after a reconnect, when ``reannounce()`` follows `online`).
+    func publishRetained(_ device: Device, state: DeviceState, announcing: Bool = true) {
+        if announces && announcing { announce(device, state: state, force: false) }
         do {
             try client.send(topics.device(device.id), payload: device.document.jsonBytes, qos: .atLeastOnce, retain: true)
             try client.send(topics.deviceState(device.id), payload: state.json.jsonBytes, qos: .atLeastOnce, retain: true)

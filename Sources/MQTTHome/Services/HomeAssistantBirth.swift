@@ -37,7 +37,7 @@ public final class HomeAssistantBirth: Service, Sendable {
         for await _ in wakeups.cancelOnGracefulShutdown() {
             // Home Assistant subscribes to discovery right after its birth; a short wait lets it, and merges births.
             guard (try? await cancelWhenGracefulShutdown({ try await Task.sleep(for: self.delay) })) != nil else { return }
-            registry.reannounce()
+            registry.reannounce(birth: true)
             guard (try? await cancelWhenGracefulShutdown({ try await Task.sleep(for: self.cooldown) })) != nil else { return }
         }
     }
