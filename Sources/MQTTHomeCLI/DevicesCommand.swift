@@ -294,13 +294,15 @@ struct DevicesSet: AsyncParsableCommand {
         commandName: "set",
         abstract: "Set state, brightness, position, temperature, … in the device's own dialect, and wait for its confirmation.",
         discussion: """
-            Fields: state, brightness (0-255), color_temp, rgb ([r,g,b]), position (0-100), tilt, temperature, mode,
-            fan_mode, preset_mode, percentage, value. A value that parses as JSON is sent as JSON (128, true, [255,0,0]).
+            Fields: \(ControlIntent.fields.joined(separator: ", ")) (which of them a device takes, and their ranges, \
+            depend on its platform: `mqtt-home methods devices/set`). A value that parses as JSON is sent as JSON \
+            (128, true, [255,0,0]).
 
             Examples:
               mqtt-home devices set hall_light state=ON
               mqtt-home devices set bulb state=ON brightness=128 --entity light
               mqtt-home devices set blinds position=40 --wait 10
+              mqtt-home devices set doorbell message="Someone is at the door"
             Exit 5 when the device did not confirm within --wait.
             """
     )

@@ -45,6 +45,23 @@ struct HealthCommand: AsyncParsableCommand {
             "messages  \(mqtt["messages_received"]?.intValue ?? 0) received, "
                 + "\(mqtt["messages_dropped"]?.intValue ?? 0) dropped, \(mqtt["messages_published"]?.intValue ?? 0) published"
         )
+        let announced = health["ha_discovery"] ?? .null
+        if announced["publishing"]?.boolValue == true {
+            lines.append(
+                "home asst \(announced["configs_published"]?.intValue ?? 0) configs published under \(announced["prefix"]?.stringValue ?? "?")/device/, "
+                    + "\(announced["births"]?.intValue ?? 0) births heard"
+            )
+        } else if announced["publishing"] != nil {
+            lines.append("home asst not announcing devices (HA_DISCOVERY_PUBLISH=false)")
+        }
+        let setTopic = health["set_topic"] ?? .null
+        if let received = setTopic["received"]?.intValue, received > 0 {
+            let count = { (key: String) in setTopic[key]?.intValue ?? 0 }
+            lines.append(
+                "set topic \(received) commands: \(count("confirmed")) confirmed, \(count("unconfirmed")) unconfirmed, \(count("sent")) sent, "
+                    + "\(count("refused")) refused, \(count("rejected_busy")) busy"
+            )
+        }
         return lines.joined(separator: "\n")
     }
 
