@@ -6,17 +6,18 @@ import Testing
 @testable import MQTTHome
 
 /// Seeded fuzzing of everything that reads untrusted bytes: the RPC request decoder, the discovery parser, the
-/// template compiler and evaluator, and the state merge. 100,000 inputs per target, reproducible from the seed
+/// set topic's payloads (through to the commands they become), the template compiler and evaluator, and the
+/// state merge. 100,000 inputs per target, reproducible from the seed
 /// (`FUZZ_SEED`, `FUZZ_COUNT` override). Inputs mix generated JSON (deep nesting, huge strings, numbers at the
 /// edges, unknown keys), byte-level mutations of real payloads (invalid UTF-8, truncation, splices) and templates
 /// built from the supported grammar and beyond it. "Passes" means: no crash, no hang (the time limit), and memory
 /// that stays bounded. Inputs that once broke something live in `Tests/Fixtures/fuzz` and run first.
 @Suite(
-    "Fuzzing: RPC decoder, discovery parser, templates, state merge",
+    "Fuzzing: RPC decoder, discovery parser, set topic, templates, state merge",
     // Minutes of CPU: scripts/test runs it on its own after the rest (MQTT_HOME_FUZZ=1), so it cannot starve the
     // time-limited broker tests; a bare `swift test` skips it.
     .enabled(if: ProcessInfo.processInfo.environment["MQTT_HOME_FUZZ"] == "1"),
-    // A hang guard, not a speed bound (each template evaluation's time is asserted on its own): the four targets
+    // A hang guard, not a speed bound (each template evaluation's time is asserted on its own): the targets
     // share 2 cores and took 200-306 s in this session's runs as the machine's speed drifted.
     .timeLimit(.minutes(10))
 )
@@ -76,6 +77,50 @@ struct FuzzTests {
             _ = DiscoveryParser.parse(topic: "homeassistant/device/node/config", payload: payload, prefix: "homeassistant")
         }
         #expect(valid > 0, "the generator never produced a valid config")
+    }
+
+    @Test("set topic: any payload is an intent of devices/set fields or a -32602 naming the problem, and translates or is refused")
+    func setTopic() {
+        let entities = [
+            Entity(key: "state", name: "relay", platform: "switch", stateTopic: "r/state", commandTopic: "r/set"),
+            Entity(key: "state", name: "bulb", platform: "light", stateTopic: "b/state", commandTopic: "b/set"),
+            Entity(key: "state", name: "valve", platform: "valve", stateTopic: "v/state", commandTopic: "v/set"),
+            Entity(key: "state", name: "siren", platform: "siren", stateTopic: "s/state", commandTopic: "s/set"),
+        ]
+        var accepted = 0
+        // Counted, not #expect-ed per input: 400,000 expectations cost more than the code they check.
+        var violations: [String] = []
+        let fields = ControlIntent.fields + ["entity", "x"]
+        let values = FuzzInput.edgeNumbers + [
+            #""ON""#, #""off""#, #""toggle""#, #""open""#, #""stop""#, #""press""#, #""install""#, "true", "null", "[1,2,3]", "[255,0,0]",
+            #""2026-05-01""#, #""25:00""#, #""2026-05-01T07:30:00+02:00""#, #""ping""#, "{}", #""\u0000""#,
+        ]
+        // Intents built from the fields and the values at their edges (the generator's nested JSON is the RPC
+        // target's cost, not this one's), and the RPC target's payloads.
+        fuzz("set", seed: 5, generate: { generator in
+            guard generator.chance(70) else { return generator.rpcPayload() }
+            let members = (0..<generator.int(1...4)).map { _ in "\"\(generator.pick(fields))\":\(generator.pick(values))" }
+            let text = generator.chance(10) ? generator.pick(["ON", "OFF", "toggle", " on ", "{", "ON\nOFF"]) : "{" + members.joined(separator: ",") + "}"
+            return generator.chance(10) ? generator.mutate(Array(text.utf8)) : Array(text.utf8)
+        }) { payload in
+            do throws(RPCError) {
+                let (_, intent) = try DeviceSetTopic.intent(from: payload)
+                if !intent.keys.allSatisfy({ ControlIntent.fields.contains($0) }) { violations.append("fields \(intent.keys)") }
+                for entity in entities {
+                    do throws(RPCError) {
+                        let translation = try ControlIntent(entity: entity, intent: intent, current: nil)
+                        if !translation.publishes.allSatisfy({ $0.topic == entity.commandTopic }) { violations.append("topic \(translation.publishes)") }
+                        accepted += 1
+                    } catch {
+                        if error.code != -32602 { violations.append("\(entity.platform): \(error)") }
+                    }
+                }
+            } catch {
+                if error.code != -32602 { violations.append("\(error)") }
+            }
+        }
+        #expect(violations.isEmpty, "\(violations.prefix(5))")
+        #expect(accepted > 0, "the generator never produced an intent an entity accepts")
     }
 
     @Test("templates: compile and render anything without crashing; errors are TemplateErrors")
