@@ -10,9 +10,7 @@ extension DeviceRegistry {
     func announce(_ device: Device, state: DeviceState, force: Bool) {
         guard let config = announcement.config(for: device, state: state) else { return }
         let payload = config.jsonBytes
-        var hasher = Hasher()
-        hasher.combine(payload)
-        let hash = hasher.finalize()
+        let hash = Self.hash(payload)
         let changed = announced.withLock { announced in
             defer { announced[device.id] = hash }
             return announced[device.id] != hash
@@ -69,10 +67,7 @@ extension DeviceRegistry {
             let current = table.withLock { table in table.devices[id].map { ($0, table.states[id] ?? DeviceState()) } }
             stale = !announces || current.map { !DiscoveryAnnouncement.isAnnounced($0.0) } ?? true
             if !stale, let (device, state) = current {
-                var hasher = Hasher()
-                hasher.combine(message.payload)
-                let hash = hasher.finalize()
-                if announced.withLock({ $0[id] }) != hash {
+                if announced.withLock({ $0[id] }) != Self.hash(message.payload) {
                     announcementCounters.restored.add(1, ordering: .relaxed)
                     announce(device, state: state, force: true)
                 }
@@ -84,6 +79,13 @@ extension DeviceRegistry {
             logger.info("clearing a stale Home Assistant config of this daemon", metadata: ["mqtt.topic": "\(message.topic)"])
         }
         return true
+    }
+
+    /// A config's hash, over its bytes at once (`combine([UInt8])` hashes byte by byte: 2.7 % of a start-up).
+    static func hash(_ payload: [UInt8]) -> Int {
+        var hasher = Hasher()
+        payload.withUnsafeBytes { hasher.combine(bytes: $0) }
+        return hasher.finalize()
     }
 
     /// Counters for `health.ha_discovery`.

@@ -191,21 +191,24 @@ public final class DeviceRegistry: Sendable {
         let snapshot = table.withLock { table in
             table.devices.values.map { ($0, table.states[$0.id] ?? DeviceState()) }
         }
-        for (device, state) in snapshot { publishRetained(device, state: state, announcing: false) }
+        // QoS 0: 30,000 retained topics at QoS 1 would go 20 at a time (the broker's receive maximum), each window
+        // waiting for its PUBACKs; in order on one TCP connection they are stored before the QoS 1 `online` that
+        // follows them, and a connection lost meanwhile means another republish at the next connect.
+        for (device, state) in snapshot { publishRetained(device, state: state, qos: .atMostOnce, announcing: false) }
         logger.debug("republished device topics", metadata: ["devices.count": "\(snapshot.count)"])
     }
 
     /// The device's document, state and availability, and its Home Assistant config when it changed (not
     /// `announcing`: after a reconnect, when ``reannounce()`` follows `online`).
-    func publishRetained(_ device: Device, state: DeviceState, announcing: Bool = true) {
+    func publishRetained(_ device: Device, state: DeviceState, qos: QoS = .atLeastOnce, announcing: Bool = true) {
         if announces && announcing { announce(device, state: state, force: false) }
         do {
-            try client.send(topics.device(device.id), payload: device.document.jsonBytes, qos: .atLeastOnce, retain: true)
-            try client.send(topics.deviceState(device.id), payload: state.json.jsonBytes, qos: .atLeastOnce, retain: true)
+            try client.send(topics.device(device.id), payload: device.document.jsonBytes, qos: qos, retain: true)
+            try client.send(topics.deviceState(device.id), payload: state.json.jsonBytes, qos: qos, retain: true)
             try client.send(
                 topics.deviceAvailability(device.id),
                 payload: Array((state.online ? "online" : "offline").utf8),
-                qos: .atLeastOnce,
+                qos: qos,
                 retain: true
             )
         } catch {

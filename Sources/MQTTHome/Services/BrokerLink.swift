@@ -86,7 +86,11 @@ public final class BrokerLink: Service, Sendable {
             guard case .connected(let info) = event else { continue }
             for hook in connectHooks.withLock({ $0 }) { hook() }
             do {
-                try publishOnline(protocolVersion: info.protocolVersion)
+                // Acknowledged before the hooks run: what follows `online` (systemd's READY=1, 10,000 Home Assistant
+                // configs to build) does not compete for the CPU with sending the republished topics before it.
+                try await client.publishAndWait(
+                    topics.status, payload: onlinePayload(protocolVersion: info.protocolVersion).jsonBytes, qos: .atLeastOnce, retain: true
+                )
                 logger.info(
                     "online",
                     metadata: ["mqtt.topic": "\(topics.status)", "mqtt.protocol": "\(info.protocolVersion.rawValue)"]
