@@ -11,9 +11,10 @@ extension DeviceRegistry {
         guard let config = announcement.config(for: device, state: state) else { return }
         let payload = config.jsonBytes
         let hash = Self.hash(payload)
+        let fields = DiscoveryAnnouncement.measuredKeys(device, state).count
         let changed = announced.withLock { announced in
-            defer { announced[device.id] = hash }
-            return announced[device.id] != hash
+            defer { announced[device.id] = (hash, fields) }
+            return announced[device.id]?.hash != hash
         }
         guard changed || force else { return }
         // Through the publisher, like the clears: per topic the newest wins, so a clear queued a moment earlier
@@ -22,8 +23,14 @@ extension DeviceRegistry {
         announcementCounters.published.add(1, ordering: .relaxed)
     }
 
-    func announce(id: String) {
-        guard let (device, state) = table.withLock({ table in table.devices[id].map { ($0, table.states[id] ?? DeviceState()) } }) else { return }
+    /// After a device's state gained a key: a new config only if the key is a field that is announced (a
+    /// temperature, not a sequence number), which costs a few alias lookups instead of a config to build.
+    func announceNewFields(id: String) {
+        guard let (device, state) = table.withLock({ table in table.devices[id].map { ($0, table.states[id] ?? DeviceState()) } }),
+            DiscoveryAnnouncement.isAnnounced(device)
+        else { return }
+        let fields = DiscoveryAnnouncement.measuredKeys(device, state).count
+        guard announced.withLock({ $0[id]?.fields }) != fields else { return }
         announce(device, state: state, force: false)
     }
 
@@ -67,7 +74,7 @@ extension DeviceRegistry {
             let current = table.withLock { table in table.devices[id].map { ($0, table.states[id] ?? DeviceState()) } }
             stale = !announces || current.map { !DiscoveryAnnouncement.isAnnounced($0.0) } ?? true
             if !stale, let (device, state) = current {
-                if announced.withLock({ $0[id] }) != Self.hash(message.payload) {
+                if announced.withLock({ $0[id]?.hash }) != Self.hash(message.payload) {
                     announcementCounters.restored.add(1, ordering: .relaxed)
                     announce(device, state: state, force: true)
                 }

@@ -43,8 +43,9 @@ public final class DeviceRegistry: Sendable {
     /// `HA_DISCOVERY_PUBLISH`.
     let announces: Bool
     let announcementCounters = AnnouncementCounters()
-    /// Per device, a hash of the config last published, so a state that adds no new field republishes nothing.
-    let announced = Mutex<[String: Int]>([:])
+    /// Per device, the config last published: its hash (so an unchanged config is not sent again) and how many
+    /// state fields it announced (so a new state key that is no measurement costs no config to build).
+    let announced = Mutex<[String: (hash: Int, fields: Int)]>([:])
 
     final class AnnouncementCounters: Sendable {
         let published = Atomic<Int>(0)
@@ -147,7 +148,7 @@ public final class DeviceRegistry: Sendable {
             publisher.publish(topics.deviceAvailability(id), payload: Array((online ? "online" : "offline").utf8))
         }
         // A new field (a JSON sensor's first `humidity`) may be a new entity for Home Assistant.
-        if announces { for id in outcome.grew { announce(id: id) } }
+        if announces { for id in outcome.grew { announceNewFields(id: id) } }
     }
 
     /// The numeric values this message set (their `updatedAt` is this message's time), as history samples; a light's

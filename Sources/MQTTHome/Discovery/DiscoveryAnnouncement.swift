@@ -80,8 +80,7 @@ public struct DiscoveryAnnouncement: Sendable {
         if let area = device.area?.trimmed, !area.isEmpty { info["suggested_area"] = .string(area) }
         var components = JSONObject()
         let several = device.entities.count > 1
-        let owned = Set(device.entities.map(\.key))
-        let measured = state.values.keys.filter { !owned.contains($0) && Self.measurement(key: $0, value: state.values[$0]!) != nil }
+        let measured = Self.measuredKeys(device, state)
         for entity in device.entities {
             // A sensor whose payload is a JSON object has its fields as values, not its own key: its fields are
             // announced below, and an entity that would stay unknown forever is not.
@@ -236,6 +235,13 @@ public struct DiscoveryAnnouncement: Sendable {
         "moisture": .init(platform: "binary_sensor", deviceClass: "moisture"),
         "smoke": .init(platform: "binary_sensor", deviceClass: "smoke"),
     ]
+
+    /// The state fields no entity owns that are announced as sensors of their own.
+    static func measuredKeys(_ device: Device, _ state: DeviceState) -> [String] {
+        state.values.keys.filter { key in
+            !device.entities.contains { $0.key == key } && measurement(key: key, value: state.values[key]!) != nil
+        }
+    }
 
     /// The sensor a state field becomes, if it is a measurement mqtt-home knows and its value has the right type;
     /// a key outside `[A-Za-z0-9_]` (at most 64) is never announced.
