@@ -17,9 +17,10 @@ struct HomeAssistantAnnouncementTests {
         let harness = try await DaemonHarness.start()
         cleanup { await harness.shutdown() }
         let ha = try await MessageCollector.connect(port: harness.broker.port, subscribeTo: ["homeassistant/#"])
-        // The bridge is announced at connect, before any device.
+        // The bridge is announced right after `online`, before any device (live or retained, depending on whether
+        // this subscription came first).
         let bridge = try #require(await ha.waitFor(topic: "homeassistant/device/mqtt_home/config"))
-        #expect(bridge.retain && bridge.json?["components"]?["connection_state"]?["state_topic"] == "mqtt-home/status")
+        #expect(bridge.json?["components"]?["connection_state"]?["state_topic"] == "mqtt-home/status")
         _ = try await harness.call("devices/add", Self.relay)
         let config = try #require(await ha.waitFor(topic: Self.configTopic))
         let json = try #require(config.json)
@@ -30,8 +31,9 @@ struct HomeAssistantAnnouncementTests {
         #expect(json["availability"]?[1]?["topic"] == "mqtt-home/devices/hall_light/availability")
         #expect(json["components"]?["state"]?["command_topic"] == "mqtt-home/devices/hall_light/set")
         // A late subscriber (Home Assistant starting later) gets it retained.
-        let late = try await MessageCollector.connect(port: harness.broker.port, subscribeTo: [Self.configTopic])
+        let late = try await MessageCollector.connect(port: harness.broker.port, subscribeTo: [Self.configTopic, "homeassistant/device/mqtt_home/config"])
         #expect(await late.waitFor(topic: Self.configTopic) { $0.retain } != nil)
+        #expect(await late.waitFor(topic: "homeassistant/device/mqtt_home/config") { $0.retain } != nil)
         await late.close()
 
         // Someone else writes on the daemon's topic: its own config is put back.
