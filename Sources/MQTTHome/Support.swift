@@ -161,3 +161,17 @@ extension StringProtocol {
         String(drop { $0.isWhitespace }.reversed().drop { $0.isWhitespace }.reversed())
     }
 }
+
+extension Atomic where Value == Int {
+    /// Adds one unless the value has reached `limit`: admission to a bounded number of concurrent jobs (RPC
+    /// requests, set-topic commands) without a lock.
+    func increment(below limit: Int) -> Bool {
+        var current = load(ordering: .relaxed)
+        while current < limit {
+            let (exchanged, original) = compareExchange(expected: current, desired: current + 1, ordering: .acquiringAndReleasing)
+            if exchanged { return true }
+            current = original
+        }
+        return false
+    }
+}

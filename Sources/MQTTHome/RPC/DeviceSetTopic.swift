@@ -83,15 +83,7 @@ public final class DeviceSetTopic: Sendable {
     }
 
     /// Admits one more command if fewer than ``maxInFlight`` are running; pair with ``release()``.
-    public func tryReserve() -> Bool {
-        var current = inFlight.load(ordering: .relaxed)
-        while current < maxInFlight {
-            let (exchanged, original) = inFlight.compareExchange(expected: current, desired: current + 1, ordering: .acquiringAndReleasing)
-            if exchanged { return true }
-            current = original
-        }
-        return false
-    }
+    public func tryReserve() -> Bool { inFlight.increment(below: maxInFlight) }
 
     public func release() { inFlight.subtract(1, ordering: .relaxed) }
 

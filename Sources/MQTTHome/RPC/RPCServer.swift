@@ -47,19 +47,7 @@ public final class RPCServer: Sendable {
     public var statistics: RPCCounters.Statistics { counters.statistics }
 
     /// Admits one more request if fewer than `maxInFlight` are running; pair with ``releaseSlot()``.
-    public func tryReserveSlot() -> Bool {
-        var current = counters.inFlight.load(ordering: .relaxed)
-        while current < settings.maxInFlight {
-            let (exchanged, original) = counters.inFlight.compareExchange(
-                expected: current,
-                desired: current + 1,
-                ordering: .acquiringAndReleasing
-            )
-            if exchanged { return true }
-            current = original
-        }
-        return false
-    }
+    public func tryReserveSlot() -> Bool { counters.inFlight.increment(below: settings.maxInFlight) }
 
     public func releaseSlot() { counters.inFlight.subtract(1, ordering: .relaxed) }
 
