@@ -89,4 +89,31 @@ struct JSONWriterTests {
             #expect(try JSONParser.parse(written) == .string(value))
         }
     }
+
+    @Test("JSONObject keeps insertion order and dictionary semantics on both sides of its index threshold")
+    func objectSemantics() {
+        for size in [3, JSONObject.indexedCount, JSONObject.indexedCount + 1, 100] {
+            var object = JSONObject()
+            for n in 0..<size { object["k\(n)"] = .int(Int64(n)) }
+            #expect(object.count == size)
+            #expect(object.keys == (0..<size).map { "k\($0)" })
+            object["k1"] = "changed"
+            #expect(object["k1"] == "changed" && object.keys[1] == "k1", "an update keeps the position")
+            object["k0"] = nil
+            #expect(object["k0"] == nil && object.count == size - 1 && object.keys.first == "k1")
+            for n in 2..<size { #expect(object["k\(n)"] == .int(Int64(n)), "size \(size): k\(n)") }
+            object["new"] = true
+            #expect(object.keys.last == "new" && object["new"] == true)
+            #expect(object.map(\.key) == object.keys)
+            // Equal and hashed alike whatever the order.
+            let reversed = JSONObject(object.reversed().map { ($0.key, $0.value) })
+            #expect(reversed == object && reversed.hashValue == object.hashValue)
+            var other = object
+            other["k2"] = "different"
+            #expect(other != object)
+        }
+        // A duplicate key in parsed input keeps its first position and its last value.
+        let parsed = try? JSONParser.parse(Array(#"{"a":1,"b":2,"a":3}"#.utf8))
+        #expect(parsed?.objectValue?.keys == ["a", "b"] && parsed?["a"] == 3)
+    }
 }

@@ -89,51 +89,82 @@ extension JSONValue {
 
 /// A JSON object that keeps its keys in insertion order, so what we print reads the way we built it.
 ///
-/// Lookups are by dictionary; a duplicate key in parsed input keeps its first position and its last value.
+/// Stored as one array of entries: iterating (every serialization: each retained publish, each reply) reads it in
+/// order with no lookups, and the small objects that are almost all of them (a state of a few values, a device
+/// document) are searched by comparing keys, cheaper than hashing them. Past ``indexedCount`` keys a dictionary
+/// from key to position is kept as well. A duplicate key in parsed input keeps its first position and its last
+/// value. Equality and hashing ignore the order, as for a dictionary.
 public struct JSONObject: Sendable, Hashable, Sequence {
-    public private(set) var keys: [String] = []
-    private var storage: [String: JSONValue] = [:]
+    private var entries: [(key: String, value: JSONValue)] = []
+    private var index: [String: Int]?
+    /// Objects with more keys than this also keep ``index``.
+    static let indexedCount = 16
 
     public init() {}
 
     public init(_ pairs: [(String, JSONValue)]) {
+        entries.reserveCapacity(pairs.count)
         for (key, value) in pairs { self[key] = value }
     }
 
-    public var count: Int { keys.count }
-    public var isEmpty: Bool { keys.isEmpty }
+    public var keys: [String] { entries.map(\.key) }
+    public var count: Int { entries.count }
+    public var isEmpty: Bool { entries.isEmpty }
+
+    private func position(of key: String) -> Int? {
+        if let index { return index[key] }
+        return entries.firstIndex { $0.key == key }
+    }
 
     public subscript(key: String) -> JSONValue? {
-        get { storage[key] }
+        get { position(of: key).map { entries[$0].value } }
         set {
             if let newValue {
-                if storage.updateValue(newValue, forKey: key) == nil { keys.append(key) }
-            } else if storage.removeValue(forKey: key) != nil {
-                keys.removeAll { $0 == key }
+                if let position = position(of: key) {
+                    entries[position].value = newValue
+                } else {
+                    entries.append((key, newValue))
+                    if index != nil {
+                        index![key] = entries.count - 1
+                    } else if entries.count > Self.indexedCount {
+                        index = Dictionary(uniqueKeysWithValues: entries.enumerated().map { ($1.key, $0) })
+                    }
+                }
+            } else if let position = position(of: key) {
+                entries.remove(at: position)
+                if index != nil {
+                    index = entries.count > Self.indexedCount ? Dictionary(uniqueKeysWithValues: entries.enumerated().map { ($1.key, $0) }) : nil
+                }
             }
         }
     }
 
     @discardableResult
     public mutating func removeValue(forKey key: String) -> JSONValue? {
-        let old = storage[key]
+        let old = self[key]
         self[key] = nil
         return old
     }
 
-    public func makeIterator() -> some IteratorProtocol<(key: String, value: JSONValue)> {
-        var index = 0
-        let keys = keys
-        let storage = storage
-        return AnyIterator {
-            guard index < keys.count else { return nil }
-            defer { index += 1 }
-            return (keys[index], storage[keys[index]]!)
-        }
+    public func makeIterator() -> IndexingIterator<[(key: String, value: JSONValue)]> { entries.makeIterator() }
+
+    public static func == (lhs: JSONObject, rhs: JSONObject) -> Bool {
+        guard lhs.entries.count == rhs.entries.count else { return false }
+        return lhs.entries.allSatisfy { rhs[$0.key] == $0.value }
     }
 
-    public static func == (lhs: JSONObject, rhs: JSONObject) -> Bool { lhs.storage == rhs.storage }
-    public func hash(into hasher: inout Hasher) { hasher.combine(storage) }
+    public func hash(into hasher: inout Hasher) {
+        // Order-independent: the sum of each entry's own hash.
+        var sum = 0
+        for entry in entries {
+            var entryHasher = Hasher()
+            entryHasher.combine(entry.key)
+            entryHasher.combine(entry.value)
+            sum &+= entryHasher.finalize()
+        }
+        hasher.combine(entries.count)
+        hasher.combine(sum)
+    }
 }
 
 extension JSONObject: ExpressibleByDictionaryLiteral {
