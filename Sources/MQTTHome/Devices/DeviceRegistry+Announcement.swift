@@ -7,20 +7,26 @@ import Mosquitto
 /// daemon's own configs seen on the bus are skipped, or cleared when they are stale.
 extension DeviceRegistry {
     /// Publishes the device's config if it changed since the last one (or always, with `force`).
+    ///
+    /// Configs and clears are sent under the ``announced`` lock, checked against the table there: a config of a
+    /// device removed meanwhile is not sent, so it can never land after the clear that removed it, and a clear of
+    /// a stale config is not sent for an id that has just been added. They go out at once (QoS 0, retained), not
+    /// through the state publisher, so 10,000 configs are never all held in memory at a time.
     func announce(_ device: Device, state: DeviceState, force: Bool) {
         guard let config = announcement.config(for: device, state: state) else { return }
         let payload = config.jsonBytes
         let hash = Self.hash(payload)
         let fields = DiscoveryAnnouncement.measuredKeys(device, state).count
-        let changed = announced.withLock { announced in
-            defer { announced[device.id] = (hash, fields) }
-            return announced[device.id]?.hash != hash
+        let topic = announcement.configTopic(deviceID: device.id)
+        announced.withLock { announced in
+            guard table.withLock({ $0.devices[device.id] != nil }) else { return }
+            let changed = announced[device.id]?.hash != hash
+            announced[device.id] = (hash, fields)
+            guard changed || force else { return }
+            // Not sent while disconnected: every config is published again after the next connect.
+            guard client.isConnected, (try? client.send(topic, payload: payload, qos: .atMostOnce, retain: true)) != nil else { return }
+            announcementCounters.published.add(1, ordering: .relaxed)
         }
-        guard changed || force else { return }
-        // Through the publisher, like the clears: per topic the newest wins, so a clear queued a moment earlier
-        // (a stale config seen at start-up) can never land after the config that replaces it.
-        publisher.publish(announcement.configTopic(deviceID: device.id), payload: payload)
-        announcementCounters.published.add(1, ordering: .relaxed)
     }
 
     /// After a device's state gained a key: a new config only if the key is a field that is announced (a
@@ -34,17 +40,27 @@ extension DeviceRegistry {
         announce(device, state: state, force: false)
     }
 
-    /// Clears a removed device's config: Home Assistant removes the device and its entities.
+    /// Clears a removed device's config (already gone from the table): Home Assistant removes the device and its
+    /// entities. While disconnected the clear waits in the state publisher, which keeps it for the next connect.
     func withdraw(_ device: Device) {
         guard DiscoveryAnnouncement.isAnnounced(device) else { return }
-        announced.withLock { _ = $0.removeValue(forKey: device.id) }
-        guard announces else { return }
-        publisher.publish(announcement.configTopic(deviceID: device.id), payload: [])
-        announcementCounters.cleared.add(1, ordering: .relaxed)
+        announced.withLock { announced in
+            announced.removeValue(forKey: device.id)
+            guard announces else { return }
+            clear(announcement.configTopic(deviceID: device.id))
+            announcementCounters.cleared.add(1, ordering: .relaxed)
+        }
+    }
+
+    /// An empty retained payload now, or kept by the state publisher until the next connect.
+    private func clear(_ topic: String) {
+        if client.isConnected, (try? client.send(topic, payload: [], qos: .atMostOnce, retain: true)) != nil { return }
+        publisher.publish(topic, payload: [])
     }
 
     func publishBridge() {
-        publisher.publish(announcement.bridgeTopic, payload: announcement.bridgeConfig().jsonBytes)
+        guard client.isConnected else { return }
+        try? client.send(announcement.bridgeTopic, payload: announcement.bridgeConfig().jsonBytes, qos: .atMostOnce, retain: true)
     }
 
     /// Every config again: after each (re)connect, once `online` is out (Home Assistant does not need them for
@@ -80,8 +96,16 @@ extension DeviceRegistry {
                 }
             }
         }
-        if stale {
-            publisher.publish(message.topic, payload: [])
+        guard stale else { return true }
+        let cleared = announced.withLock { announced -> Bool in
+            // Checked again under the lock: a device added with this id a moment ago has sent its config already.
+            if case .device(let id) = owner, announces, table.withLock({ table in table.devices[id].map(DiscoveryAnnouncement.isAnnounced) == true }) {
+                return false
+            }
+            clear(message.topic)
+            return true
+        }
+        if cleared {
             announcementCounters.staleCleared.add(1, ordering: .relaxed)
             logger.info("clearing a stale Home Assistant config of this daemon", metadata: ["mqtt.topic": "\(message.topic)"])
         }
