@@ -13,10 +13,11 @@ extension DeviceRegistry {
     /// a stale config is not sent for an id that has just been added. They go out at once (QoS 0, retained), not
     /// through the state publisher, so 10,000 configs are never all held in memory at a time.
     func announce(_ device: Device, state: DeviceState, force: Bool) {
-        guard let config = announcement.config(for: device, state: state) else { return }
+        let measured = DiscoveryAnnouncement.measuredKeys(device, state)
+        guard let config = announcement.config(for: device, state: state, measured: measured) else { return }
         let payload = config.jsonBytes
         let hash = Self.hash(payload)
-        let fields = DiscoveryAnnouncement.measuredKeys(device, state).count
+        let fields = measured.count
         let topic = announcement.configTopic(deviceID: device.id)
         announced.withLock { announced in
             guard table.withLock({ $0.devices[device.id] != nil }) else { return }

@@ -70,7 +70,8 @@ public final class DeviceRegistry: Sendable {
 
         func countUnknown(_ platform: String) {
             unknownPlatforms.withLock { counts in
-                let name = counts[platform] != nil || counts.count < Self.unknownNames ? String(platform.prefix(64)) : "(other)"
+                let truncated = String(platform.prefix(64))
+                let name = counts[truncated] != nil || counts.count < Self.unknownNames ? truncated : "(other)"
                 counts[name, default: 0] += 1
             }
         }

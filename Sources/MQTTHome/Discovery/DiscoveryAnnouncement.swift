@@ -70,6 +70,12 @@ public struct DiscoveryAnnouncement: Sendable {
 
     /// The device's config, or nil when it is not announced (it came from discovery).
     public func config(for device: Device, state: DeviceState) -> JSONValue? {
+        config(for: device, state: state, measured: Self.measuredKeys(device, state))
+    }
+
+    /// With the state fields announced as sensors (``measuredKeys(_:_:)``) computed by the caller, which keeps
+    /// their count.
+    func config(for device: Device, state: DeviceState, measured: [String]) -> JSONValue? {
         guard Self.isAnnounced(device) else { return nil }
         var info: JSONObject = [
             "identifiers": [.string("\(node)_\(device.id)")], "name": .string(device.name), "via_device": .string(bridgeIdentifier),
@@ -80,7 +86,6 @@ public struct DiscoveryAnnouncement: Sendable {
         if let area = device.area?.trimmed, !area.isEmpty { info["suggested_area"] = .string(area) }
         var components = JSONObject()
         let several = device.entities.count > 1
-        let measured = Self.measuredKeys(device, state)
         for entity in device.entities {
             // A sensor whose payload is a JSON object has its fields as values, not its own key: its fields are
             // announced below, and an entity that would stay unknown forever is not.

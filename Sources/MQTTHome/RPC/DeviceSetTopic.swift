@@ -125,9 +125,13 @@ public final class DeviceSetTopic: Sendable {
 
     private func refuse(_ id: String, _ message: MQTTMessage, _ error: RPCError) {
         refused.add(1, ordering: .relaxed)
+        // The id (a topic level) and the reason (which may quote a field name) are the publisher's: truncated, so
+        // 10,000 remembered refusals stay a few MiB whatever they send.
+        let device = String(id.prefix(64))
+        let reason = String(error.message.prefix(300))
         logOnce(
-            "\(id)\n\(error.code)\n\(error.message)", "set topic command refused",
-            ["device.id": "\(id)", "code": "\(error.code)", "reason": "\(error.message)", "payload.bytes": "\(message.payload.count)"]
+            "\(device)\n\(error.code)\n\(reason)", "set topic command refused",
+            ["device.id": "\(device)", "code": "\(error.code)", "reason": "\(reason)", "payload.bytes": "\(message.payload.count)"]
         )
     }
 
