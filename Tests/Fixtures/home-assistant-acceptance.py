@@ -157,7 +157,7 @@ devices = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id="ha-acceptance
 devices.on_message = on_message
 devices.connect("127.0.0.1", BROKER_PORT)
 devices.loop_start()
-devices.subscribe([("shelly/hall/set", 1), ("tasmota/bulb/set", 1), ("z2m/garden_plug/set", 1)])
+devices.subscribe([("shelly/hall/set", 1), ("tasmota/bulb/set", 1), ("z2m/garden_plug/set", 1), ("doorbell/notify", 1)])
 
 rpc_answers = {}
 
@@ -203,6 +203,7 @@ start_daemon()
 wait_until("mqtt-homed is online", lambda: daemon_status.get("state") == "online", timeout=30)
 call("devices/add", {"name": "Hall relay", "type": "switch", "state_topic": "shelly/hall", "command_topic": "shelly/hall/set", "area": "Hall"})
 call("devices/add", {"name": "Desk bulb", "type": "light", "state_topic": "tasmota/bulb", "command_topic": "tasmota/bulb/set", "area": "Office"})
+call("devices/add", {"name": "Door bell", "type": "notify", "state_topic": "doorbell/state", "command_topic": "doorbell/notify"})
 call("devices/add", {"name": "Kitchen climate", "type": "sensor", "state_topic": "esp/kitchen", "area": "Kitchen"})
 devices.publish("esp/kitchen", json.dumps({"temperature": 21.5, "humidity": 48, "battery": 87}), qos=1, retain=True)
 devices.publish("shelly/hall", "OFF", qos=1, retain=True)
@@ -218,7 +219,7 @@ garden = {
 devices.publish("homeassistant/device/0x00158d0001/config", json.dumps(garden), qos=1, retain=True)
 devices.publish("z2m/garden_plug", json.dumps({"state": "ON"}), qos=1, retain=True)
 wait_until("mqtt-homed read the Zigbee2MQTT device", lambda: any(d["origin"] == "ha_discovery" for d in call("devices/list")["items"]))
-ok("mqtt-homed has 3 manual devices and 1 discovered device")
+ok("mqtt-homed has 4 manual devices and 1 discovered device")
 
 # --- Home Assistant, headless -----------------------------------------------------------------------------------
 
@@ -268,8 +269,8 @@ def template(text):
     return rendered if status == 200 else None
 
 
-def service(domain, name, entity_id):
-    status, body = http("POST", f"/api/services/{domain}/{name}", {"entity_id": entity_id}, token=TOKEN)
+def service(domain, name, entity_id, **data):
+    status, body = http("POST", f"/api/services/{domain}/{name}", {"entity_id": entity_id, **data}, token=TOKEN)
     if status != 200:
         fail(f"{domain}.{name} on {entity_id}: {status} {body}")
 
@@ -308,10 +309,13 @@ wait_until("light.desk_bulb is on", lambda: state("light.desk_bulb")["state"] ==
 service("light", "turn_off", "light.desk_bulb")
 wait_until("the Desk bulb got OFF", lambda: ("tasmota/bulb/set", "OFF") in device_log, timeout=15)
 wait_until("light.desk_bulb is off", lambda: state("light.desk_bulb")["state"] == "off", timeout=15)
+wait_until("notify.door_bell exists", lambda: state("notify.door_bell") is not None, timeout=30)
+service("notify", "send_message", "notify.door_bell", message="Someone is at the door")
+wait_until("the Door bell got the message", lambda: ("doorbell/notify", "Someone is at the door") in device_log, timeout=15)
 tx = call("devices/logs", {"id": "hall_relay", "direction": "tx"})["items"]
 if not tx or tx[0]["topic"] != "shelly/hall/set":
     fail(f"the Hall relay's command is not in its log: {tx}")
-ok("HA's switch and light services reach the devices through mqtt-home (confirmed, logged)")
+ok("HA's switch, light and notify services reach the devices through mqtt-home (confirmed, logged)")
 
 # Not duplicated: the Zigbee2MQTT plug is one entity in HA, announced by Zigbee2MQTT only.
 plugs = [e for e, s in states().items() if e.startswith("switch.") and "garden" in e]

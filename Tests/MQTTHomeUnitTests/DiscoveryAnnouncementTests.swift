@@ -41,7 +41,12 @@ struct DiscoveryAnnouncementTests {
         #expect(config["device"]?["model"] == "M1" && config["device"]?["manufacturer"] == "Acme")
         #expect(config["origin"]?["name"] == "mqtt-home" && config["origin"]?["sw"] == "1.2.3")
         #expect(config["availability_mode"] == "all")
-        #expect(config["availability"]?.arrayValue?.compactMap { $0["topic"]?.stringValue } == ["mqtt-home/status", "mqtt-home/devices/dev_1/availability"])
+        let commandOnly = ["button", "scene", "notify"].contains(type)
+        #expect(
+            config["availability"]?.arrayValue?.compactMap { $0["topic"]?.stringValue }
+                == (commandOnly ? ["mqtt-home/status"] : ["mqtt-home/status", "mqtt-home/devices/dev_1/availability"]),
+            "\(type)"
+        )
         let components = try #require(config["components"]?.objectValue)
         #expect(components.count == 1)
         for (id, component) in components {
@@ -112,6 +117,20 @@ struct DiscoveryAnnouncementTests {
         // A plain sensor (its own key has the value) keeps its entity.
         let plain = try #require(announcement.config(for: device, state: DeviceState(values: ["value": 3])))
         #expect(plain["components"]?["value"]?["platform"] == "sensor")
+    }
+
+    @Test("a notify device sends Home Assistant's message to the set topic as {\"message\": …}")
+    func notify() throws {
+        let config = try #require(announcement.config(for: device("notify"), state: DeviceState()))
+        let component = try #require(config["components"]?["state"])
+        #expect(component["platform"] == "notify" && component["state_topic"] == nil)
+        #expect(component["command_template"] == #"{"message": {{ value | tojson }}}"#)
+        // Never heard from, so never online: only the daemon's status decides whether HA may use it.
+        #expect(config["availability"]?.arrayValue?.compactMap { $0["topic"]?.stringValue } == ["mqtt-home/status"])
+        // What HA renders for "Someone is at the door" is an intent the notify entity takes.
+        let (_, intent) = try DeviceSetTopic.intent(from: Array(#"{"message": "Someone is at the door"}"#.utf8))
+        let translation = try ControlIntent(entity: device("notify").entities[0], intent: intent, current: nil)
+        #expect(translation.publishes.map(\.payload) == ["Someone is at the door"])
     }
 
     @Test("a select without options, and 2026 platforms HA 2025.4 does not know, are shown read-only as sensors")

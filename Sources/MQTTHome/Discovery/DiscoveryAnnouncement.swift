@@ -116,10 +116,14 @@ public struct DiscoveryAnnouncement: Sendable {
             if measurement.diagnostic { config["entity_category"] = "diagnostic" }
             components[key] = .object(config)
         }
-        let availability = JSONValue.array([
-            ["topic": .string(topics.status), "value_template": "{{ value_json.state }}"],
-            ["topic": .string(topics.deviceAvailability(device.id))],
-        ])
+        // The device's own availability only when something can make it online: its availability topic, or a state
+        // it reports. A device that only takes commands (a notify, a button) is never heard from, so it would stay
+        // unavailable in Home Assistant, which then drops every command to it.
+        var sources: [JSONValue] = [["topic": .string(topics.status), "value_template": "{{ value_json.state }}"]]
+        if device.hasAvailability || components.contains(where: { $0.value["state_topic"] != nil }) {
+            sources.append(["topic": .string(topics.deviceAvailability(device.id))])
+        }
+        let availability = JSONValue.array(sources)
         return [
             "device": .object(info), "origin": origin, "availability": availability, "availability_mode": "all",
             "components": .object(components),

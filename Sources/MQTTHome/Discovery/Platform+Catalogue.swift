@@ -66,7 +66,14 @@ extension Platform {
                 component.readValue(" | string | upper")
             }
         ),
-        Platform("notify", requires: { _ in ["command_topic"] }, state: { _ in }, dialect: .notify, intents: ["message"]),
+        Platform(
+            "notify", requires: { _ in ["command_topic"] }, state: { _ in }, dialect: .notify, intents: ["message"],
+            announce: { component in
+                component.withoutState()
+                component.config["command_topic"] = .string(component.setTopic)
+                component.config["command_template"] = .string(component.commandTemplate("message", quoted: true))
+            }
+        ),
         Platform(
             "number", requires: { _ in ["command_topic"] }, dialect: .number, intents: ["value"], numericIntent: "value",
             portWords: ["number", "数值"],
