@@ -2,6 +2,7 @@
 #include <spawn.h>
 #include "CSystemShims.h"
 #include <stdio.h>
+#include <malloc.h>
 
 int mqtthome_flush_stdout(void) {
     return fflush(stdout);
@@ -9,4 +10,8 @@ int mqtthome_flush_stdout(void) {
 
 int mqtthome_spawn_file_actions_addclosefrom(posix_spawn_file_actions_t *actions, int lowest_fd) {
     return posix_spawn_file_actions_addclosefrom_np(actions, lowest_fd);
+}
+
+int mqtthome_limit_malloc_arenas(int arenas) {
+    return mallopt(M_ARENA_MAX, arenas);
 }

@@ -11,4 +11,7 @@ int mqtthome_spawn_file_actions_addclosefrom(posix_spawn_file_actions_t *actions
 /// fflush(NULL), which also takes stdin's lock and waits behind a blocked reader) lives here.
 int mqtthome_flush_stdout(void);
 
+/// mallopt(M_ARENA_MAX, arenas): <malloc.h> is not part of Swift's Glibc module.
+int mqtthome_limit_malloc_arenas(int arenas);
+
 #endif
