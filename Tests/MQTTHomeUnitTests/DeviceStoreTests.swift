@@ -23,7 +23,7 @@ struct DeviceStoreTests {
         device.entities.append(Entity(key: "b", name: "B", platform: "binary_sensor", availability: .init(topic: "av")))
         try await store.write { [device] db in
             try store.save(device, in: db)
-            try store.saveState(deviceID: "a", state: DeviceState(values: JSONObject([("value", 3)]), lastSeen: "t", online: true), in: db)
+            try store.saveState(deviceID: "a", state: StateSnapshot(DeviceState(values: JSONObject([("value", 3)]), lastSeen: "t", online: true)), in: db)
         }
         let loaded = try await store.loadAll()
         #expect(loaded.count == 1)

@@ -107,8 +107,8 @@ final class RecordingPublisher: RetainedPublishing {
         latest.withLock { $0[topic] = String(decoding: payload, as: UTF8.self) }
     }
 
-    func publish(_ topic: String, state: DeviceState) {
-        latest.withLock { $0[topic] = String(decoding: state.json.jsonBytes, as: UTF8.self) }
+    func publish(_ topic: String, state: StateSnapshot) {
+        latest.withLock { $0[topic] = String(decoding: state.jsonBytes, as: UTF8.self) }
     }
 
     var statistics: (requested: Int, published: Int) { (0, 0) }
@@ -128,7 +128,7 @@ final class GatedRecorder: DeviceRecording {
         commits = Gate(open: open)
     }
 
-    func enqueue(logs: [DeviceStore.LogEntry], states: [(String, DeviceState)], samples: [DeviceStore.Sample]) {
+    func enqueue(logs: [DeviceStore.LogEntry], states: [(String, StateSnapshot)], samples: [DeviceStore.Sample]) {
         recorded.withLock {
             $0.logs += logs.count
             $0.states += states.count

@@ -21,7 +21,7 @@ struct StoreWriterTests {
         for n in 0..<100 {
             writer.enqueue(
                 logs: [.init(deviceID: "a", at: "t", direction: "rx", topic: "x", payload: Array("\(n)".utf8))],
-                states: [("a", DeviceState(values: ["value": .int(Int64(n))], lastSeen: "t", online: true))]
+                states: [("a", StateSnapshot(DeviceState(values: ["value": .int(Int64(n))], lastSeen: "t", online: true)))]
             )
         }
         try await writer.perform { _, _ in }  // everything queued before is committed now

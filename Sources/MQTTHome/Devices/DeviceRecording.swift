@@ -6,7 +6,7 @@ public protocol DeviceRecording: Sendable {
     /// The store to read from (device log, history).
     var store: DeviceStore { get }
     /// Queues rows for the next batch (bounded, counted when dropped).
-    func enqueue(logs: [DeviceStore.LogEntry], states: [(String, DeviceState)], samples: [DeviceStore.Sample])
+    func enqueue(logs: [DeviceStore.LogEntry], states: [(String, StateSnapshot)], samples: [DeviceStore.Sample])
     /// Runs `body` in a transaction and returns once it is committed.
     func perform(_ body: @escaping @Sendable (DeviceStore, Database) throws -> Void) async throws
     /// Queues `body` for the next batch without waiting (its source can replay it).
@@ -18,7 +18,7 @@ public protocol DeviceRecording: Sendable {
 }
 
 extension DeviceRecording {
-    func enqueue(logs: [DeviceStore.LogEntry], states: [(String, DeviceState)]) {
+    func enqueue(logs: [DeviceStore.LogEntry], states: [(String, StateSnapshot)]) {
         enqueue(logs: logs, states: states, samples: [])
     }
 }

@@ -9,7 +9,7 @@ extension DeviceRegistry {
         }
         for (id, state) in wentOffline {
             publisher.publish(topics.deviceAvailability(id), payload: Array("offline".utf8))
-            publisher.publish(topics.deviceState(id), state: state)
+            publisher.publish(topics.deviceState(id), state: StateSnapshot(state))
         }
     }
 }

@@ -143,8 +143,10 @@ public final class DeviceRegistry: Sendable {
         matched.add(1, ordering: .relaxed)
         let samples = outcome.sampled.isEmpty
             ? [] : Self.samples(outcome.changed.filter { outcome.sampled.contains($0.0) }, at: context.now, milliseconds: context.sampleAt ?? 0)
-        writer.enqueue(logs: outcome.logs, states: outcome.changed, samples: samples)
-        for (id, state) in outcome.changed { publisher.publish(topics.deviceState(id), state: state) }
+        // One snapshot per state, serialized once for both the retained publish and the stored row.
+        let snapshots = outcome.changed.map { ($0.0, StateSnapshot($0.1)) }
+        writer.enqueue(logs: outcome.logs, states: snapshots, samples: samples)
+        for (id, snapshot) in snapshots { publisher.publish(topics.deviceState(id), state: snapshot) }
         for (id, online) in outcome.availabilityChanged {
             publisher.publish(topics.deviceAvailability(id), payload: Array((online ? "online" : "offline").utf8))
         }

@@ -16,12 +16,12 @@ public final class StatePublisher: Service, Sendable {
     /// A queued value; a device state is serialized only if it is still the newest when the window ends.
     private enum Pending: Sendable {
         case bytes([UInt8])
-        case state(DeviceState)
+        case state(StateSnapshot)
 
         var payload: [UInt8] {
             switch self {
             case .bytes(let bytes): bytes
-            case .state(let state): state.json.jsonBytes
+            case .state(let state): state.jsonBytes
             }
         }
     }
@@ -43,7 +43,7 @@ public final class StatePublisher: Service, Sendable {
     }
 
     /// Queues a device's normalized state; it is serialized when published.
-    public func publish(_ topic: String, state: DeviceState) {
+    public func publish(_ topic: String, state: StateSnapshot) {
         enqueue(topic, .state(state))
     }
 

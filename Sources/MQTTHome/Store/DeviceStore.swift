@@ -9,7 +9,8 @@ import Synchronization
 public final class DeviceStore: Sendable {
     let writer: any DatabaseWriter
     /// (device, key) → history series id; touched only inside write transactions (one at a time).
-    let seriesCache = Mutex<[SeriesKey: Int64]>([:])
+    /// Every series id, read in one query at the first sample after start (nil until then).
+    let seriesCache = Mutex<[SeriesKey: Int64]?>(nil)
 
     /// Opens (creating if needed) `<directory>/mqtt-home.sqlite` and migrates it.
     public convenience init(directory: String) throws(HomeError) {
@@ -132,9 +133,12 @@ public final class DeviceStore: Sendable {
         forgetSeries(deviceID: deviceID)
     }
 
-    func saveState(deviceID: String, state: DeviceState, in db: Database) throws {
-        try db.cachedStatement(sql: "UPDATE device SET state = ?, last_seen = ? WHERE id = ?")
-            .execute(arguments: [state.json.jsonString, state.lastSeen, deviceID])
+    func saveState(deviceID: String, state: StateSnapshot, in db: Database) throws {
+        let update = try BoundStatement(db, sql: "UPDATE device SET state = ?, last_seen = ? WHERE id = ?")
+        update.bind(1, utf8: state.jsonBytes)
+        update.bind(2, state.state.lastSeen)
+        update.bind(3, deviceID)
+        try update.run()
     }
 
     // MARK: - Log
@@ -183,12 +187,20 @@ public final class DeviceStore: Sendable {
 
     func append(_ entry: LogEntry, in db: Database) throws {
         // A row for a device removed meanwhile is skipped, not a foreign-key failure of the whole batch.
-        try db.cachedStatement(
+        let insert = try BoundStatement(
+            db,
             sql: """
                 INSERT INTO device_log (device_id, at, direction, topic, payload, size)
                 SELECT ?1, ?2, ?3, ?4, ?5, ?6 WHERE EXISTS (SELECT 1 FROM device WHERE id = ?1)
                 """
-        ).execute(arguments: [entry.deviceID, entry.at, entry.direction, entry.topic, Data(entry.payload), entry.truncated ? entry.size : nil])
+        )
+        insert.bind(1, entry.deviceID)
+        insert.bind(2, entry.at)
+        insert.bind(3, entry.direction)
+        insert.bind(4, entry.topic)
+        insert.bind(5, blob: entry.payload)
+        insert.bind(6, entry.truncated ? Int64(entry.size) : nil)
+        try insert.run()
     }
 
     /// Deletes all but the newest `keep` log rows of a device (one indexed range delete, no COUNT).

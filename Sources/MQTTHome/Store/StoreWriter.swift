@@ -100,7 +100,7 @@ public final class StoreWriter: Service, Sendable {
     private struct Pending: ~Copyable {
         var samples: [DeviceStore.Sample] = []
         var logs: [DeviceStore.LogEntry] = []
-        var states: [String: DeviceState] = [:]
+        var states: [String: StateSnapshot] = [:]
         var operations: [Operation] = []
         var lastError: String?
         /// Rows each device has in the log table at most, to prune without counting.
@@ -149,7 +149,7 @@ public final class StoreWriter: Service, Sendable {
 
     /// Queues log rows, history samples and the newest state of some devices (a newer state replaces a queued one);
     /// what does not fit under `queueLimit` is dropped and counted.
-    public func enqueue(logs: [DeviceStore.LogEntry], states: [(String, DeviceState)], samples: [DeviceStore.Sample]) {
+    public func enqueue(logs: [DeviceStore.LogEntry], states: [(String, StateSnapshot)], samples: [DeviceStore.Sample]) {
         let (accepted, dropped) = pending.withLock { pending -> (Int, Int) in
             var accepted = 0
             var dropped = 0
