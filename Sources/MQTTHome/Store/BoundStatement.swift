@@ -22,45 +22,52 @@ struct BoundStatement: ~Copyable {
     /// SQLite copies the value before the call returns (the buffers here do not outlive it).
     private static let transient = unsafeBitCast(-1, to: sqlite3_destructor_type.self)
 
-    func bind(_ index: Int32, _ text: String) {
+    func bind(_ index: Int32, _ text: String) throws {
         var text = text
-        text.withUTF8 { bindText(index, UnsafeRawBufferPointer($0)) }
+        try text.withUTF8 { try bindText(index, UnsafeRawBufferPointer($0)) }
     }
 
     /// UTF-8 bytes bound as TEXT (a JSON document serialized once for the broker and the store).
-    func bind(_ index: Int32, utf8: [UInt8]) {
-        utf8.withUnsafeBytes { bindText(index, $0) }
+    func bind(_ index: Int32, utf8: [UInt8]) throws {
+        try utf8.withUnsafeBytes { try bindText(index, $0) }
     }
 
-    private func bindText(_ index: Int32, _ bytes: UnsafeRawBufferPointer) {
+    private func bindText(_ index: Int32, _ bytes: UnsafeRawBufferPointer) throws {
         if let base = bytes.baseAddress {
-            _ = sqlite3_bind_text(handle, index, base.assumingMemoryBound(to: CChar.self), Int32(bytes.count), Self.transient)
+            try check(sqlite3_bind_text(handle, index, base.assumingMemoryBound(to: CChar.self), Int32(bytes.count), Self.transient))
         } else {
-            _ = sqlite3_bind_text(handle, index, "", 0, Self.transient)
+            try check(sqlite3_bind_text(handle, index, "", 0, Self.transient))
         }
     }
 
-    func bind(_ index: Int32, blob: [UInt8]) {
-        blob.withUnsafeBytes { bytes in
+    func bind(_ index: Int32, blob: [UInt8]) throws {
+        try blob.withUnsafeBytes { bytes in
             // A zero-length blob, not NULL, for an empty payload.
-            _ = sqlite3_bind_blob(handle, index, bytes.baseAddress ?? UnsafeRawPointer(bitPattern: 1), Int32(bytes.count), Self.transient)
+            try check(sqlite3_bind_blob(handle, index, bytes.baseAddress ?? UnsafeRawPointer(bitPattern: 1), Int32(bytes.count), Self.transient))
         }
     }
 
-    func bind(_ index: Int32, _ value: Int64) {
-        _ = sqlite3_bind_int64(handle, index, value)
+    func bind(_ index: Int32, _ value: Int64) throws {
+        try check(sqlite3_bind_int64(handle, index, value))
     }
 
-    func bind(_ index: Int32, _ value: Double) {
-        _ = sqlite3_bind_double(handle, index, value)
+    func bind(_ index: Int32, _ value: Double) throws {
+        try check(sqlite3_bind_double(handle, index, value))
     }
 
-    func bind(_ index: Int32, _ value: String?) {
-        if let value { bind(index, value) } else { _ = sqlite3_bind_null(handle, index) }
+    func bind(_ index: Int32, _ value: String?) throws {
+        if let value { try bind(index, value) } else { try check(sqlite3_bind_null(handle, index)) }
     }
 
-    func bind(_ index: Int32, _ value: Int64?) {
-        if let value { bind(index, value) } else { _ = sqlite3_bind_null(handle, index) }
+    func bind(_ index: Int32, _ value: Int64?) throws {
+        if let value { try bind(index, value) } else { try check(sqlite3_bind_null(handle, index)) }
+    }
+
+    /// A refused bind throws rather than leaving the previous row's value in place.
+    private func check(_ code: Int32) throws {
+        guard code == SQLITE_OK else {
+            throw DatabaseError(resultCode: ResultCode(rawValue: code), message: "cannot bind a value", sql: sql)
+        }
     }
 
     /// Steps the statement to its end and resets it; a failure throws SQLite's error for this statement.

@@ -100,23 +100,32 @@ extension DeviceStore {
         }
         if let cached = seriesCache.withLock({ $0?[cacheKey] }) { return cached }
         try db.cachedStatement(
-            sql: "INSERT INTO history_series (device_id, key) SELECT ?1, ?2 WHERE EXISTS (SELECT 1 FROM device WHERE id = ?1)"
+            sql: "INSERT OR IGNORE INTO history_series (device_id, key) SELECT ?1, ?2 WHERE EXISTS (SELECT 1 FROM device WHERE id = ?1)"
         ).execute(arguments: [deviceID, key])
-        guard db.changesCount > 0 else { return nil }
-        let id = db.lastInsertedRowID
+        let id: Int64
+        if db.changesCount > 0 {
+            id = db.lastInsertedRowID
+        } else if let existing = try Int64.fetchOne(
+            db.cachedStatement(sql: "SELECT id FROM history_series WHERE device_id = ? AND key = ?"),
+            arguments: [deviceID, key]
+        ) {
+            // Not in the cache but in the table: never a failed batch for a series the cache missed.
+            id = existing
+        } else {
+            return nil
+        }
         seriesCache.withLock { $0?[cacheKey] = id }
         return id
     }
-
 
     func append(samples: [Sample], in db: Database) throws {
         guard !samples.isEmpty else { return }
         let insert = try BoundStatement(db, sql: "INSERT OR REPLACE INTO history (series, at, value) VALUES (?, ?, ?)")
         for sample in samples {
             guard let series = try seriesID(deviceID: sample.deviceID, key: sample.key, in: db) else { continue }
-            insert.bind(1, series)
-            insert.bind(2, sample.at)
-            insert.bind(3, sample.value)
+            try insert.bind(1, series)
+            try insert.bind(2, sample.at)
+            try insert.bind(3, sample.value)
             try insert.run()
         }
     }

@@ -135,9 +135,9 @@ public final class DeviceStore: Sendable {
 
     func saveState(deviceID: String, state: StateSnapshot, in db: Database) throws {
         let update = try BoundStatement(db, sql: "UPDATE device SET state = ?, last_seen = ? WHERE id = ?")
-        update.bind(1, utf8: state.jsonBytes)
-        update.bind(2, state.state.lastSeen)
-        update.bind(3, deviceID)
+        try update.bind(1, utf8: state.jsonBytes)
+        try update.bind(2, state.state.lastSeen)
+        try update.bind(3, deviceID)
         try update.run()
     }
 
@@ -194,12 +194,12 @@ public final class DeviceStore: Sendable {
                 SELECT ?1, ?2, ?3, ?4, ?5, ?6 WHERE EXISTS (SELECT 1 FROM device WHERE id = ?1)
                 """
         )
-        insert.bind(1, entry.deviceID)
-        insert.bind(2, entry.at)
-        insert.bind(3, entry.direction)
-        insert.bind(4, entry.topic)
-        insert.bind(5, blob: entry.payload)
-        insert.bind(6, entry.truncated ? Int64(entry.size) : nil)
+        try insert.bind(1, entry.deviceID)
+        try insert.bind(2, entry.at)
+        try insert.bind(3, entry.direction)
+        try insert.bind(4, entry.topic)
+        try insert.bind(5, blob: entry.payload)
+        try insert.bind(6, entry.truncated ? Int64(entry.size) : nil)
         try insert.run()
     }
 
