@@ -33,14 +33,7 @@ extension MosquittoClient {
             }
             var failure: MosquittoError? = rc == Int32(MOSQ_ERR_SUCCESS.rawValue) ? nil : MosquittoError(code: rc)
             if failure == nil {
-                while true {
-                    rc = mosquitto_loop(pointer, 1000, 1)
-                    if rc != Int32(MOSQ_ERR_SUCCESS.rawValue) {
-                        failure = MosquittoError(code: rc)
-                        break
-                    }
-                    if configuration.quickAck { Self.acknowledgeQuickly(mosquitto_socket(pointer)) }
-                }
+                failure = configuration.tls == nil ? serveConnection(pointer) : serveConnectionThroughLibraryLoop(pointer)
             }
             let (accepted, refusal, retryNow) = state.withLock {
                 ($0.attemptAccepted, $0.attemptRefusal, $0.retryImmediately)
@@ -59,6 +52,52 @@ extension MosquittoClient {
             delay = min(delay * 2, configuration.reconnectDelayCap)
         }
         finishNetworkLoop()
+    }
+
+    /// Drives one connection by hand until it ends, with the library's own steps (`mosquitto_loop_read`, `_write`,
+    /// `_misc`) around a `poll` of the socket and ``NetworkWakeup``: what a read queued (the PUBACK of a delivery)
+    /// is written in the same pass, a batch queued by other threads costs one wake-up, and the quick ACK is
+    /// re-armed only after a read. `mosquitto_loop` instead reads one socketpair byte per pass, one pass per queued
+    /// packet. Returns why the connection ended.
+    func serveConnection(_ pointer: OpaquePointer) -> MosquittoError {
+        let success = Int32(MOSQ_ERR_SUCCESS.rawValue)
+        while true {
+            let socket = mosquitto_socket(pointer)
+            guard socket >= 0 else { return MosquittoError(code: Int32(MOSQ_ERR_NO_CONN.rawValue)) }
+            var descriptors = [
+                pollfd(fd: socket, events: Int16(POLLIN) | (mosquitto_want_write(pointer) ? Int16(POLLOUT) : 0), revents: 0),
+                pollfd(fd: wakeup.descriptor, events: Int16(POLLIN), revents: 0),
+            ]
+            // One second: libmosquitto's keepalive has a granularity of seconds and a minimum of five.
+            let ready = poll(&descriptors, 2, 1000)
+            if ready < 0 && errno != EINTR { return MosquittoError(code: Int32(MOSQ_ERR_ERRNO.rawValue)) }
+            let woken = descriptors[1].revents != 0
+            if woken { wakeup.consume() }
+            let socketEvents = descriptors[0].revents
+            let readable = socketEvents & Int16(POLLIN | POLLHUP | POLLERR) != 0
+            if readable {
+                let rc = mosquitto_loop_read(pointer, 1)
+                if rc != success { return MosquittoError(code: rc) }
+                if configuration.quickAck { Self.acknowledgeQuickly(mosquitto_socket(pointer)) }
+            }
+            let writable = socketEvents & Int16(POLLOUT) != 0
+            if (readable || woken || writable) && mosquitto_socket(pointer) >= 0 && mosquitto_want_write(pointer) {
+                let rc = mosquitto_loop_write(pointer, 1)
+                if rc != success { return MosquittoError(code: rc) }
+            }
+            guard mosquitto_socket(pointer) >= 0 else { return MosquittoError(code: Int32(MOSQ_ERR_NO_CONN.rawValue)) }
+            let rc = mosquitto_loop_misc(pointer)
+            if rc != success { return MosquittoError(code: rc) }
+        }
+    }
+
+    /// TLS connections keep `mosquitto_loop`: its handshake steps are not reachable through the public API.
+    func serveConnectionThroughLibraryLoop(_ pointer: OpaquePointer) -> MosquittoError {
+        while true {
+            let rc = mosquitto_loop(pointer, 1000, 1)
+            if rc != Int32(MOSQ_ERR_SUCCESS.rawValue) { return MosquittoError(code: rc) }
+            if configuration.quickAck { Self.acknowledgeQuickly(mosquitto_socket(pointer)) }
+        }
     }
 
     /// Re-arms Linux's `TCP_QUICKACK` after each read: a broker with Nagle on (Debian's mosquitto: `set_tcp_nodelay

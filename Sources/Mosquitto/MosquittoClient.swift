@@ -26,6 +26,8 @@ public final class MosquittoClient: Sendable {
     let eventContinuation: AsyncStream<MQTTConnectionEvent>.Continuation
     let state: Mutex<State>
     let counters = Counters()
+    /// Signalled after every packet queued off the network thread (``serveConnection(_:)`` polls it).
+    let wakeup: NetworkWakeup
 
     /// The `struct mosquitto *`. libmosquitto is thread-safe for publish/subscribe/disconnect after
     /// `mosquitto_threaded_set(true)`; everything else touches it only from the network thread.
@@ -58,6 +60,7 @@ public final class MosquittoClient: Sendable {
         self.events = MQTTConnectionEvents(stream: eventStream)
         self.eventContinuation = eventContinuation
         self.state = Mutex(State(protocolVersion: configuration.protocolVersion))
+        self.wakeup = try NetworkWakeup()
 
         guard let pointer = mosquitto_new(configuration.clientID, true, nil) else {
             throw MosquittoError(code: Int32(MOSQ_ERR_ERRNO.rawValue))
@@ -301,6 +304,7 @@ public final class MosquittoClient: Sendable {
         guard connected else { return }
         var mid: Int32 = 0
         try check(mosquitto_unsubscribe_v5(handle.pointer, &mid, filter, nil))
+        wakeup.signal()
     }
 
     static func chunks(_ filters: [String]) -> [ArraySlice<String>] {
@@ -379,6 +383,7 @@ public final class MosquittoClient: Sendable {
         }
         guard running else { return }
         _ = mosquitto_disconnect(handle.pointer)
+        wakeup.signal()
         await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
             let resumeNow = state.withLock { state -> Bool in
                 if state.phase == .stopped { return true }
@@ -406,6 +411,7 @@ public final class MosquittoClient: Sendable {
             mosquitto_subscribe_multiple(handle.pointer, &mid, Int32(buffer.count), buffer.baseAddress, qos.rawValue, 0, nil)
         }
         try check(rc)
+        wakeup.signal()
         return mid
     }
 
@@ -436,6 +442,7 @@ public final class MosquittoClient: Sendable {
             )
         }
         try check(rc)
+        wakeup.signal()
         return mid
     }
 
