@@ -90,16 +90,29 @@ public struct MessageRouter: Service {
         }
     }
 
+    /// Reads the default lane in batches: on a busy bus it lingers between reads (``IngestPacing``).
     private func routeMessages() async {
-        for await message in messages.cancelOnGracefulShutdown() {
-            if let sysCollector, SysTopicCollector.owns(message.topic) {
-                sysCollector.ingest(message)
-            } else if let birth, message.topic == birthTopic {
-                birth.heard(message)
-            } else {
-                // Device state and availability, in arrival order on this one task.
-                registry.ingest(message)
+        await cancelWhenGracefulShutdown {
+            var pacing = IngestPacing()
+            while true {
+                let batch = await messages.nextBatch(upTo: 512)
+                guard !batch.isEmpty else { return }
+                for message in batch { route(message) }
+                if let wait = pacing.wait(afterReading: batch.count, at: .now) {
+                    try? await Task.sleep(for: wait)
+                }
             }
+        }
+    }
+
+    private func route(_ message: MQTTMessage) {
+        if let sysCollector, SysTopicCollector.owns(message.topic) {
+            sysCollector.ingest(message)
+        } else if let birth, message.topic == birthTopic {
+            birth.heard(message)
+        } else {
+            // Device state and availability, in arrival order on this one task.
+            registry.ingest(message)
         }
     }
 }
