@@ -229,9 +229,19 @@ struct CLICommandsTests {
         let home = try await home()
         let harness = home.0
         let watcher = Task { try await cli(harness, ["watch", "Kitchen sensor", "--json", "--count", "3"], timeout: 20) }
-        try await Task.sleep(for: .milliseconds(800))
-        try await home.1.client.publishAndWait("zigbee2mqtt/kitchen", payload: Array(#"{"temperature":22}"#.utf8))
+        // The change is sent until the watcher has seen one: when the whole suite runs, the CLI can take longer than
+        // any fixed pause to start, look the device up and subscribe (a change before that is only retained state).
+        let changes = Task {
+            var sequence = 0
+            while !Task.isCancelled {
+                sequence += 1
+                try? await home.1.client.publishAndWait("zigbee2mqtt/kitchen", payload: Array(#"{"temperature":22,"sequence":\#(sequence)}"#.utf8))
+                try? await Task.sleep(for: .milliseconds(200))
+            }
+        }
         let result = try await watcher.value
+        changes.cancel()
+        await changes.value
         #expect(result.exitCode == 0, "\(result.standardError)")
         let lines = result.standardOutput.split(separator: "\n").compactMap { try? JSONParser.parse(String($0)) }
         #expect(lines.count == 3)
