@@ -197,6 +197,36 @@ struct MosquittoClientTests {
         await client.disconnect()
     }
 
+    @Test("packets queued by other threads while the network thread waits go out at once, not at its poll timeout")
+    func queuedPacketsWakeTheNetworkThread() async throws {
+        let broker = try await TestBroker.start()
+        cleanup { await broker.shutdown() }
+        let collector = try await MessageCollector.connect(port: broker.port, subscribeTo: ["wake/#"])
+        let client = try Self.client(port: broker.port, reconnect: false)
+        try await client.connect()
+        // Nothing arrives on this connection, so only the wake-up gets a QoS 0 publish written: a lost one waits
+        // for the poll's one-second timeout. 160 publishes from four tasks, each sent once the previous arrived:
+        // well under a second in all when every wake-up lands, 80 s on average when they are lost.
+        let clock = ContinuousClock()
+        let start = clock.now
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for sender in 0..<4 {
+                group.addTask {
+                    for n in 0..<40 {
+                        let topic = "wake/\(sender)/\(n)"
+                        try client.publish(topic, payload: [1], qos: .atMostOnce)
+                        #expect(await collector.waitFor(topic: topic, timeout: 10) != nil, "\(topic) never arrived")
+                    }
+                }
+            }
+            try await group.waitForAll()
+        }
+        let elapsed = clock.now - start
+        #expect(elapsed < .seconds(16), "160 round trips took \(elapsed): wake-ups were lost")
+        await client.disconnect()
+        await collector.close()
+    }
+
     @Test("a call from a task cancelled before it asks ends at once, with no daemon to answer (no lost cancellation)")
     func cancelledCallDoesNotHang() async throws {
         let broker = try await TestBroker.start()
