@@ -90,6 +90,29 @@ struct JSONWriterTests {
         }
     }
 
+    @Test("numbers: integers digit by digit (both ends of Int64), doubles as Swift prints them, whole doubles keep .0")
+    func numbers() throws {
+        let integers: [Int64] = [0, 7, -7, 10, 1_000_000, Int64.max, Int64.min, -1]
+        for value in integers {
+            #expect(JSONValue.int(value).jsonString == String(value))
+            #expect(try JSONParser.parse(JSONValue.int(value).jsonString) == .int(value))
+        }
+        let doubles: [(Double, String)] = [(21.5, "21.5"), (-0.25, "-0.25"), (2, "2.0"), (-3, "-3.0"), (1e20, "1e+20"), (0.1, "0.1")]
+        for (value, expected) in doubles {
+            #expect(JSONValue.double(value).jsonString == expected)
+            #expect(try JSONParser.parse(expected).doubleValue == value)
+        }
+        #expect(JSONValue.double(.infinity).jsonString == "null")
+        #expect(JSONValue.array([.double(-.infinity), .double(.nan)]).jsonString == "[null,null]")
+    }
+
+    @Test("pretty output: two spaces per level, a space after colons, empty containers on one line")
+    func pretty() {
+        let value: JSONValue = ["a": [1, ["b": "c"]], "e": [:], "f": []]
+        #expect(value.prettyJSONString == "{\n  \"a\": [\n    1,\n    {\n      \"b\": \"c\"\n    }\n  ],\n  \"e\": {},\n  \"f\": []\n}")
+        #expect(Array(value.jsonString.utf8) == value.jsonBytes)
+    }
+
     @Test("JSONObject keeps insertion order and dictionary semantics on both sides of its index threshold")
     func objectSemantics() {
         for size in [3, JSONObject.indexedCount, JSONObject.indexedCount + 1, 100] {
