@@ -42,6 +42,7 @@ enum AddsBenchmark {
 
         var clients: [RPCClient] = []
         for _ in 0..<callers { clients.append(try await Bench.rpcClient(port: port, logger: Bench.quietLogger)) }
+        let flushesBefore = try await setup.result("health")["ingest"]?["store_flushes"]?.intValue ?? 0
         let concurrentStart = clock.now
         try await withThrowingTaskGroup(of: Void.self) { group in
             for (caller, client) in clients.enumerated() {
@@ -59,7 +60,9 @@ enum AddsBenchmark {
             try await group.waitForAll()
         }
         let concurrentSeconds = Bench.milliseconds(clock.now - concurrentStart) / 1000
-        print("  \(callers) callers at once: \(devices) in \(Bench.format(concurrentSeconds * 1000)) ms")
+        let flushes = (try await setup.result("health")["ingest"]?["store_flushes"]?.intValue ?? 0) - flushesBefore
+        // Transactions include the periodic ones (history roll-ups): an upper bound on the adds' commits.
+        print("  \(callers) callers at once: \(devices) in \(Bench.format(concurrentSeconds * 1000)) ms, in \(flushes) store transactions")
         // devices/import, in parts of 2,000 (what the CLI sends under the 256 KiB payload limit).
         let imported = devices * 10
         let importStart = clock.now

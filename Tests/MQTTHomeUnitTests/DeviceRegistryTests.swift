@@ -1,5 +1,6 @@
 import Foundation
 import Mosquitto
+import Synchronization
 import Testing
 
 @testable import MQTTHome
@@ -229,5 +230,63 @@ struct DeviceRegistryTests {
         #expect(atomic["added"] == 0 && atomic["results"]?[0]?["status"] == "not_added")
         #expect(fixture.registry.count == 4)
         await #expect(throws: RPCError.self) { try await fixture.registry.importDevices([], atomic: false) }
+    }
+
+    @Test("devices/add calls that arrive during another's commit share one transaction and one SUBSCRIBE, each answered on its own")
+    func concurrentAddsShareACommit() async throws {
+        let fixture = try RegistryFixture(commitsOpen: false)
+        let registry = fixture.registry
+        // The first add holds the lock at its commit; seven more queue behind it, two of them clashing.
+        let first = Task { try await registry.add(Self.spec("Sensor 0", state: "s/0")) }
+        try await fixture.recorder.commits.arrival()
+        var specs = (1...5).map { Self.spec("Sensor \($0)", state: "s/\($0)") }
+        specs.append(Self.spec("sensor 1", state: "s/dup"))  // the name of another add of this batch
+        specs.append(Self.spec("Sensor 0", state: "s/again"))  // the name of the add committing now
+        let others = specs.map { spec in Task { () -> Result<JSONValue, RPCError> in
+            do throws(RPCError) { return .success(try await registry.add(spec)) } catch { return .failure(error) }
+        } }
+        let deadline = ContinuousClock.now + .seconds(5)
+        while registry.pendingAdds.withLock({ $0.count }) < specs.count && ContinuousClock.now < deadline {
+            try await Task.sleep(for: .milliseconds(2))
+        }
+        fixture.recorder.commits.open()
+        #expect(try await first.value["id"] == "sensor_0")
+        var results: [Result<JSONValue, RPCError>] = []
+        for task in others { results.append(await task.value) }
+        for position in 0..<5 { #expect((try? results[position].get())?["id"] == .string("sensor_\(position + 1)")) }
+        // The later clash is refused as if the earlier add had committed: the same error a sequential caller gets.
+        for position in [5, 6] {
+            guard case .failure(let error) = results[position] else {
+                Issue.record("\(specs[position].name ?? "") was added")
+                continue
+            }
+            #expect(error.code == -32009, "\(error)")
+        }
+        #expect(fixture.recorder.transactions == 2)
+        #expect(registry.count == 6)
+        #expect(Set(fixture.bus.subscribed) == Set((0...5).map { "s/\($0)" }))
+        fixture.ingest("s/3", "7")
+        #expect(try registry.get("sensor_3")["state"]?["value"] == 7)
+    }
+
+    @Test("an add cancelled while it waits for the lock is withdrawn: nothing is added behind the caller's back")
+    func cancelledAddIsWithdrawn() async throws {
+        let fixture = try RegistryFixture(commitsOpen: false)
+        let registry = fixture.registry
+        let first = Task { try await registry.add(Self.spec("Kept", state: "k")) }
+        try await fixture.recorder.commits.arrival()
+        let cancelled = Task { try await registry.add(Self.spec("Withdrawn", state: "w")) }
+        let deadline = ContinuousClock.now + .seconds(5)
+        while registry.pendingAdds.withLock({ $0.isEmpty }) && ContinuousClock.now < deadline {
+            try await Task.sleep(for: .milliseconds(2))
+        }
+        cancelled.cancel()
+        await #expect(throws: RPCError.self) { try await cancelled.value }
+        fixture.recorder.commits.open()
+        _ = try await first.value
+        // The next add commits alone and finds nothing else queued.
+        _ = try await registry.add(Self.spec("Later", state: "l"))
+        #expect(registry.count == 2)
+        #expect(throws: RPCError.self) { try registry.get("Withdrawn") }
     }
 }

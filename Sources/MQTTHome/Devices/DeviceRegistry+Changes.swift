@@ -7,34 +7,78 @@ import Synchronization
 /// its SUBSCRIBE sent and its retained topics published; the SUBACK is awaited after the lock is released, before
 /// the reply (so a state published after the reply is seen). A change that cannot be saved is not applied.
 extension DeviceRegistry {
+    /// Adds a manual device. Calls that arrive while another add is committing wait for the lock together and are
+    /// then checked, committed in one transaction and subscribed in one SUBSCRIBE by whichever gets it first, each
+    /// answered on its own: concurrent adds share a commit instead of queueing for one each.
     public func add(_ spec: DeviceSpec) async throws(RPCError) -> JSONValue {
-        try await change { () throws(RPCError) -> (JSONValue, SubscriptionReceipt) in
-            guard let name = spec.name, let type = spec.type, let stateTopic = spec.stateTopic else {
-                throw .invalidParams("name", "required")
-            }
-            let id = try table.withLock { table throws(RPCError) -> String in
-                if let existing = table.id(named: name) { throw .duplicateName(name, existingID: existing) }
-                if let requested = spec.id {
-                    if table.devices[requested] != nil {
-                        throw RPCError.invalidParams("id", "a device with id '\(requested)' already exists")
-                    }
-                    return requested
+        let pending = PendingAdd(spec)
+        pendingAdds.withLock { $0.append(pending) }
+        let committed: (batch: [PendingAdd], results: [Result<JSONValue, RPCError>], receipt: SubscriptionReceipt)?
+        do {
+            committed = try await mutations.withLock {
+                let batch = pendingAdds.withLock { queued in
+                    defer { queued.removeAll() }
+                    return queued
                 }
-                return table.freeID(Device.slug(name))
+                // Empty: an earlier holder took this call's add into its batch.
+                guard !batch.isEmpty else { return nil }
+                let (results, receipt) = await addTogether(batch)
+                return (batch, results, receipt)
             }
-            let device = Self.newDevice(spec, id: id, name: name, type: type, stateTopic: stateTopic, at: Timestamp.now())
-            try checkTopics(device)
-            try await save { store, db in try store.save(device, in: db) }
-            let (filters, inserted, state) = table.withLock { table in
-                let filters = table.insert(device, state: DeviceState())
-                return (filters, table.devices[device.id] ?? device, table.states[device.id] ?? DeviceState())
+        } catch {
+            // Cancelled while waiting for the lock: withdrawn if no batch took it yet, else it runs to its end.
+            let withdrawn = pendingAdds.withLock { queued -> Bool in
+                guard let position = queued.firstIndex(where: { $0 === pending }) else { return false }
+                queued.remove(at: position)
+                return true
             }
-            let receipt = requestSubscription(filters)
-            publishRetained(inserted, state: state)
-            publishEvent("device_added", id: id)
-            logger.info("device added", metadata: ["device.id": "\(id)", "device.name": "\(name)"])
-            return (Self.describe(inserted, state), receipt)
+            if withdrawn { throw .internalError("cancelled before the change could run (the daemon is stopping)") }
+            committed = nil
         }
+        if let committed {
+            await confirmSubscription(committed.receipt)
+            for (add, result) in zip(committed.batch, committed.results) { add.resolve(result) }
+        }
+        return try await pending.outcome.get()
+    }
+
+    /// Checks, commits and applies queued adds as one batch (under ``mutations``); the results in `batch`'s order.
+    private func addTogether(_ batch: [PendingAdd]) async -> ([Result<JSONValue, RPCError>], SubscriptionReceipt) {
+        let now = Timestamp.now()
+        var results = [Result<JSONValue, RPCError>](repeating: .failure(.internalError("not added")), count: batch.count)
+        var checked = NewDeviceBatch(origin: .concurrentAdds)
+        var accepted: [(position: Int, device: Device)] = []
+        for (position, add) in batch.enumerated() {
+            do throws(RPCError) {
+                let device = try checkedNewDevice(add.spec, at: now, batch: checked)
+                checked.accept(device)
+                accepted.append((position, device))
+            } catch {
+                results[position] = .failure(error)
+            }
+        }
+        let devices = checked.devices
+        guard !devices.isEmpty else { return (results, SubscriptionReceipt(messageIDs: [])) }
+        do throws(RPCError) {
+            try await save { store, db in
+                for device in devices { try store.save(device, in: db) }
+            }
+        } catch {
+            for (position, _) in accepted { results[position] = .failure(error) }
+            return (results, SubscriptionReceipt(messageIDs: []))
+        }
+        let (filters, inserted) = table.withLock { table in
+            let filters = devices.flatMap { table.insert($0, state: DeviceState()) }
+            return (filters, devices.map { (table.devices[$0.id] ?? $0, table.states[$0.id] ?? DeviceState()) })
+        }
+        let receipt = requestSubscription(filters)
+        for ((position, _), (device, state)) in zip(accepted, inserted) {
+            publishRetained(device, state: state)
+            publishEvent("device_added", id: device.id)
+            logger.info("device added", metadata: ["device.id": "\(device.id)", "device.name": "\(device.name)"])
+            results[position] = .success(Self.describe(device, state))
+        }
+        return (results, receipt)
     }
 
     public func update(id query: String, _ spec: DeviceSpec) async throws(RPCError) -> JSONValue {

@@ -18,23 +18,11 @@ extension DeviceRegistry {
             let now = Timestamp.now()
             var results = [JSONValue](repeating: .null, count: items.count)
             var accepted: [(index: Int, device: Device)] = []
-            var names = Set<String>()
-            var ids = Set<String>()
-            var commandTopics: [String: String] = [:]
-            // The accepted devices with a state filter, the only ones whose topics a later item can collide with
-            // beyond names, ids and command topics.
-            var filtered: [Device] = []
-            var batch: [Device] = []
+            var batch = NewDeviceBatch(origin: .importList)
             for (index, item) in items.enumerated() {
                 do throws(RPCError) {
-                    let device = try checkedImport(item, at: now, names: names, ids: ids, commandTopics: commandTopics, batch: batch, filtered: filtered)
-                    batch.append(device)
-                    if device.entities.contains(where: \.stateTopicIsFilter) { filtered.append(device) }
-                    names.insert(device.name.lowercased())
-                    ids.insert(device.id)
-                    for entity in device.entities {
-                        for (_, topic) in entity.commandTopics { commandTopics[topic] = device.id }
-                    }
+                    let device = try checkedNewDevice(try Self.importedSpec(item), at: now, batch: batch)
+                    batch.accept(device)
                     accepted.append((index, device))
                 } catch {
                     results[index] = ["index": JSONValue(index), "status": "error", "error": error.json]
@@ -71,25 +59,27 @@ extension DeviceRegistry {
         }
     }
 
-    /// One item as `devices/add` would take it, checked against the registry and the items before it.
-    private func checkedImport(
-        _ item: JSONValue,
-        at now: String,
-        names: Set<String>,
-        ids: Set<String>,
-        commandTopics: [String: String],
-        batch: [Device],
-        filtered: [Device]
-    ) throws(RPCError) -> Device {
+    /// One import item as `devices/add` takes its parameters.
+    private static func importedSpec(_ item: JSONValue) throws(RPCError) -> DeviceSpec {
         guard let object = item.objectValue else { throw .invalidParams("devices", "each device must be an object, not \(item.typeName)") }
         try RPCRouter.check(object, against: DeviceSpec.addParameters, of: "devices/add")
-        let spec = try DeviceSpec.parse(RPCParams(object), adding: true)
+        return try DeviceSpec.parse(RPCParams(object), adding: true)
+    }
+
+    /// The manual device `spec` describes, checked as `devices/add` checks it: against the registry and against the
+    /// devices accepted before it in `batch`.
+    func checkedNewDevice(_ spec: DeviceSpec, at now: String, batch: NewDeviceBatch) throws(RPCError) -> Device {
         guard let name = spec.name, let type = spec.type, let stateTopic = spec.stateTopic else { throw .invalidParams("name", "required") }
-        if names.contains(name.lowercased()) { throw .invalidParams("name", "'\(name)' is already the name of an earlier device in this import") }
+        if let earlier = batch.names[name.lowercased()] {
+            switch batch.origin {
+            case .importList: throw .invalidParams("name", "'\(name)' is already the name of an earlier device in this import")
+            case .concurrentAdds: throw .duplicateName(name, existingID: earlier)
+            }
+        }
         let id = try table.withLock { table throws(RPCError) -> String in
             if let existing = table.id(named: name) { throw .duplicateName(name, existingID: existing) }
             if let requested = spec.id {
-                if table.devices[requested] != nil || ids.contains(requested) {
+                if table.devices[requested] != nil || batch.ids.contains(requested) {
                     throw RPCError.invalidParams("id", "a device with id '\(requested)' already exists")
                 }
                 return requested
@@ -97,7 +87,7 @@ extension DeviceRegistry {
             let base = Device.slug(name)
             var candidate = table.freeID(base)
             var suffix = 2
-            while ids.contains(candidate) || table.devices[candidate] != nil {
+            while batch.ids.contains(candidate) || table.devices[candidate] != nil {
                 candidate = "\(base)_\(suffix)"
                 suffix += 1
             }
@@ -107,28 +97,28 @@ extension DeviceRegistry {
         try checkTopics(device)
         for entity in device.entities {
             for (key, topic) in entity.commandTopics {
-                if let owner = commandTopics[topic] {
-                    throw .invalidParams(key, "'\(topic)' is already the command topic of '\(owner)' in this import; two devices cannot be commanded on one topic")
+                if let owner = batch.commandTopics[topic] {
+                    throw .invalidParams(key, "'\(topic)' is already the command topic of '\(owner)' \(batch.clashContext); two devices cannot be commanded on one topic")
                 }
             }
-            // A state filter must not match another device's topics, in the registry (checked above) or in this import.
+            // A state filter must not match another device's topics, in the registry (checked above) or in the batch.
             if let filter = entity.stateTopic, entity.stateTopicIsFilter {
-                for other in batch {
+                for other in batch.devices {
                     for otherEntity in other.entities {
                         for (_, topic) in otherEntity.allTopics where TopicRules.overlaps(filter, topic) {
-                            throw .invalidParams("state_topic", "filter '\(filter)' would also match '\(other.id)''s topic '\(topic)' in this import")
+                            throw .invalidParams("state_topic", "filter '\(filter)' would also match '\(other.id)''s topic '\(topic)' \(batch.clashContext)")
                         }
                     }
                 }
             }
         }
-        // And an earlier item's state filter must not match this one's topics.
-        for other in filtered {
+        // And an earlier device's state filter must not match this one's topics.
+        for other in batch.filtered {
             for otherEntity in other.entities {
                 guard let filter = otherEntity.stateTopic, otherEntity.stateTopicIsFilter else { continue }
                 for entity in device.entities {
                     for (key, topic) in entity.allTopics where TopicRules.overlaps(filter, topic) {
-                        throw .invalidParams(key, "'\(topic)' would also be matched by '\(other.id)''s state filter '\(filter)' in this import")
+                        throw .invalidParams(key, "'\(topic)' would also be matched by '\(other.id)''s state filter '\(filter)' \(batch.clashContext)")
                     }
                 }
             }

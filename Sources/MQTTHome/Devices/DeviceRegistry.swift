@@ -24,6 +24,8 @@ public final class DeviceRegistry: Sendable {
     let topics: Topics
     let logger: Logger
     let mutations = AsyncLock()
+    /// `devices/add` calls waiting for ``mutations``, committed together by the next holder (``add(_:)``).
+    let pendingAdds = Mutex<[PendingAdd]>([])
     let matched = Atomic<Int>(0)
     let unmatched = Atomic<Int>(0)
     /// State messages over `STATE_PAYLOAD_LIMIT` on a device topic, not applied.
