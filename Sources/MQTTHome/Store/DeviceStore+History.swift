@@ -54,6 +54,20 @@ extension DeviceStore {
         }
 
         public var mean: Double { count == 0 ? 0 : sum / Double(count) }
+
+        /// Both deltas as one, as the statistics table's upsert merges them.
+        public func merged(with other: Rollup) -> Rollup {
+            var result = self
+            result.sum += other.sum
+            result.count += other.count
+            result.min = Swift.min(min, other.min)
+            result.max = Swift.max(max, other.max)
+            if other.lastAt >= lastAt {
+                result.last = other.last
+                result.lastAt = other.lastAt
+            }
+            return result
+        }
     }
 
     /// A series: one state key of one device.
@@ -131,7 +145,7 @@ extension DeviceStore {
     }
 
     /// Merges roll-up deltas into `statistics`.
-    func merge(rollups: [BucketKey: Rollup], in db: Database) throws {
+    func merge<Deltas: Sequence>(rollups: Deltas, in db: Database) throws where Deltas.Element == (key: BucketKey, value: Rollup) {
         let upsert = try db.cachedStatement(
             sql: """
                 INSERT INTO statistics (series, period, start, sum, count, min, max, last, last_at)

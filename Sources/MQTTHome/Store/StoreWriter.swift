@@ -50,45 +50,6 @@ public final class StoreWriter: Service, Sendable {
     /// Sensor history between the queue and the tables; touched only by `flush`, which runs one at a time.
     private let history = Mutex(HistoryBuffer())
 
-    /// What `flush` folds samples into: the rows to record (a value that changed, or 60 s after the last row of an
-    /// unchanged one) and the roll-up deltas of open buckets, written every 10 s (or on demand, and at shutdown)
-    /// rather than once per sample.
-    private struct HistoryBuffer {
-        var lastRecorded: [DeviceStore.SeriesKey: (value: Double, at: Int64)] = [:]
-        var rows: [DeviceStore.Sample] = []
-        var rollups: [DeviceStore.BucketKey: DeviceStore.Rollup] = [:]
-        var lastRollupWrite = ContinuousClock.now
-        var forceRollups = false
-        var recorded = 0
-        var dropped = 0
-        var pruned = (history: 0, statistics: 0)
-        var lastPrune: String?
-
-        mutating func fold(_ samples: [DeviceStore.Sample], limit: Int) {
-            for sample in samples {
-                let series = DeviceStore.SeriesKey(deviceID: sample.deviceID, key: sample.key)
-                if let last = lastRecorded[series], last.value == sample.value, sample.at - last.at < 60_000 {
-                    // Unchanged within a minute: no row, but the statistics count it. (Samples arrive at most one a
-                    // second per device: the registry bounds them.)
-                } else {
-                    lastRecorded[series] = (sample.value, sample.at)
-                    rows.append(sample)
-                }
-                for period in [DeviceStore.fiveMinutes, DeviceStore.hour] {
-                    let key = DeviceStore.BucketKey(series: series, period: period, start: (sample.at / period) * period)
-                    if rollups[key] == nil {
-                        rollups[key] = DeviceStore.Rollup(sample.value, at: sample.at)
-                    } else {
-                        rollups[key]!.add(sample.value, at: sample.at)
-                    }
-                }
-            }
-            if rows.count > limit {
-                dropped += rows.count - limit
-                rows.removeFirst(rows.count - limit)
-            }
-        }
-    }
     private final class Counters: Sendable {
         let enqueued = Atomic<Int>(0)
         let persisted = Atomic<Int>(0)
@@ -234,10 +195,10 @@ public final class StoreWriter: Service, Sendable {
             }
             return (pending.logs, pending.states, pending.operations, pending.samples)
         }
-        let (rows, rollups) = history.withLock { buffer -> ([DeviceStore.Sample], [DeviceStore.BucketKey: DeviceStore.Rollup]) in
+        let (rows, rollups) = history.withLock { buffer -> ([DeviceStore.Sample], [(key: DeviceStore.BucketKey, value: DeviceStore.Rollup)]) in
             buffer.fold(samples, limit: settings.queueLimit)
             let due = buffer.forceRollups || ContinuousClock.now - buffer.lastRollupWrite >= .seconds(10) || Task.isShuttingDownGracefully
-            return (buffer.rows, due ? buffer.rollups : [:])
+            return (buffer.rows, due ? buffer.rollupsToWrite() : [])
         }
         guard !logs.isEmpty || !states.isEmpty || !operations.isEmpty || !rows.isEmpty || !rollups.isEmpty else { return true }
         let prunes = pruneList(for: logs)
@@ -257,7 +218,7 @@ public final class StoreWriter: Service, Sendable {
                 buffer.rows.removeFirst(min(rows.count, buffer.rows.count))
                 if !rollups.isEmpty {
                     // Written: what folded in meanwhile (nothing, flush runs alone) stays for the next write.
-                    buffer.rollups = [:]
+                    buffer.rollupsWritten()
                     buffer.lastRollupWrite = .now
                     buffer.forceRollups = false
                 }
@@ -328,7 +289,7 @@ public final class StoreWriter: Service, Sendable {
     public func flushStatistics() async throws {
         // Nothing folded since the last write: the tables are current, no transaction needed.
         guard history.withLock({ buffer in
-            buffer.forceRollups = !buffer.rollups.isEmpty
+            buffer.forceRollups = buffer.pendingBuckets > 0
             return buffer.forceRollups
         }) else { return }
         try await perform { _, _ in }
@@ -353,7 +314,7 @@ public final class StoreWriter: Service, Sendable {
 
     /// History counters for `health`.
     public var historyStatistics: (series: Int, recorded: Int, dropped: Int, prunedHistory: Int, prunedStatistics: Int, lastPrune: String?, openBuckets: Int) {
-        history.withLock { ($0.lastRecorded.count, $0.recorded, $0.dropped, $0.pruned.history, $0.pruned.statistics, $0.lastPrune, $0.rollups.count) }
+        history.withLock { ($0.seriesCount, $0.recorded, $0.dropped, $0.pruned.history, $0.pruned.statistics, $0.lastPrune, $0.pendingBuckets) }
     }
 
     /// Forgets the log tally of a removed device.
@@ -361,9 +322,6 @@ public final class StoreWriter: Service, Sendable {
     /// open roll-ups (its tables go with it, ON DELETE CASCADE), so devices that come and go leave nothing behind.
     public func forget(deviceID: String) {
         pending.withLock { _ = $0.logRows.removeValue(forKey: deviceID) }
-        history.withLock { buffer in
-            buffer.lastRecorded = buffer.lastRecorded.filter { $0.key.deviceID != deviceID }
-            buffer.rollups = buffer.rollups.filter { $0.key.deviceID != deviceID }
-        }
+        history.withLock { $0.forget(deviceID: deviceID) }
     }
 }
