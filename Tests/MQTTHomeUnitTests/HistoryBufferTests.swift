@@ -14,7 +14,7 @@ struct HistoryBufferTests {
         buffer.fold([Self.sample("a", at: 1_000, 20), Self.sample("a", at: 2_000, 20), Self.sample("a", at: 3_000, 21)], limit: 100)
         buffer.fold([Self.sample("a", at: 62_999, 21), Self.sample("a", at: 63_000, 21)], limit: 100)
         #expect(buffer.rows.map(\.at) == [1_000, 3_000, 63_000])
-        let deltas = Dictionary(uniqueKeysWithValues: buffer.rollupsToWrite().map { ($0.key, $0.value) })
+        let deltas = Dictionary(uniqueKeysWithValues: buffer.deltas.map { ($0.key, $0.value) })
         let fiveMinutes = deltas[DeviceStore.BucketKey(deviceID: "a", key: "t", period: DeviceStore.fiveMinutes, start: 0)]
         #expect(fiveMinutes?.count == 5 && fiveMinutes?.sum == 103 && fiveMinutes?.min == 20 && fiveMinutes?.max == 21)
         #expect(fiveMinutes?.last == 21 && fiveMinutes?.lastAt == 63_000)
@@ -25,11 +25,11 @@ struct HistoryBufferTests {
     func written() {
         var buffer = HistoryBuffer()
         buffer.fold([Self.sample("a", at: 1_000, 1), Self.sample("b", at: 1_000, 2)], limit: 100)
-        #expect(buffer.rollupsToWrite().count == 4)
+        #expect(buffer.deltas.count == 4)
         buffer.rollupsWritten()
-        #expect(buffer.rollupsToWrite().isEmpty && buffer.pendingBuckets == 0)
+        #expect(buffer.deltas.isEmpty && buffer.pendingBuckets == 0)
         buffer.fold([Self.sample("a", at: 2_000, 5)], limit: 100)
-        let deltas = buffer.rollupsToWrite()
+        let deltas = buffer.deltas
         #expect(deltas.count == 2 && deltas.allSatisfy { $0.value.count == 1 && $0.value.sum == 5 })
     }
 
@@ -38,7 +38,7 @@ struct HistoryBufferTests {
         var buffer = HistoryBuffer()
         let period = DeviceStore.fiveMinutes
         buffer.fold([Self.sample("a", at: period - 1_000, 1), Self.sample("a", at: period + 1_000, 2), Self.sample("a", at: period - 500, 3)], limit: 100)
-        let deltas = Dictionary(uniqueKeysWithValues: buffer.rollupsToWrite().map { ($0.key, $0.value) })
+        let deltas = Dictionary(uniqueKeysWithValues: buffer.deltas.map { ($0.key, $0.value) })
         #expect(deltas.count == 3 && buffer.pendingBuckets == 3)
         let first = deltas[DeviceStore.BucketKey(deviceID: "a", key: "t", period: period, start: 0)]
         #expect(first?.count == 2 && first?.sum == 4 && first?.last == 3)
@@ -52,7 +52,7 @@ struct HistoryBufferTests {
         buffer.fold([Self.sample("a", at: 1_000, 1), Self.sample("a", at: DeviceStore.fiveMinutes + 1, 2), Self.sample("b", at: 1_000, 1)], limit: 100)
         buffer.forget(deviceID: "a")
         #expect(buffer.seriesCount == 1 && buffer.pendingBuckets == 2)
-        #expect(buffer.rollupsToWrite().allSatisfy { $0.key.deviceID == "b" })
+        #expect(buffer.deltas.allSatisfy { $0.key.deviceID == "b" })
         buffer.fold([Self.sample("c", at: 2_000, 1)], limit: 100)
         #expect(buffer.rows.last?.deviceID == "c" && buffer.seriesCount == 2)
     }
@@ -79,13 +79,13 @@ struct HistoryBufferTests {
                 }
                 buffer.fold(batch, limit: 10_000)
                 if Int.random(in: 0..<5, using: &generator) == 0 || buffer.pendingBuckets > 20 {
-                    let deltas = buffer.rollupsToWrite()
+                    let deltas = buffer.deltas
                     #expect(deltas.count == buffer.pendingBuckets)
                     for (key, delta) in deltas { written[key] = written[key].map { $0.merged(with: delta) } ?? delta }
                     buffer.rollupsWritten()
                 }
             }
-            for (key, delta) in buffer.rollupsToWrite() { written[key] = written[key].map { $0.merged(with: delta) } ?? delta }
+            for (key, delta) in buffer.deltas { written[key] = written[key].map { $0.merged(with: delta) } ?? delta }
             #expect(written.count == model.count)
             for (key, expected) in model {
                 let got = written[key]
@@ -93,5 +93,14 @@ struct HistoryBufferTests {
                 #expect(got?.lastAt == expected.lastAt, "\(key)")
             }
         }
+    }
+}
+
+extension HistoryBuffer {
+    /// Every pending delta, as the writer merges them.
+    var deltas: [(key: DeviceStore.BucketKey, value: DeviceStore.Rollup)] {
+        var all: [(key: DeviceStore.BucketKey, value: DeviceStore.Rollup)] = []
+        forEachDelta { all.append(($0, $1)) }
+        return all
     }
 }

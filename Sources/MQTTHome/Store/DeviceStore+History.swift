@@ -146,6 +146,11 @@ extension DeviceStore {
 
     /// Merges roll-up deltas into `statistics`.
     func merge<Deltas: Sequence>(rollups: Deltas, in db: Database) throws where Deltas.Element == (key: BucketKey, value: Rollup) {
+        for (bucket, rollup) in rollups { try merge(bucket, rollup, in: db) }
+    }
+
+    /// Adds one bucket's delta to its row (created if new).
+    func merge(_ bucket: BucketKey, _ rollup: Rollup, in db: Database) throws {
         let upsert = try db.cachedStatement(
             sql: """
                 INSERT INTO statistics (series, period, start, sum, count, min, max, last, last_at)
@@ -157,12 +162,10 @@ extension DeviceStore {
                     last_at = max(last_at, excluded.last_at)
                 """
         )
-        for (bucket, rollup) in rollups {
-            guard let series = try seriesID(deviceID: bucket.deviceID, key: bucket.key, in: db) else { continue }
-            try upsert.execute(arguments: [
-                series, bucket.period, bucket.start, rollup.sum, rollup.count, rollup.min, rollup.max, rollup.last, rollup.lastAt,
-            ])
-        }
+        guard let series = try seriesID(deviceID: bucket.deviceID, key: bucket.key, in: db) else { return }
+        try upsert.execute(arguments: [
+            series, bucket.period, bucket.start, rollup.sum, rollup.count, rollup.min, rollup.max, rollup.last, rollup.lastAt,
+        ])
     }
 
     /// Deletes history older than `historyBefore` and statistics older than `statisticsBefore` (ms), series by series.

@@ -195,29 +195,32 @@ public final class StoreWriter: Service, Sendable {
             }
             return (pending.logs, pending.states, pending.operations, pending.samples)
         }
-        let (rows, rollups) = history.withLock { buffer -> ([DeviceStore.Sample], [(key: DeviceStore.BucketKey, value: DeviceStore.Rollup)]) in
+        var (rows, rollups) = history.withLock { buffer -> ([DeviceStore.Sample], HistoryBuffer?) in
             buffer.fold(samples, limit: settings.queueLimit)
             let due = buffer.forceRollups || ContinuousClock.now - buffer.lastRollupWrite >= .seconds(10) || Task.isShuttingDownGracefully
-            return (buffer.rows, due ? buffer.rollupsToWrite() : [])
+            return (buffer.rows, due && buffer.pendingBuckets > 0 ? buffer : nil)
         }
-        guard !logs.isEmpty || !states.isEmpty || !operations.isEmpty || !rows.isEmpty || !rollups.isEmpty else { return true }
+        let writesRollups = rollups != nil
+        guard !logs.isEmpty || !states.isEmpty || !operations.isEmpty || !rows.isEmpty || writesRollups else { return true }
         let prunes = pruneList(for: logs)
         let store = store
         let bodies = operations.map(\.body)
         do {
-            try await store.write { db in
+            try await store.write { [rows, rollups] db in
                 for body in bodies { try body(store, db) }
                 for entry in logs { try store.append(entry, in: db) }
                 for (id, state) in states { try store.saveState(deviceID: id, state: state, in: db) }
                 for id in prunes { try store.pruneLog(deviceID: id, keep: self.settings.logLimitPerDevice, in: db) }
                 try store.append(samples: rows, in: db)
-                if !rollups.isEmpty { try store.merge(rollups: rollups, in: db) }
+                try rollups?.forEachDelta { bucket, rollup in try store.merge(bucket, rollup, in: db) }
             }
+            // The transaction's copy is gone with this one: clearing below changes the buffer in place, not a copy.
+            rollups = nil
             history.withLock { buffer in
                 buffer.recorded += rows.count
                 buffer.rows.removeFirst(min(rows.count, buffer.rows.count))
-                if !rollups.isEmpty {
-                    // Written: what folded in meanwhile (nothing, flush runs alone) stays for the next write.
+                if writesRollups {
+                    // Nothing folded meanwhile (flushes run one at a time), so every delta was written.
                     buffer.rollupsWritten()
                     buffer.lastRollupWrite = .now
                     buffer.forceRollups = false
