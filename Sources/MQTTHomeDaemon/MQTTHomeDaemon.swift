@@ -18,7 +18,7 @@ struct MQTTHomeDaemonMain {
         """
 
     static func main() async {
-        ProcessMemory.limitMallocArenas()
+        ProcessMemory.configureAllocator()
         let arguments = CommandLine.arguments.dropFirst()
         if let first = arguments.first {
             switch first {

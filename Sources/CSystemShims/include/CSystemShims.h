@@ -14,4 +14,7 @@ int mqtthome_flush_stdout(void);
 /// mallopt(M_ARENA_MAX, arenas): <malloc.h> is not part of Swift's Glibc module.
 int mqtthome_limit_malloc_arenas(int arenas);
 
+/// mallopt(M_MMAP_THRESHOLD) and mallopt(M_TRIM_THRESHOLD): fixed values turn off glibc's adjusting of both.
+int mqtthome_fix_malloc_thresholds(int mmap_threshold, int trim_threshold);
+
 #endif
