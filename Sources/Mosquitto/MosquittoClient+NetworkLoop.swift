@@ -76,8 +76,17 @@ extension MosquittoClient {
             let socketEvents = descriptors[0].revents
             let readable = socketEvents & Int16(POLLIN | POLLHUP | POLLERR) != 0
             if readable {
-                let rc = mosquitto_loop_read(pointer, 1)
-                if rc != success { return MosquittoError(code: rc) }
+                // Every packet already in the socket, up to a bound, before writing what they queued (their PUBACKs):
+                // one poll and one quick-ACK re-arm per burst instead of per message. `mosquitto_loop_read` reads one
+                // packet and returns success both after a packet and when the socket had nothing more; errno says
+                // which (EAGAIN). A spurious EAGAIN only ends the burst early.
+                var packets = 0
+                repeat {
+                    errno = 0
+                    let rc = mosquitto_loop_read(pointer, 1)
+                    if rc != success { return MosquittoError(code: rc) }
+                    packets += 1
+                } while packets < Self.packetsPerRead && errno != EAGAIN && errno != EWOULDBLOCK && mosquitto_socket(pointer) >= 0
                 if configuration.quickAck { Self.acknowledgeQuickly(mosquitto_socket(pointer)) }
             }
             let writable = socketEvents & Int16(POLLOUT) != 0
@@ -90,6 +99,10 @@ extension MosquittoClient {
             if rc != success { return MosquittoError(code: rc) }
         }
     }
+
+    /// Packets read in one pass before what they queued is written: bounds how long PUBACKs and other threads'
+    /// packets wait behind a flood of incoming ones.
+    static let packetsPerRead = 64
 
     /// TLS connections keep `mosquitto_loop`: its handshake steps are not reachable through the public API.
     func serveConnectionThroughLibraryLoop(_ pointer: OpaquePointer) -> MosquittoError {
