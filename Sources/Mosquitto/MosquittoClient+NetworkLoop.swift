@@ -61,13 +61,13 @@ extension MosquittoClient {
     /// packet. Returns why the connection ended.
     func serveConnection(_ pointer: OpaquePointer) -> MosquittoError {
         let success = Int32(MOSQ_ERR_SUCCESS.rawValue)
+        // Filled in place each pass: no allocation per message on this thread.
+        var descriptors = [pollfd(), pollfd(fd: wakeup.descriptor, events: Int16(POLLIN), revents: 0)]
         while true {
             let socket = mosquitto_socket(pointer)
             guard socket >= 0 else { return MosquittoError(code: Int32(MOSQ_ERR_NO_CONN.rawValue)) }
-            var descriptors = [
-                pollfd(fd: socket, events: Int16(POLLIN) | (mosquitto_want_write(pointer) ? Int16(POLLOUT) : 0), revents: 0),
-                pollfd(fd: wakeup.descriptor, events: Int16(POLLIN), revents: 0),
-            ]
+            descriptors[0] = pollfd(fd: socket, events: Int16(POLLIN) | (mosquitto_want_write(pointer) ? Int16(POLLOUT) : 0), revents: 0)
+            descriptors[1].revents = 0
             // One second: libmosquitto's keepalive has a granularity of seconds and a minimum of five.
             let ready = poll(&descriptors, 2, 1000)
             if ready < 0 && errno != EINTR { return MosquittoError(code: Int32(MOSQ_ERR_ERRNO.rawValue)) }
