@@ -81,7 +81,9 @@ struct HistoryBuffer: Sendable {
 
     /// Drops a removed device's series, so devices that come and go leave nothing behind.
     mutating func forget(deviceID: String) {
-        for (series, index) in slotOf where series.deviceID == deviceID {
+        // Collected first: removing while iterating `slotOf` would copy all of it at the first removal.
+        let removed = slotOf.filter { $0.key.deviceID == deviceID }
+        for (series, index) in removed {
             slotOf[series] = nil
             pendingBuckets -= (slots[index].fiveMinutes == nil ? 0 : 1) + (slots[index].hour == nil ? 0 : 1)
             slots[index] = Slot(series: DeviceStore.SeriesKey(deviceID: "", key: ""))

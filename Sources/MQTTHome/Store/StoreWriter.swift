@@ -320,7 +320,6 @@ public final class StoreWriter: Service, Sendable {
         history.withLock { ($0.seriesCount, $0.recorded, $0.dropped, $0.pruned.history, $0.pruned.statistics, $0.lastPrune, $0.pendingBuckets) }
     }
 
-    /// Forgets the log tally of a removed device.
     /// Forgets what is kept in memory for a removed device: its log tally, and its history series' last rows and
     /// open roll-ups (its tables go with it, ON DELETE CASCADE), so devices that come and go leave nothing behind.
     public func forget(deviceID: String) {
