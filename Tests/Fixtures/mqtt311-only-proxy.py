@@ -7,6 +7,7 @@ forwarded, byte for byte, to the real mosquitto on 127.0.0.1:<upstream-port>.
 Usage: mqtt311-only-proxy.py <listen-port> <upstream-port>   (prints "ready" when listening)
 """
 import asyncio
+import signal
 import sys
 
 
@@ -61,4 +62,7 @@ async def main():
         await server.serve_forever()
 
 
+# A child started from a thread that blocks signals inherits the mask: without this, SIGTERM is held and the harness
+# waits ten seconds for its SIGKILL at the end of every test that uses the proxy.
+signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGTERM, signal.SIGINT})
 asyncio.run(main())
