@@ -188,6 +188,46 @@ struct DeviceRegistryTests {
         #expect(discovery["template_errors"] == 2)
     }
 
+    @Test("load: a stored device using a refused topic loses that topic with a warning; a discovered entity using one is dropped; a clean device loads as stored")
+    func loadQuarantinesRefusedTopics() async throws {
+        let fixture = try RegistryFixture()
+        let now = Timestamp.now()
+        let clean = Device(
+            id: "clean", name: "Clean", type: "switch", createdAt: now, updatedAt: now,
+            entities: [Entity(key: "value", name: "Clean", platform: "switch", stateTopic: "s/clean", commandTopic: "s/clean/set")]
+        )
+        // Saved before the topic policy existed: a state topic inside the daemon's own tree, a discovered entity
+        // whose config commands on a discovery config topic.
+        let legacy = Device(
+            id: "legacy", name: "Legacy", type: "switch", createdAt: now, updatedAt: now,
+            entities: [
+                Entity(key: "value", name: "Legacy", platform: "switch", stateTopic: "mqtt-home/devices/x/state", commandTopic: "l/set"),
+                Entity(
+                    key: "planted", name: "Planted", platform: "switch", stateTopic: "l/planted", commandTopic: "homeassistant/switch/p/config",
+                    discovery: Entity.Discovery(
+                        key: "planted", topic: "homeassistant/switch/p/config", uniqueID: "p", platform: "switch",
+                        config: ["state_topic": "l/planted", "command_topic": "homeassistant/switch/p/config"]
+                    )
+                ),
+            ]
+        )
+        try await fixture.recorder.store.saveAll([clean, legacy])
+        try await fixture.registry.load()
+
+        let loadedClean = try fixture.registry.get("clean")
+        #expect(loadedClean["warnings"] == nil)
+        #expect(loadedClean["entities"]?[0]?["state_topic"] == "s/clean")
+        let loadedLegacy = try fixture.registry.get("legacy")
+        let warnings = loadedLegacy["warnings"]?.arrayValue?.compactMap(\.stringValue) ?? []
+        #expect(warnings.count == 2, "\(warnings)")
+        #expect(warnings.contains { $0.contains("state_topic 'mqtt-home/devices/x/state'") && $0.contains("devices/update") })
+        #expect(warnings.contains { $0.contains("entity 'planted'") })
+        #expect(loadedLegacy["entities"]?.arrayValue?.count == 1)
+        #expect(loadedLegacy["entities"]?[0]?["state_topic"] == .null)
+        #expect(loadedLegacy["entities"]?[0]?["command_topic"] == "l/set")
+        #expect(Set(fixture.bus.subscribed) == ["s/clean"])
+    }
+
     @Test("devices/import: every item checked as devices/add (and against the other items), the valid ones in one transaction and one SUBSCRIBE")
     func importMany() async throws {
         let fixture = try RegistryFixture()
