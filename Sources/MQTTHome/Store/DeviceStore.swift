@@ -50,14 +50,19 @@ public final class DeviceStore: Sendable {
             var entitiesByDevice: [String: [Entity]] = [:]
             var problems: [String: [String]] = [:]
             // Columns by position, not by name: a by-name lookup lower-cases the name on every access, and at 10,000
-            // devices that was a sixth of the start-up.
-            for row in try Row.fetchAll(db, sql: "SELECT \(Self.entityColumns) FROM entity ORDER BY device_id, position") {
+            // devices that was a sixth of the start-up. Through cursors, not fetchAll: a fetched row is a copy of
+            // every column as a DatabaseValue, decoded again from there; a cursor's row reads SQLite's columns
+            // directly (each row is used before the next step, never kept).
+            let entities = try Row.fetchCursor(db, sql: "SELECT \(Self.entityColumns) FROM entity ORDER BY device_id, position")
+            while let row = try entities.next() {
                 let deviceID: String = row[0]
                 let entity = Self.entity(from: row) { problems[deviceID, default: []].append($0) }
                 entitiesByDevice[deviceID, default: []].append(entity)
             }
             let columns = "id, name, type, origin, attributes, created_at, updated_at, version, area, area_set_by_hand, state"
-            return try Row.fetchAll(db, sql: "SELECT \(columns) FROM device ORDER BY id").map { row in
+            var loaded: [(Device, DeviceState)] = []
+            let devices = try Row.fetchCursor(db, sql: "SELECT \(columns) FROM device ORDER BY id")
+            while let row = try devices.next() {
                 let id: String = row[0]
                 var device = Device(
                     id: id,
@@ -81,8 +86,9 @@ public final class DeviceStore: Sendable {
                     problems[id, default: []].append("the stored state is not valid JSON (\(error)); it starts empty")
                 }
                 device.warnings = problems[id] ?? []
-                return (device, state)
+                loaded.append((device, state))
             }
+            return loaded
         }
     }
 
