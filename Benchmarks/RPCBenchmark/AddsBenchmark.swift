@@ -9,7 +9,7 @@ import Glibc
 /// `mqtt-home-bench adds <devices>`: `devices/add` from one caller one at a time (each waits for its reply: the
 /// commit and the SUBACK of the device's topics), then as many again from 8 callers at once. Set
 /// `MQTT_HOME_BENCH_BROKER=stock` for Debian's mosquitto defaults (Nagle on). Then ten times as many through
-/// `devices/import`.
+/// `devices/import`, and three times as many devices with a state filter.
 enum AddsBenchmark {
     static func run(devices: Int) async throws {
         let callers = 8
@@ -76,8 +76,24 @@ enum AddsBenchmark {
         }
         let importSeconds = Bench.milliseconds(clock.now - importStart) / 1000
         print("  devices/import of \(imported) in parts of 2,000: \(Bench.format(importSeconds * 1000)) ms (\(added) added)")
+        // Devices with a state filter: each is checked against every registered topic and every earlier item's.
+        let filtered = devices * 3
+        let filteredStart = clock.now
+        var filteredAdded = 0
+        for start in stride(from: 0, to: filtered, by: 1000) {
+            let part: [JSONValue] = (start..<min(filtered, start + 1000)).map { index in
+                [
+                    "name": .string("Filtered \(index)"), "type": "sensor", "state_topic": .string("adds/filtered/\(index)/+"),
+                    "state_topic_filter": true,
+                ]
+            }
+            let reply = try await setup.result("devices/import", params: ["devices": .array(part)], timeout: .seconds(600))
+            filteredAdded += Int(reply["added"]?.intValue ?? 0)
+        }
+        let filteredSeconds = Bench.milliseconds(clock.now - filteredStart) / 1000
+        print("  devices/import of \(filtered) state-filter devices in parts of 1,000: \(Bench.format(filteredSeconds * 1000)) ms (\(filteredAdded) added)")
         let count = try await setup.result("health")["devices"]?.intValue ?? -1
-        print("  devices in the registry: \(count) (expected \(devices * 2 + imported))")
+        print("  devices in the registry: \(count) (expected \(devices * 2 + imported + filtered))")
         for client in clients { await client.close() }
         await setup.close()
         await daemon.terminate()

@@ -228,6 +228,59 @@ struct DeviceRegistryTests {
         #expect(Set(fixture.bus.subscribed) == ["s/clean"])
     }
 
+    @Test("a state filter may overlap no other device's topic, in either order of adding; an update is judged on the topics it brings")
+    func stateFilterOverlaps() async throws {
+        let fixture = try RegistryFixture()
+        let registry = fixture.registry
+        func filterSpec(_ name: String, _ filter: String) -> DeviceSpec {
+            var spec = Self.spec(name, state: filter)
+            spec.stateTopicIsFilter = true
+            return spec
+        }
+        func refusal(_ spec: DeviceSpec) async -> RPCError? {
+            do throws(RPCError) { _ = try await registry.add(spec) } catch { return error }
+            return nil
+        }
+        _ = try await registry.add(Self.spec("Plug", state: "plugs/kitchen/state", command: "plugs/kitchen/set"))
+        // Filter after topic: its command topic counts as well as its state topic.
+        let broad = await refusal(filterSpec("All plugs", "plugs/+/set"))
+        #expect(broad?.message.contains("would also match device 'plug''s topic 'plugs/kitchen/set'") == true, "\(String(describing: broad))")
+        _ = try await registry.add(filterSpec("Hall plugs", "plugs/hall/+"))
+        // Topic after filter: refused too, naming the filter.
+        let late = await refusal(Self.spec("Hall lamp", state: "plugs/hall/lamp"))
+        #expect(late?.message.contains("would also be matched by device 'hall_plugs''s state filter 'plugs/hall/+'") == true, "\(String(describing: late))")
+        #expect(late?.json["data"]?["parameter"] == "state_topic")
+        let command = await refusal(Self.spec("Hall switch", state: "switches/hall", command: "plugs/hall/set"))
+        #expect(command?.json["data"]?["parameter"] == "command_topic")
+        // Once a device is gone, nothing blocks its topics.
+        _ = try await registry.remove(id: "hall_plugs")
+        _ = try await registry.add(Self.spec("Hall lamp", state: "plugs/hall/lamp"))
+        _ = try await registry.remove(id: "plug")
+        _ = try await registry.add(filterSpec("Kitchen plugs", "plugs/kitchen/#"))
+
+        // A pair accepted before this rule (stored, then loaded) does not block an unrelated update of either;
+        // changing to a topic under another's filter still does.
+        let now = Timestamp.now()
+        let filterDevice = Device(
+            id: "legacy_filter", name: "Legacy filter", type: "sensor", createdAt: now, updatedAt: now,
+            entities: [Entity(key: "value", name: "Legacy filter", platform: "sensor", stateTopic: "legacy/+", stateTopicIsFilter: true)]
+        )
+        let covered = Device(
+            id: "legacy_covered", name: "Legacy covered", type: "sensor", createdAt: now, updatedAt: now,
+            entities: [Entity(key: "value", name: "Legacy covered", platform: "sensor", stateTopic: "legacy/a")]
+        )
+        let stored = try RegistryFixture()
+        try await stored.recorder.store.saveAll([filterDevice, covered])
+        try await stored.registry.load()
+        var area = DeviceSpec()
+        area.area = .some("Hall")
+        #expect(try await stored.registry.update(id: "legacy_covered", area)["area"] == "Hall")
+        #expect(try await stored.registry.update(id: "legacy_filter", area)["area"] == "Hall")
+        var move = DeviceSpec()
+        move.stateTopic = "legacy/b"
+        await #expect(throws: RPCError.self) { try await stored.registry.update(id: "legacy_covered", move) }
+    }
+
     @Test("devices/import: every item checked as devices/add (and against the other items), the valid ones in one transaction and one SUBSCRIBE")
     func importMany() async throws {
         let fixture = try RegistryFixture()

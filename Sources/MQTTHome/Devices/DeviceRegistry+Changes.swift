@@ -50,7 +50,7 @@ extension DeviceRegistry {
         var accepted: [(position: Int, device: Device)] = []
         for (position, add) in batch.enumerated() {
             do throws(RPCError) {
-                let device = try checkedNewDevice(add.spec, at: now, batch: checked)
+                let device = try checkedNewDevice(add.spec, at: now, batch: &checked)
                 checked.accept(device)
                 accepted.append((position, device))
             } catch {
@@ -111,7 +111,7 @@ extension DeviceRegistry {
                 if device.entities.count == 1 { device.entities[0].platform = device.type }
             }
             guard device != old else { return (Self.describe(old, state), SubscriptionReceipt(messageIDs: [])) }
-            try checkTopics(device)
+            try checkTopics(device, replacing: old)
             device.warnings = []
             device.version += 1
             device.updatedAt = Timestamp.now()

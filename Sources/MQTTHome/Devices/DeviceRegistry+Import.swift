@@ -21,7 +21,7 @@ extension DeviceRegistry {
             var batch = NewDeviceBatch(origin: .importList)
             for (index, item) in items.enumerated() {
                 do throws(RPCError) {
-                    let device = try checkedNewDevice(try Self.importedSpec(item), at: now, batch: batch)
+                    let device = try checkedNewDevice(try Self.importedSpec(item), at: now, batch: &batch)
                     batch.accept(device)
                     accepted.append((index, device))
                 } catch {
@@ -68,7 +68,7 @@ extension DeviceRegistry {
 
     /// The manual device `spec` describes, checked as `devices/add` checks it: against the registry and against the
     /// devices accepted before it in `batch`.
-    func checkedNewDevice(_ spec: DeviceSpec, at now: String, batch: NewDeviceBatch) throws(RPCError) -> Device {
+    func checkedNewDevice(_ spec: DeviceSpec, at now: String, batch: inout NewDeviceBatch) throws(RPCError) -> Device {
         guard let name = spec.name, let type = spec.type, let stateTopic = spec.stateTopic else { throw .invalidParams("name", "required") }
         if let earlier = batch.names[name.lowercased()] {
             switch batch.origin {
@@ -101,25 +101,14 @@ extension DeviceRegistry {
                     throw .invalidParams(key, "'\(topic)' is already the command topic of '\(owner)' \(batch.clashContext); two devices cannot be commanded on one topic")
                 }
             }
-            // A state filter must not match another device's topics, in the registry (checked above) or in the batch.
-            if let filter = entity.stateTopic, entity.stateTopicIsFilter {
-                for other in batch.devices {
-                    for otherEntity in other.entities {
-                        for (_, topic) in otherEntity.allTopics where TopicRules.overlaps(filter, topic) {
-                            throw .invalidParams("state_topic", "filter '\(filter)' would also match '\(other.id)''s topic '\(topic)' \(batch.clashContext)")
-                        }
+            // The overlaps checked above against the registry, now against the batch.
+            for (key, topic) in entity.allTopics {
+                if entity.stateTopicIsFilter && key == "state_topic" {
+                    if let other = batch.topic(overlapping: topic) {
+                        throw .invalidParams(key, "filter '\(topic)' would also match '\(other.deviceID)''s topic '\(other.topic)' \(batch.clashContext)")
                     }
-                }
-            }
-        }
-        // And an earlier device's state filter must not match this one's topics.
-        for other in batch.filtered {
-            for otherEntity in other.entities {
-                guard let filter = otherEntity.stateTopic, otherEntity.stateTopicIsFilter else { continue }
-                for entity in device.entities {
-                    for (key, topic) in entity.allTopics where TopicRules.overlaps(filter, topic) {
-                        throw .invalidParams(key, "'\(topic)' would also be matched by '\(other.id)''s state filter '\(filter)' \(batch.clashContext)")
-                    }
+                } else if let other = batch.stateFilter(matching: topic) {
+                    throw .invalidParams(key, "'\(topic)' would also be matched by '\(other.deviceID)''s state filter '\(other.topic)' \(batch.clashContext)")
                 }
             }
         }

@@ -27,27 +27,35 @@ extension DeviceRegistry {
     }
 
     /// Refuses a manual device's topics that the policy forbids, a state filter that would also match another
-    /// device's topics, and a command topic another device is already commanded on.
-    func checkTopics(_ device: Device) throws(RPCError) {
+    /// device's topics, a topic another device's state filter would match, and a command topic another device is
+    /// already commanded on. The overlap checks judge only the topics `old` (the version being updated) did not have:
+    /// a device is not refused a change of its area for a pairing that was accepted before.
+    func checkTopics(_ device: Device, replacing old: Device? = nil) throws(RPCError) {
         for entity in device.entities {
             for (key, topic) in entity.allTopics {
                 if let problem = policy.problem(topic) { throw .invalidParams(key, "'\(topic)' \(problem)") }
             }
         }
+        let known = Set(old?.entities.flatMap { $0.allTopics.map(\.topic) } ?? [])
         let conflict = table.withLock { table -> RPCError? in
             for entity in device.entities {
-                if let filter = entity.stateTopic, entity.stateTopicIsFilter {
-                    for other in table.devices.values where other.id != device.id {
-                        for otherEntity in other.entities {
-                            for (_, topic) in otherEntity.allTopics where TopicRules.overlaps(filter, topic) {
-                                return .invalidParams(
-                                    "state_topic",
-                                    "filter '\(filter)' would also match device '\(other.id)''s topic '\(topic)'; narrow it so that it matches only this device's topics"
-                                )
-                            }
+                for (key, topic) in entity.allTopics where !known.contains(topic) {
+                    if entity.stateTopicIsFilter && key == "state_topic" {
+                        if let other = table.topic(overlapping: topic, except: device.id) {
+                            return .invalidParams(
+                                key,
+                                "filter '\(topic)' would also match device '\(other.deviceID)''s topic '\(other.topic)'; narrow it so that it matches only this device's topics"
+                            )
                         }
+                    } else if let other = table.stateFilter(matching: topic, except: device.id) {
+                        return .invalidParams(
+                            key,
+                            "'\(topic)' would also be matched by device '\(other.deviceID)''s state filter '\(other.topic)'; a topic can feed only the device whose filter matches it"
+                        )
                     }
                 }
+            }
+            for entity in device.entities {
                 for (key, topic) in entity.commandTopics {
                     if let owner = table.devices(commandedOn: topic).first(where: { $0 != device.id }) {
                         return .invalidParams(key, "'\(topic)' is already the command topic of device '\(owner)'; two devices cannot be commanded on one topic")

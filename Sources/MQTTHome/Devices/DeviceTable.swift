@@ -23,6 +23,23 @@ struct DeviceTable {
         var entityKey: String
     }
 
+    /// One topic a device reads or is commanded on, for the overlap checks of manual devices' state filters.
+    struct TopicUse: Equatable, Sendable {
+        var deviceID: String
+        var topic: String
+        /// A manual entity's `state_topic` with `state_topic_filter`: the only kind of topic that is a filter.
+        var isStateFilter: Bool
+
+        /// Every topic of `device`.
+        static func all(of device: Device) -> [TopicUse] {
+            device.entities.flatMap { entity in
+                entity.allTopics.map { key, topic in
+                    TopicUse(deviceID: device.id, topic: topic, isStateFilter: entity.stateTopicIsFilter && key == "state_topic")
+                }
+            }
+        }
+    }
+
     /// What HA's availability logic needs per entity: the last result of each availability source, the latest one,
     /// and when its state last arrived (for `expire_after`).
     struct EntityTracking: Sendable {
@@ -57,6 +74,9 @@ struct DeviceTable {
     private(set) var discoveredEntities = 0
     /// When each device last gave the history a sample (ms), for the one-a-second bound.
     var lastSampled: [String: Int64] = [:]
+    /// Every device's topics, for a new state filter's overlap check: built at the first such check and kept up to
+    /// date from then on, so that a registry without filter devices never pays its memory.
+    private var topicUses: TopicOverlapIndex<TopicUse>?
 
     var count: Int { devices.count }
 
@@ -96,6 +116,30 @@ struct DeviceTable {
         return nil
     }
     func devices(commandedOn topic: String) -> Set<String> { commandTopics[topic] ?? [] }
+
+    /// A topic of a device other than `deviceID` that `filter` overlaps, if any.
+    mutating func topic(overlapping filter: String, except deviceID: String) -> TopicUse? {
+        if topicUses == nil {
+            var built = TopicOverlapIndex<TopicUse>()
+            for device in devices.values {
+                for use in TopicUse.all(of: device) { built.insert(use, for: use.topic) }
+            }
+            topicUses = built
+        }
+        return topicUses?.first(overlapping: filter) { $0.deviceID != deviceID }
+    }
+
+    /// The state filter of a device other than `deviceID` that matches the plain `topic`, if any (the route index holds
+    /// every state filter).
+    func stateFilter(matching topic: String, except deviceID: String) -> TopicUse? {
+        for route in index.matches(topic) where route.deviceID != deviceID {
+            guard let entity = devices[route.deviceID]?.entities.first(where: { $0.key == route.entityKey }),
+                entity.stateTopicIsFilter, let filter = entity.stateTopic
+            else { continue }
+            return TopicUse(deviceID: route.deviceID, topic: filter, isStateFilter: true)
+        }
+        return nil
+    }
 
     /// Command topics that more than one device is commanded on.
     var sharedCommandTopics: Int { commandTopics.values.reduce(0) { $0 + ($1.count > 1 ? 1 : 0) } }
@@ -165,6 +209,9 @@ struct DeviceTable {
 
     private mutating func index(_ device: Device) -> [String] {
         devices[device.id] = device
+        if topicUses != nil {
+            for use in TopicUse.all(of: device) { topicUses?.insert(use, for: use.topic) }
+        }
         for entity in device.entities {
             for (_, topic) in entity.commandTopics { commandTopics[topic, default: []].insert(device.id) }
         }
@@ -200,7 +247,10 @@ struct DeviceTable {
     private mutating func unindex(_ device: Device) -> [String] {
         let compiled = behaviors.removeValue(forKey: device.id) ?? [:]
         discoveredEntities -= compiled.count
-        devices.removeValue(forKey: device.id)
+        let stored = devices.removeValue(forKey: device.id) ?? device
+        if topicUses != nil {
+            for use in TopicUse.all(of: stored) { topicUses?.remove(use, for: use.topic) }
+        }
         if names[device.name.lowercased()] == device.id { names.removeValue(forKey: device.name.lowercased()) }
         for entity in device.entities {
             for (_, topic) in entity.commandTopics {

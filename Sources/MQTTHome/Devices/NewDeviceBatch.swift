@@ -16,9 +16,11 @@ struct NewDeviceBatch {
     private(set) var ids = Set<String>()
     /// Command topic → id of the accepted device commanded on it.
     private(set) var commandTopics: [String: String] = [:]
-    /// The accepted devices with a state filter: the only ones whose topics a later device can collide with beyond
-    /// names, ids and command topics.
-    private(set) var filtered: [Device] = []
+    /// Whether an accepted device has a state filter: until one does, no later device can fall under one.
+    private var hasStateFilters = false
+    /// The accepted devices' topics, built at the first overlap question and kept up to date from then on (an import
+    /// without filters never builds it).
+    private var topicUses: TopicOverlapIndex<DeviceTable.TopicUse>?
 
     init(origin: Origin) {
         self.origin = origin
@@ -29,11 +31,36 @@ struct NewDeviceBatch {
 
     mutating func accept(_ device: Device) {
         devices.append(device)
-        if device.entities.contains(where: \.stateTopicIsFilter) { filtered.append(device) }
+        if device.entities.contains(where: \.stateTopicIsFilter) { hasStateFilters = true }
+        if topicUses != nil {
+            for use in DeviceTable.TopicUse.all(of: device) { topicUses?.insert(use, for: use.topic) }
+        }
         names[device.name.lowercased()] = device.id
         ids.insert(device.id)
         for entity in device.entities {
             for (_, topic) in entity.commandTopics { commandTopics[topic] = device.id }
         }
+    }
+
+    /// A topic of an accepted device that the state filter `filter` overlaps, if any.
+    mutating func topic(overlapping filter: String) -> DeviceTable.TopicUse? {
+        guard !devices.isEmpty else { return nil }
+        return uses().first(overlapping: filter) { _ in true }
+    }
+
+    /// An accepted device's state filter that matches `topic`, if any.
+    mutating func stateFilter(matching topic: String) -> DeviceTable.TopicUse? {
+        guard hasStateFilters else { return nil }
+        return uses().first(overlapping: topic, where: \.isStateFilter)
+    }
+
+    private mutating func uses() -> TopicOverlapIndex<DeviceTable.TopicUse> {
+        if let topicUses { return topicUses }
+        var built = TopicOverlapIndex<DeviceTable.TopicUse>()
+        for device in devices {
+            for use in DeviceTable.TopicUse.all(of: device) { built.insert(use, for: use.topic) }
+        }
+        topicUses = built
+        return built
     }
 }
