@@ -30,6 +30,8 @@ enum IngestBenchmark {
 
         let ceiling = try await measureCeiling(port: port, devices: devices, messages: messages, qos: qos)
         print("  broker ceiling (publisher -> plain subscriber): \(Bench.format(ceiling)) msg/s")
+        let floor = try await measureStartFloor(port: port, devices: devices)
+        print("  start-up floor (one plain client doing a start-up's broker work): online after \(Bench.format(Bench.milliseconds(floor))) ms")
 
         // Stored devices, written straight into the daemon's database before it starts.
         let store = try DeviceStore(directory: directory + "/data")
@@ -162,6 +164,51 @@ enum IngestBenchmark {
         await publisher.disconnect()
         await subscriber.disconnect()
         return Double(outcome.0) / (Bench.milliseconds(outcome.1 - start) / 1000)
+    }
+
+    /// What the broker alone needs for the daemon's start-up, as the ceiling is for ingest: one client connects,
+    /// subscribes to every device's state topic without waiting, publishes each device's document, state and
+    /// availability retained at QoS 0 (the daemon's payloads, built beforehand) and then a retained QoS 1 `online`;
+    /// timed from before the connect until a watcher has seen `online` and every state, as the start-up is.
+    static func measureStartFloor(port: Int, devices: Int) async throws -> Duration {
+        let now = Timestamp.now()
+        let documents = (0..<devices).map { index in
+            Device(
+                id: "dev\(index)", name: "Device \(index)", type: "sensor", createdAt: now, updatedAt: now,
+                entities: [Entity(key: "temperature", name: "T", platform: "sensor", stateTopic: "bench/dev/\(index)")]
+            ).document.jsonBytes
+        }
+        let state = DeviceState().json.jsonBytes
+        let watcher = try await Bench.mqttClient(port: port, name: "bench-floor-watch")
+        try await watcher.subscribe(["floor/status", "floor/devices/+/state"], qos: .atLeastOnce)
+        let clock = ContinuousClock()
+        let started = clock.now
+        let client = try await Bench.mqttClient(port: port, name: "bench-floor")
+        let subscribing = Task { try await client.subscribe((0..<devices).map { "floor/dev/\($0)" }, qos: .atLeastOnce) }
+        for (index, document) in documents.enumerated() {
+            try client.publish("floor/devices/dev\(index)", payload: document, qos: .atMostOnce, retain: true)
+            try client.publish("floor/devices/dev\(index)/state", payload: state, qos: .atMostOnce, retain: true)
+            try client.publish("floor/devices/dev\(index)/availability", payload: Array("offline".utf8), qos: .atMostOnce, retain: true)
+        }
+        try await client.publishAndWait("floor/status", payload: Array(#"{"state":"online"}"#.utf8), qos: .atLeastOnce, retain: true)
+        var states = 0
+        var online = false
+        for await message in watcher.messages {
+            if message.topic == "floor/status" { online = true } else { states += 1 }
+            if online && states == devices { break }
+        }
+        let elapsed = clock.now - started
+        try await subscribing.value
+        // Retained topics cleared, so the broker holds no more than the daemon's run adds.
+        for index in 0..<devices {
+            for suffix in ["", "/state", "/availability"] {
+                try client.publish("floor/devices/dev\(index)\(suffix)", payload: [], qos: .atMostOnce, retain: true)
+            }
+        }
+        try await client.publishAndWait("floor/status", payload: [], qos: .atLeastOnce, retain: true)
+        await client.disconnect()
+        await watcher.disconnect()
+        return elapsed
     }
 
     /// Counts devices whose retained state carries the last sequence number sent to them.
