@@ -29,9 +29,9 @@ let package = Package(
             pkgConfig: "libmosquitto",
             providers: [.apt(["libmosquitto-dev"])]
         ),
+        // Headers only (libcurl4-openssl-dev): the Curl module loads libcurl with dlopen when an HTTP client needs it.
         .systemLibrary(
             name: "CCurl",
-            pkgConfig: "libcurl",
             providers: [.apt(["libcurl4-openssl-dev"])]
         ),
         .target(name: "CSystemShims"),

@@ -60,8 +60,11 @@ public final class HTTPClient: Sendable {
         for _ in 0..<workerCount {
             let queue = queue
             let didStart = WorkerThread.start {
-                guard let transfer = CurlTransfer() else {
-                    queue.close(failing: .transfer(code: -1, message: "libcurl could not be initialized"))
+                let transfer: CurlTransfer
+                do throws(CurlError) {
+                    transfer = try CurlTransfer()
+                } catch {
+                    queue.close(failing: error)
                     return
                 }
                 while let job = queue.pop() {

@@ -77,7 +77,7 @@ struct DaemonHealth: Sendable {
             "broker_bridge": bridge,
             "history": history,
             "libmosquitto": .string(MosquittoLibrary.version),
-            "libcurl": .string(CurlLibrary.version),
+            "libcurl": CurlLibrary.loadedVersion.map { .string($0) } ?? .null,
         ]
     }
 

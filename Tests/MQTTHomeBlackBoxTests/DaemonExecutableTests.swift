@@ -85,6 +85,10 @@ struct DaemonExecutableTests {
         let result = try JSONParser.parse(String(health.standardOutput.dropLast())) as JSONValue?
         #expect(result?["mqtt"]?["embedded_broker"] == true)
         #expect(result?["mqtt"]?["broker"] == .string("127.0.0.1:\(recorded)"))
+        // No EMQX configured: libcurl is never loaded (health says null) nor mapped into the daemon.
+        #expect(result?["libcurl"] == .null)
+        let maps = try String(contentsOfFile: "/proc/\(daemon.pid)/maps", encoding: .utf8)
+        #expect(!maps.contains("libcurl"), "libcurl is mapped into a daemon without EMQX")
 
         // Private: an anonymous client, or one with a made-up login, is refused; the CLI's login is in a 0600 file.
         let anonymous = try await ProcessRunner.run("/usr/bin/mosquitto_sub", ["-p", String(recorded), "-t", "#", "-W", "1"])
@@ -144,6 +148,8 @@ struct DaemonExecutableTests {
             #expect(result.exitCode == 0, "\(arguments): \(result.standardError)")
             replies += result.standardOutput + result.standardError
         }
+        // The EMQX bridge loaded libcurl: health names its version.
+        #expect(replies.contains("libcurl/"), "no libcurl version in health with EMQX configured")
         for hidden in [secret, FakeEMQX.apiSecret] {
             #expect(!replies.contains(hidden), "a secret in a reply")
             #expect(!harness.daemon.log.contains(hidden), "a secret in the log")
