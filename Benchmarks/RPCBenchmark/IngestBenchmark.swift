@@ -96,6 +96,7 @@ enum IngestBenchmark {
         let cpu = Bench.cpuMicroseconds(of: daemon.pid) - cpuBefore
         let rss = Bench.rss(of: daemon.pid)
         let peak = Bench.peakRSS(of: daemon.pid)
+        let (anonymous, files) = (Bench.statusField("RssAnon", of: daemon.pid), Bench.statusField("RssFile", of: daemon.pid))
         // The newest state of each device is published at most one coalescing window (100 ms) after it arrived.
         try await Task.sleep(for: .milliseconds(300))
         let verified = try await verifyLastSequence(port: port, devices: devices, messages: messages)
@@ -111,7 +112,8 @@ enum IngestBenchmark {
         print("  lost: \(messages - last.matched) (daemon received \(last.matched) of \(messages); "
             + "client buffer drops \(last.dropped), store drops \(last.storeDropped))")
         print("  last sequence number correct on \(verified) of \(devices) retained state topics")
-        print("  daemon CPU: \(Bench.format(cpu / Double(max(1, last.matched)))) µs per message; RSS \(rss / 1024) MiB (peak \(peak / 1024) MiB)")
+        print("  daemon CPU: \(Bench.format(cpu / Double(max(1, last.matched)))) µs per message; RSS \(rss / 1024) MiB (peak \(peak / 1024) MiB; "
+            + "heap and stacks \(anonymous / 1024) MiB, the binary's and its libraries' pages \(files / 1024) MiB)")
     }
 
     /// Publishes `{"seq":n,"temperature":…}` round-robin to `bench/dev/<n % devices>`, then waits for the last.
