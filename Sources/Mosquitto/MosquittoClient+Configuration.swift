@@ -5,6 +5,9 @@ extension MosquittoClient {
         public var port: Int
         /// Seconds between PINGREQs when idle; the broker drops the client after 1.5× this without traffic.
         public var keepAlive: Int
+        /// How long one attempt may take from its start to the CONNACK (TCP connect, TLS handshake, CONNECT) before
+        /// it is abandoned and counted as failed; without it a stalled handshake waited for the keepalive.
+        public var connectTimeout: Duration
         public var clientID: String
         public var username: String?
         public var password: String?
@@ -68,6 +71,7 @@ extension MosquittoClient {
             host: String = "localhost",
             port: Int = 1883,
             keepAlive: Int = 30,
+            connectTimeout: Duration = .seconds(10),
             clientID: String,
             username: String? = nil,
             password: String? = nil,
@@ -86,6 +90,7 @@ extension MosquittoClient {
             self.host = host
             self.port = port
             self.keepAlive = keepAlive
+            self.connectTimeout = connectTimeout
             self.clientID = clientID
             self.username = username
             self.password = password

@@ -33,7 +33,9 @@ extension MosquittoClient {
             }
             var failure: MosquittoError? = rc == Int32(MOSQ_ERR_SUCCESS.rawValue) ? nil : MosquittoError(code: rc)
             if failure == nil {
-                failure = configuration.tls == nil ? serveConnection(pointer) : serveConnectionThroughLibraryLoop(pointer)
+                let deadline = ContinuousClock.now + configuration.connectTimeout
+                failure = configuration.tls == nil
+                    ? serveConnection(pointer, connectDeadline: deadline) : serveConnectionThroughLibraryLoop(pointer, connectDeadline: deadline)
             }
             let (accepted, refusal, retryNow) = state.withLock {
                 ($0.attemptAccepted, $0.attemptRefusal, $0.retryImmediately)
@@ -59,13 +61,14 @@ extension MosquittoClient {
     /// is written in the same pass, a batch queued by other threads costs one wake-up, and the quick ACK is
     /// re-armed only after a read. `mosquitto_loop` instead reads one socketpair byte per pass, one pass per queued
     /// packet. Returns why the connection ended.
-    func serveConnection(_ pointer: OpaquePointer) -> MosquittoError {
+    func serveConnection(_ pointer: OpaquePointer, connectDeadline: ContinuousClock.Instant) -> MosquittoError {
         let success = Int32(MOSQ_ERR_SUCCESS.rawValue)
         // Filled in place each pass: no allocation per message on this thread.
         var descriptors = [pollfd(), pollfd(fd: wakeup.descriptor, events: Int16(POLLIN), revents: 0)]
         while true {
             let socket = mosquitto_socket(pointer)
             guard socket >= 0 else { return MosquittoError(code: Int32(MOSQ_ERR_NO_CONN.rawValue)) }
+            if let stalled = connectStalled(pointer, deadline: connectDeadline) { return stalled }
             descriptors[0] = pollfd(fd: socket, events: Int16(POLLIN) | (mosquitto_want_write(pointer) ? Int16(POLLOUT) : 0), revents: 0)
             descriptors[1].revents = 0
             // One second: libmosquitto's keepalive has a granularity of seconds and a minimum of five.
@@ -105,12 +108,34 @@ extension MosquittoClient {
     static let packetsPerRead = 64
 
     /// TLS connections keep `mosquitto_loop`: its handshake steps are not reachable through the public API.
-    func serveConnectionThroughLibraryLoop(_ pointer: OpaquePointer) -> MosquittoError {
+    func serveConnectionThroughLibraryLoop(_ pointer: OpaquePointer, connectDeadline: ContinuousClock.Instant) -> MosquittoError {
         while true {
+            if let stalled = connectStalled(pointer, deadline: connectDeadline) { return stalled }
             let rc = mosquitto_loop(pointer, 1000, 1)
             if rc != Int32(MOSQ_ERR_SUCCESS.rawValue) { return MosquittoError(code: rc) }
             if configuration.quickAck { Self.acknowledgeQuickly(mosquitto_socket(pointer)) }
         }
+    }
+
+    /// An attempt with no CONNACK by `deadline`, closed and described: whether TCP got connected tells a broker that
+    /// never answered the handshake from one that never took the connection. Checked once per pass (at most a second
+    /// apart: both loops wait one second at most).
+    func connectStalled(_ pointer: OpaquePointer, deadline: ContinuousClock.Instant) -> MosquittoError? {
+        guard ContinuousClock.now >= deadline, !state.withLock({ $0.attemptAccepted }) else { return nil }
+        let socket = mosquitto_socket(pointer)
+        var address = sockaddr_storage()
+        var length = socklen_t(MemoryLayout<sockaddr_storage>.size)
+        let tcpConnected = socket >= 0 && withUnsafeMutablePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getpeername(socket, $0, &length) == 0 }
+        }
+        let phase = !tcpConnected ? "the TCP connection was not established"
+            : configuration.tls != nil ? "TCP connected; the TLS handshake or the CONNECT got no answer"
+            : "TCP connected; the CONNECT got no answer"
+        // The next attempt's mosquitto_reconnect_async closes this socket before opening its own.
+        return .library(
+            code: Int32(MOSQ_ERR_TIMEOUT.rawValue),
+            message: "no CONNACK within \(configuration.connectTimeout.components.seconds) s of starting the connection (\(phase))"
+        )
     }
 
     /// Re-arms Linux's `TCP_QUICKACK` after each read: a broker with Nagle on (Debian's mosquitto: `set_tcp_nodelay

@@ -33,6 +33,37 @@ struct MosquittoClientTests {
         )
     }
 
+    @Test(
+        "an attempt with no CONNACK is abandoned at connectTimeout, saying whether TCP connected, not at the keepalive",
+        arguments: [false, true]
+    )
+    func connectTimeout(tls: Bool) async throws {
+        let silent = try SilentListener()
+        let client = try MosquittoClient(
+            configuration: .init(
+                host: "127.0.0.1",
+                port: silent.port,
+                keepAlive: 30,
+                connectTimeout: .seconds(1),
+                clientID: RPCClient.uniqueClientID(prefix: "wrapper-test"),
+                tls: tls ? .init(insecure: true) : nil,
+                reconnect: false
+            ),
+            logger: Logger(label: "wrapper-test")
+        )
+        let clock = ContinuousClock()
+        let start = clock.now
+        do {
+            try await withTimeout(.seconds(15)) { try await client.connect() }
+            Issue.record("connected to a listener that never answers")
+        } catch {
+            #expect("\(error)".contains("no CONNACK within 1 s"), "\(error)")
+            #expect("\(error)".contains(tls ? "the TLS handshake or the CONNECT got no answer" : "TCP connected; the CONNECT got no answer"), "\(error)")
+        }
+        #expect(clock.now - start < .seconds(10), "waited \(clock.now - start)")
+        await client.disconnect()
+    }
+
     @Test("publish/subscribe round trip carries every MQTT 5 property unchanged")
     func roundTripWithProperties() async throws {
         let broker = try await TestBroker.start()
