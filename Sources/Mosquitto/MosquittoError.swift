@@ -32,6 +32,9 @@ public enum MosquittoError: Error, Sendable, Hashable, CustomStringConvertible {
                 message: "TLS handshake failed: the broker's certificate is not signed by the configured CA, does not "
                     + "match the host name, or the broker does not speak TLS on this port"
             )
+        } else if code == Int32(MOSQ_ERR_KEEPALIVE.rawValue) {
+            // libmosquitto 2.0.11 has no text for it ("Unknown error.").
+            self = .library(code: code, message: "nothing came from the broker within the keepalive interval; the connection is treated as lost")
         } else {
             self = .library(code: code, message: String(cString: mosquitto_strerror(code)))
         }

@@ -8,6 +8,8 @@ struct MosquittoErrorTests {
     func libraryCodes() {
         #expect(MosquittoError(code: Int32(MOSQ_ERR_NO_CONN.rawValue)).description == "The client is not currently connected.")
         #expect(MosquittoError(code: Int32(MOSQ_ERR_INVAL.rawValue)).description == "Invalid function arguments provided.")
+        // The one libmosquitto 2.0.11 calls "Unknown error.".
+        #expect(MosquittoError(code: Int32(MOSQ_ERR_KEEPALIVE.rawValue)).description.contains("keepalive interval"))
     }
 
     @Test("CONNACK refusals are worded per protocol and flagged as authentication failures")
