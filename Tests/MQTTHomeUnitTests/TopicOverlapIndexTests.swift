@@ -9,7 +9,7 @@ struct TopicOverlapIndexTests {
         arguments: [1, 2, 3, 4, 5, 6, 7, 8]
     )
     func agreesWithPairwiseOverlap(seed: UInt64) {
-        var random = SplitMix64(seed: seed)
+        var random = FuzzInput(seed: seed)
         // Few distinct levels, so that overlaps, `$` roots and empty levels are common.
         let levels = ["a", "b", "", "$s", "+", "#"]
         func filter() -> String {
@@ -56,18 +56,5 @@ struct TopicOverlapIndexTests {
         index.remove("hall", for: "home/+/state")
         #expect(index.count == 0)
         #expect(index.first(overlapping: "#", where: { _ in true }) == nil)
-    }
-}
-
-/// A seeded generator, so that a failing case can be run again.
-private struct SplitMix64 {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var value = state
-        value = (value ^ (value >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        value = (value ^ (value >> 27)) &* 0x94D0_49BB_1331_11EB
-        return value ^ (value >> 31)
     }
 }
