@@ -94,20 +94,21 @@ public final class DeviceStore: Sendable {
 
     /// Inserts or replaces a device and its entities (its state and log are kept on replace).
     func save(_ device: Device, in db: Database) throws {
-        try db.execute(
+        // Cached statements: an import saves 10,000 devices in one transaction, and parsing (and authorizing) the same
+        // SQL for each of them was a third of the writer's time.
+        try db.cachedStatement(
             sql: """
                 INSERT INTO device (id, name, type, origin, attributes, created_at, updated_at, version, area, area_set_by_hand)
                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                 ON CONFLICT(id) DO UPDATE SET name = excluded.name, type = excluded.type, origin = excluded.origin,
                     attributes = excluded.attributes, updated_at = excluded.updated_at, version = excluded.version,
                     area = excluded.area, area_set_by_hand = excluded.area_set_by_hand
-                """,
-            arguments: [
-                device.id, device.name, device.type, device.origin, JSONValue.object(device.attributes).jsonString,
-                device.createdAt, device.updatedAt, device.version, device.area, device.areaSetByHand,
-            ]
-        )
-        try db.execute(sql: "DELETE FROM entity WHERE device_id = ?", arguments: [device.id])
+                """
+        ).execute(arguments: [
+            device.id, device.name, device.type, device.origin, JSONValue.object(device.attributes).jsonString,
+            device.createdAt, device.updatedAt, device.version, device.area, device.areaSetByHand,
+        ])
+        try db.cachedStatement(sql: "DELETE FROM entity WHERE device_id = ?").execute(arguments: [device.id])
         let insert = try db.cachedStatement(
             sql: """
                 INSERT INTO entity (device_id, key, position, name, platform, state_topic, state_topic_is_filter,
