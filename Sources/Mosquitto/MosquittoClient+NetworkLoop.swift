@@ -117,9 +117,9 @@ extension MosquittoClient {
         }
     }
 
-    /// An attempt with no CONNACK by `deadline`, closed and described: whether TCP got connected tells a broker that
-    /// never answered the handshake from one that never took the connection. Checked once per pass (at most a second
-    /// apart: both loops wait one second at most).
+    /// An attempt with no CONNACK by `deadline`, described: whether TCP got connected tells a listener that never
+    /// answered (a stalled broker, a TLS port reached in plain text) from one that never took the connection. Checked
+    /// once per pass (at most a second apart: both loops wait one second at most).
     func connectStalled(_ pointer: OpaquePointer, deadline: ContinuousClock.Instant) -> MosquittoError? {
         guard ContinuousClock.now >= deadline, !state.withLock({ $0.attemptAccepted }) else { return nil }
         let socket = mosquitto_socket(pointer)
