@@ -34,7 +34,7 @@ public enum CurlLibrary {
 
     /// `curl_global_init` is not thread-safe: it runs once, behind a `static let`.
     private static let library: Result<Functions, CurlError> = {
-        let result = load()
+        let result = load(soname)
         if case .success(let functions) = result {
             let code = functions.globalInit(Int(CURL_GLOBAL_DEFAULT))
             guard code == CURLE_OK else { return .failure(.transfer(code: Int(code.rawValue), message: "curl_global_init failed")) }
@@ -53,8 +53,9 @@ public enum CurlLibrary {
         return String(cString: text)
     }
 
-    private static func load() -> Result<Functions, CurlError> {
-        guard let handle = dlopen(soname, RTLD_NOW | RTLD_LOCAL) else {
+    /// Opens `library` and finds every entry point; what failed, worded for the log, otherwise.
+    static func load(_ library: String) -> Result<Functions, CurlError> {
+        guard let handle = dlopen(library, RTLD_NOW | RTLD_LOCAL) else {
             let reason = dlerror().map { String(cString: $0) } ?? "unknown reason"
             return .failure(.transfer(code: -1, message: "libcurl cannot be loaded (\(reason)); install the libcurl4 package"))
         }
@@ -91,7 +92,7 @@ public enum CurlLibrary {
             let slistAppend, let slistFreeAll, let easySetopt, let easyGetinfo
         else {
             dlclose(handle)
-            return .failure(.transfer(code: -1, message: "\(soname) lacks \(missing.joined(separator: ", "))"))
+            return .failure(.transfer(code: -1, message: "\(library) lacks \(missing.joined(separator: ", "))"))
         }
         return .success(
             Functions(
