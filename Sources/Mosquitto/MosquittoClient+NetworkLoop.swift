@@ -62,13 +62,14 @@ extension MosquittoClient {
     /// re-armed only after a read. `mosquitto_loop` instead reads one socketpair byte per pass, one pass per queued
     /// packet. Returns why the connection ended.
     func serveConnection(_ pointer: OpaquePointer, connectDeadline: ContinuousClock.Instant) -> MosquittoError {
+        var connectDeadline: ContinuousClock.Instant? = connectDeadline
         let success = Int32(MOSQ_ERR_SUCCESS.rawValue)
         // Filled in place each pass: no allocation per message on this thread.
         var descriptors = [pollfd(), pollfd(fd: wakeup.descriptor, events: Int16(POLLIN), revents: 0)]
         while true {
             let socket = mosquitto_socket(pointer)
             guard socket >= 0 else { return MosquittoError(code: Int32(MOSQ_ERR_NO_CONN.rawValue)) }
-            if let stalled = connectStalled(pointer, deadline: connectDeadline) { return stalled }
+            if let stalled = connectStalled(pointer, deadline: &connectDeadline) { return stalled }
             descriptors[0] = pollfd(fd: socket, events: Int16(POLLIN) | (mosquitto_want_write(pointer) ? Int16(POLLOUT) : 0), revents: 0)
             descriptors[1].revents = 0
             // One second: libmosquitto's keepalive has a granularity of seconds and a minimum of five.
@@ -109,8 +110,9 @@ extension MosquittoClient {
 
     /// TLS connections keep `mosquitto_loop`: its handshake steps are not reachable through the public API.
     func serveConnectionThroughLibraryLoop(_ pointer: OpaquePointer, connectDeadline: ContinuousClock.Instant) -> MosquittoError {
+        var connectDeadline: ContinuousClock.Instant? = connectDeadline
         while true {
-            if let stalled = connectStalled(pointer, deadline: connectDeadline) { return stalled }
+            if let stalled = connectStalled(pointer, deadline: &connectDeadline) { return stalled }
             let rc = mosquitto_loop(pointer, 1000, 1)
             if rc != Int32(MOSQ_ERR_SUCCESS.rawValue) { return MosquittoError(code: rc) }
             if configuration.quickAck { Self.acknowledgeQuickly(mosquitto_socket(pointer)) }
@@ -119,9 +121,14 @@ extension MosquittoClient {
 
     /// An attempt with no CONNACK by `deadline`, described: whether TCP got connected tells a listener that never
     /// answered (a stalled broker, a TLS port reached in plain text) from one that never took the connection. Checked
-    /// once per pass (at most a second apart: both loops wait one second at most).
-    func connectStalled(_ pointer: OpaquePointer, deadline: ContinuousClock.Instant) -> MosquittoError? {
-        guard ContinuousClock.now >= deadline, !state.withLock({ $0.attemptAccepted }) else { return nil }
+    /// once per pass (at most a second apart: both loops wait one second at most) until the CONNACK, then `deadline`
+    /// is cleared: an established connection's passes read no clock and take no lock for it.
+    func connectStalled(_ pointer: OpaquePointer, deadline: inout ContinuousClock.Instant?) -> MosquittoError? {
+        guard let pending = deadline, ContinuousClock.now >= pending else { return nil }
+        if state.withLock({ $0.attemptAccepted }) {
+            deadline = nil
+            return nil
+        }
         let socket = mosquitto_socket(pointer)
         var address = sockaddr_storage()
         var length = socklen_t(MemoryLayout<sockaddr_storage>.size)

@@ -64,6 +64,27 @@ struct MosquittoClientTests {
         await client.disconnect()
     }
 
+    @Test("an established connection outlives connectTimeout: the deadline covers only the wait for the CONNACK")
+    func connectTimeoutSparesEstablishedConnections() async throws {
+        let broker = try await TestBroker.start()
+        cleanup { await broker.shutdown() }
+        let collector = try await MessageCollector.connect(port: broker.port, subscribeTo: ["kept/#"])
+        let client = try MosquittoClient(
+            configuration: .init(
+                host: "127.0.0.1", port: broker.port, connectTimeout: .seconds(1),
+                clientID: RPCClient.uniqueClientID(prefix: "wrapper-test"), reconnect: false
+            ),
+            logger: Logger(label: "wrapper-test")
+        )
+        try await client.connect()
+        try await Task.sleep(for: .milliseconds(2500))
+        try await client.publishAndWait("kept/alive", payload: [1], qos: .atLeastOnce)
+        #expect(await collector.waitFor(topic: "kept/alive") != nil)
+        #expect(client.statistics.failedAttempts == 0 && client.statistics.connections == 1)
+        await client.disconnect()
+        await collector.close()
+    }
+
     @Test("publish/subscribe round trip carries every MQTT 5 property unchanged")
     func roundTripWithProperties() async throws {
         let broker = try await TestBroker.start()
