@@ -38,6 +38,13 @@ struct DeviceTable {
                 }
             }
         }
+
+        /// An overlap index of every topic of `devices`.
+        static func index(of devices: some Sequence<Device>) -> TopicOverlapIndex<TopicUse> {
+            var index = TopicOverlapIndex<TopicUse>()
+            for device in devices { index.add(device) }
+            return index
+        }
     }
 
     /// What HA's availability logic needs per entity: the last result of each availability source, the latest one,
@@ -119,13 +126,7 @@ struct DeviceTable {
 
     /// A topic of a device other than `deviceID` that `filter` overlaps, if any.
     mutating func topic(overlapping filter: String, except deviceID: String) -> TopicUse? {
-        if topicUses == nil {
-            var built = TopicOverlapIndex<TopicUse>()
-            for device in devices.values {
-                for use in TopicUse.all(of: device) { built.insert(use, for: use.topic) }
-            }
-            topicUses = built
-        }
+        if topicUses == nil { topicUses = TopicUse.index(of: devices.values) }
         return topicUses?.first(overlapping: filter) { $0.deviceID != deviceID }
     }
 
@@ -209,9 +210,7 @@ struct DeviceTable {
 
     private mutating func index(_ device: Device) -> [String] {
         devices[device.id] = device
-        if topicUses != nil {
-            for use in TopicUse.all(of: device) { topicUses?.insert(use, for: use.topic) }
-        }
+        topicUses?.add(device)
         for entity in device.entities {
             for (_, topic) in entity.commandTopics { commandTopics[topic, default: []].insert(device.id) }
         }
@@ -248,9 +247,7 @@ struct DeviceTable {
         let compiled = behaviors.removeValue(forKey: device.id) ?? [:]
         discoveredEntities -= compiled.count
         let stored = devices.removeValue(forKey: device.id) ?? device
-        if topicUses != nil {
-            for use in TopicUse.all(of: stored) { topicUses?.remove(use, for: use.topic) }
-        }
+        topicUses?.remove(stored)
         if names[device.name.lowercased()] == device.id { names.removeValue(forKey: device.name.lowercased()) }
         for entity in device.entities {
             for (_, topic) in entity.commandTopics {
@@ -395,5 +392,15 @@ struct DeviceTable {
         waiters[deviceID]?.removeAll { $0 === waiter }
         if waiters[deviceID]?.isEmpty == true { waiters[deviceID] = nil }
         return states[deviceID]?.values[waiter.entityKey]
+    }
+}
+
+extension TopicOverlapIndex where Value == DeviceTable.TopicUse {
+    mutating func add(_ device: Device) {
+        for use in DeviceTable.TopicUse.all(of: device) { insert(use, for: use.topic) }
+    }
+
+    mutating func remove(_ device: Device) {
+        for use in DeviceTable.TopicUse.all(of: device) { remove(use, for: use.topic) }
     }
 }

@@ -32,9 +32,7 @@ struct NewDeviceBatch {
     mutating func accept(_ device: Device) {
         devices.append(device)
         if device.entities.contains(where: \.stateTopicIsFilter) { hasStateFilters = true }
-        if topicUses != nil {
-            for use in DeviceTable.TopicUse.all(of: device) { topicUses?.insert(use, for: use.topic) }
-        }
+        topicUses?.add(device)
         names[device.name.lowercased()] = device.id
         ids.insert(device.id)
         for entity in device.entities {
@@ -56,10 +54,7 @@ struct NewDeviceBatch {
 
     private mutating func uses() -> TopicOverlapIndex<DeviceTable.TopicUse> {
         if let topicUses { return topicUses }
-        var built = TopicOverlapIndex<DeviceTable.TopicUse>()
-        for device in devices {
-            for use in DeviceTable.TopicUse.all(of: device) { built.insert(use, for: use.topic) }
-        }
+        let built = DeviceTable.TopicUse.index(of: devices)
         topicUses = built
         return built
     }
