@@ -48,6 +48,14 @@ struct DeviceTableTests {
         _ = table.remove(table.devices["b"]!)
         #expect(table.sharedCommandTopics == 0)
         #expect(table.devices["a"]?.warnings.isEmpty == true)
+
+        // An update that drops the shared topic clears the warning on both sides; a sensor never gets one.
+        _ = table.insert(Self.device("c", state: "c/state", command: "shared/set"), state: DeviceState())
+        #expect(table.devices["a"]?.warnings.count == 1 && table.devices["c"]?.warnings.count == 1)
+        _ = table.replace(table.devices["c"]!, with: Self.device("c", state: "c/state", command: "c/set"))
+        #expect(table.devices["a"]?.warnings.isEmpty == true && table.devices["c"]?.warnings.isEmpty == true)
+        _ = table.insert(Self.device("d", state: "shared/set"), state: DeviceState())
+        #expect(table.devices["d"]?.warnings.isEmpty == true && table.devices["a"]?.warnings.isEmpty == true)
     }
 
     @Test("replace keeps the state the table has now")

@@ -184,6 +184,12 @@ struct DeviceTable {
         let stale = unindex(old)
         let fresh = index(new)
         refreshWarnings(new.id)
+        // Devices that shared a command topic only the old version had lose that warning.
+        for entity in old.entities {
+            for (_, topic) in entity.commandTopics {
+                for other in commandTopics[topic] ?? [] where other != new.id { refreshWarnings(other) }
+            }
+        }
         return (stale.filter { !fresh.contains($0) }, fresh.filter { !stale.contains($0) })
     }
 
