@@ -48,7 +48,7 @@ public struct Topics: Sendable, Hashable {
     /// Why `topic` cannot receive a reply, or nil when it can: replies go to plain topics outside our own RPC tree.
     public func replyTopicProblem(_ topic: String) -> String? {
         if topic.isEmpty { return "is empty" }
-        if topic.contains("+") || topic.contains("#") { return "contains a wildcard ('+' or '#')" }
+        if TopicRules.isFilter(topic) { return "contains a wildcard ('+' or '#')" }
         if topic.utf8.contains(0) { return "contains a NUL character" }
         if topic.utf8.count > 65_535 { return "is longer than 65535 bytes" }
         if topic.hasPrefix(rpcPrefix) || topic == "\(base)/rpc" { return "is inside \(rpcFilter), where it would be read as a request" }

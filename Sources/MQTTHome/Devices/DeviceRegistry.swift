@@ -109,7 +109,8 @@ public final class DeviceRegistry: Sendable {
         let stored = try await writer.store.loadAll()
         let checked = stored.map { (quarantined($0.0), $0.1) }
         let filters = table.withLock { table in
-            checked.flatMap { device, state in table.insert(device, state: state) }
+            table.reserveCapacity(forMore: checked.count)
+            return checked.flatMap { device, state in table.insert(device, state: state) }
         }
         try await client.confirm(client.requestSubscription(filters, qos: .atLeastOnce))
         logger.info("devices loaded", metadata: ["devices.count": "\(stored.count)", "devices.topics": "\(filters.count)"])

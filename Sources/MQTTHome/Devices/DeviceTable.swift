@@ -169,6 +169,15 @@ struct DeviceTable {
 
     // MARK: - Changes
 
+    /// Room for `count` more devices in the tables every device is in, so loading 10,000 does not rehash them
+    /// again and again as they grow.
+    mutating func reserveCapacity(forMore count: Int) {
+        devices.reserveCapacity(devices.count + count)
+        states.reserveCapacity(states.count + count)
+        names.reserveCapacity(names.count + count)
+        index.reserveCapacity(forMoreTopics: count)
+    }
+
     /// Adds a device with `state`; returns the filters that are new (to subscribe).
     mutating func insert(_ device: Device, state: DeviceState) -> [String] {
         states[device.id] = state
@@ -361,21 +370,27 @@ struct DeviceTable {
     /// Recomputes the shared-command-topic warnings of a device and of the devices sharing its command topics.
     mutating func refreshWarnings(_ id: String) {
         guard let device = devices[id] else { return }
+        let commanded = device.entities.contains { $0.commandTopic != nil || $0.discovery != nil }
+        // Nothing commanded and no such warning to take back: the common sensor, refreshed once each at start-up.
+        if !commanded && !device.warnings.contains(where: { $0.hasPrefix("command topic '") }) { return }
         var affected: Set<String> = [id]
         for entity in device.entities {
             for (_, topic) in entity.commandTopics { affected.formUnion(commandTopics[topic] ?? []) }
         }
         for deviceID in affected {
             guard var member = devices[deviceID] else { continue }
-            member.warnings.removeAll { $0.hasPrefix("command topic '") }
+            var warnings = member.warnings.filter { !$0.hasPrefix("command topic '") }
             for entity in member.entities {
                 for (_, topic) in entity.commandTopics {
                     let others = (commandTopics[topic] ?? []).subtracting([deviceID]).sorted()
                     if !others.isEmpty {
-                        member.warnings.append("command topic '\(topic)' of entity '\(entity.key)' is also commanded by \(others.joined(separator: ", "))")
+                        warnings.append("command topic '\(topic)' of entity '\(entity.key)' is also commanded by \(others.joined(separator: ", "))")
                     }
                 }
             }
+            // Most devices share no command topic: nothing to write back (a start-up refreshes every device).
+            guard warnings != member.warnings else { continue }
+            member.warnings = warnings
             devices[deviceID] = member
         }
     }

@@ -16,6 +16,8 @@ public struct TopicIndex<Value: Hashable & Sendable>: Sendable {
 
     public init() {}
 
+    public mutating func reserveCapacity(forMoreTopics count: Int) { exact.reserveCapacity(exact.count + count) }
+
     /// Every distinct filter with at least one value, for (re)subscribing.
     public var filters: [String] {
         var result = Array(exact.keys)

@@ -5,7 +5,7 @@ public enum TopicRules {
         if topic.isEmpty { return "must not be empty" }
         if topic.utf8.count > 65_535 { return "must be at most 65535 bytes" }
         if topic.utf8.contains(0) { return "must not contain a NUL character" }
-        if topic.contains("+") || topic.contains("#") { return "must not contain '+' or '#' (wildcards)" }
+        if isFilter(topic) { return "must not contain '+' or '#' (wildcards)" }
         if !allowDollar && topic.hasPrefix("$") { return "must not start with '$' (reserved for the broker)" }
         return nil
     }
@@ -25,7 +25,9 @@ public enum TopicRules {
         return nil
     }
 
-    public static func isFilter(_ topic: String) -> Bool { topic.contains("+") || topic.contains("#") }
+    /// Scans the UTF-8 bytes: `String.contains("+")` walks Characters (grapheme breaking), which was 6 % of loading
+    /// 10,000 devices. Neither byte occurs inside a multi-byte UTF-8 sequence.
+    public static func isFilter(_ topic: String) -> Bool { topic.utf8.contains { $0 == UInt8(ascii: "+") || $0 == UInt8(ascii: "#") } }
 
     /// Whether some topic matches both filters (a plain topic is a filter that matches only itself).
     public static func overlaps(_ first: String, _ second: String) -> Bool {
