@@ -90,8 +90,11 @@ extension DeviceRegistry {
         case .device(let id):
             let current = table.withLock { table in table.devices[id].map { ($0, table.states[id] ?? DeviceState()) } }
             stale = !announces || current.map { !DiscoveryAnnouncement.isAnnounced($0.0) } ?? true
-            if !stale, let (device, state) = current {
-                if announced.withLock({ $0[id]?.hash }) != Self.hash(message.payload) {
+            // Not announced since this process started (the retained configs replayed at a connect, before
+            // `reannounce`): nothing to compare with, and `reannounce` after `online` sends every config anyway.
+            // Building 10,000 configs here as well made a restart's `online` wait behind them.
+            if !stale, let (device, state) = current, let published = announced.withLock({ $0[id]?.hash }) {
+                if published != Self.hash(message.payload) {
                     announcementCounters.restored.add(1, ordering: .relaxed)
                     announce(device, state: state, force: true)
                 }
