@@ -10,7 +10,8 @@ import Glibc
 /// `mqtt-home-bench ingest <devices> <messages> <qos>`: state messages from many devices through the daemon.
 ///
 /// 1. The broker's ceiling: the same publisher to a plain subscriber.
-/// 2. Start-up: `devices` stored devices, time until `online` and every retained state topic is republished.
+/// 2. Start-up: `devices` stored devices, time until `online` and every retained state topic is republished; then a
+///    restart, when the broker holds what the first run published (Home Assistant configs included).
 /// 3. Ingest: `messages` state messages (`{"seq":n,…}`) round-robin over the devices; loss counted exactly from the
 ///    daemon's counters, the last sequence number of every device checked on its retained state topic.
 enum IngestBenchmark {
@@ -44,29 +45,24 @@ enum IngestBenchmark {
                 )
             }
         )
-        let watcher = try await Bench.mqttClient(port: port, name: "bench-watch")
-        try await watcher.subscribe(["mqtt-home/status", "mqtt-home/devices/+/state"], qos: .atLeastOnce)
-        let clock = ContinuousClock()
-        let started = clock.now
-        let daemon = try Bench.startDaemon(port: port, dataDirectory: directory + "/data", log: directory + "/daemon.log")
-        var states = 0
-        var onlineAfter = Duration.zero
-        var everythingAfter = Duration.zero
-        for await message in watcher.messages {
-            if message.topic == "mqtt-home/status" {
-                if message.payloadString.contains("online") { onlineAfter = clock.now - started }
-            } else {
-                states += 1
-            }
-            if states == devices && onlineAfter > .zero {
-                everythingAfter = clock.now - started
-                break
-            }
+        let first = try await measureStart(port: port, directory: directory, devices: devices, retainedBefore: false)
+        print("  start-up with \(devices) stored devices: online after \(Bench.format(Bench.milliseconds(first.online))) ms, "
+            + "all \(devices) state topics seen after \(Bench.format(Bench.milliseconds(first.everything))) ms")
+        // What every later start meets: the broker holds the last run's retained topics and Home Assistant configs,
+        // and the discovery subscription replays those configs to the daemon while it republishes.
+        let setup = try await Bench.rpcClient(port: port, logger: Bench.quietLogger)
+        while try await setup.result("health")["ha_discovery"]?["configs_published"]?.intValue ?? 0 < Int64(devices) {
+            try await Task.sleep(for: .milliseconds(20))
         }
-        await watcher.disconnect()
-        print("  start-up with \(devices) stored devices: online after \(Bench.format(Bench.milliseconds(onlineAfter))) ms, "
-            + "all \(devices) state topics seen after \(Bench.format(Bench.milliseconds(everythingAfter))) ms")
+        await setup.close()
+        await first.daemon.terminate()
+        let restart = try await measureStart(port: port, directory: directory, devices: devices, retainedBefore: true)
+        let daemon = restart.daemon
+        print("  restart (the broker holding the last run's retained topics and \(devices) Home Assistant configs): online after "
+            + "\(Bench.format(Bench.milliseconds(restart.online))) ms, all \(devices) state topics republished after "
+            + "\(Bench.format(Bench.milliseconds(restart.everything))) ms")
 
+        let clock = ContinuousClock()
         let rpc = try await Bench.rpcClient(port: port, logger: Bench.quietLogger)
         let before = try await rpc.result("health")
         let matchedBefore = before["ingest"]?["messages_matched"]?.intValue ?? 0
@@ -166,6 +162,42 @@ enum IngestBenchmark {
         await publisher.disconnect()
         await subscriber.disconnect()
         return Double(outcome.0) / (Bench.milliseconds(outcome.1 - start) / 1000)
+    }
+
+    /// Spawns the daemon on the stored devices and times it until a watcher has seen `online` and every device's
+    /// state topic published by it. `retainedBefore`: the broker still holds them from the last run, so the watcher
+    /// first takes those replays and then counts only what the daemon publishes live.
+    static func measureStart(
+        port: Int, directory: String, devices: Int, retainedBefore: Bool
+    ) async throws -> (daemon: ChildProcess, online: Duration, everything: Duration) {
+        let watcher = try await Bench.mqttClient(port: port, name: "bench-watch")
+        // One iterator for both phases: it fetches messages in batches, and a second one would lose the first's rest.
+        var messages = watcher.messages.makeAsyncIterator()
+        try await watcher.subscribe(["mqtt-home/status", "mqtt-home/devices/+/state"], qos: .atLeastOnce)
+        var replayed = 0
+        while retainedBefore && replayed < devices + 1, let message = await messages.next() {
+            if message.retain { replayed += 1 }
+        }
+        let clock = ContinuousClock()
+        let started = clock.now
+        let daemon = try Bench.startDaemon(port: port, dataDirectory: directory + "/data", log: directory + "/daemon.log")
+        var states = 0
+        var online = Duration.zero
+        var everything = Duration.zero
+        while let message = await messages.next() {
+            if message.retain { continue }
+            if message.topic == "mqtt-home/status" {
+                if message.payloadString.contains("online") { online = clock.now - started }
+            } else {
+                states += 1
+            }
+            if states == devices && online > .zero {
+                everything = clock.now - started
+                break
+            }
+        }
+        await watcher.disconnect()
+        return (daemon, online, everything)
     }
 
     /// What the broker alone needs for the daemon's start-up, as the ceiling is for ingest: one client connects,
