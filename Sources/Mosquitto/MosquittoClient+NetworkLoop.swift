@@ -59,7 +59,7 @@ extension MosquittoClient {
     /// Drives one connection by hand until it ends, with the library's own steps (`mosquitto_loop_read`, `_write`,
     /// `_misc`) around a `poll` of the socket and ``NetworkWakeup``: what a read queued (the PUBACK of a delivery)
     /// is written in the same pass, a batch queued by other threads costs one wake-up, and the quick ACK is
-    /// re-armed only after a read. `mosquitto_loop` instead reads one socketpair byte per pass, one pass per queued
+    /// re-armed only after a read that nothing written answered. `mosquitto_loop` instead reads one socketpair byte per pass, one pass per queued
     /// packet. Returns why the connection ended.
     func serveConnection(_ pointer: OpaquePointer, connectDeadline: ContinuousClock.Instant) -> MosquittoError {
         var connectDeadline: ContinuousClock.Instant? = connectDeadline
@@ -91,13 +91,17 @@ extension MosquittoClient {
                     if rc != success { return MosquittoError(code: rc) }
                     packets += 1
                 } while packets < Self.packetsPerRead && errno != EAGAIN && errno != EWOULDBLOCK && mosquitto_socket(pointer) >= 0
-                if configuration.quickAck { Self.acknowledgeQuickly(mosquitto_socket(pointer)) }
             }
             let writable = socketEvents & Int16(POLLOUT) != 0
+            var wrote = false
             if (readable || woken || writable) && mosquitto_socket(pointer) >= 0 && mosquitto_want_write(pointer) {
                 let rc = mosquitto_loop_write(pointer, 1)
                 if rc != success { return MosquittoError(code: rc) }
+                wrote = true
             }
+            // A pass that wrote after its read carried the ACK in its data (the PUBACK of a QoS 1 delivery): only a
+            // read answered with nothing needs the quick ACK, which saves a `setsockopt` per message at QoS 1.
+            if readable && !wrote && configuration.quickAck { Self.acknowledgeQuickly(mosquitto_socket(pointer)) }
             guard mosquitto_socket(pointer) >= 0 else { return MosquittoError(code: Int32(MOSQ_ERR_NO_CONN.rawValue)) }
             let rc = mosquitto_loop_misc(pointer)
             if rc != success { return MosquittoError(code: rc) }
@@ -148,7 +152,7 @@ extension MosquittoClient {
     /// Re-arms Linux's `TCP_QUICKACK` after each read: a broker with Nagle on (Debian's mosquitto: `set_tcp_nodelay
     /// false`) holds its second small packet in a row (a reply after a PUBACK, a SUBACK after a delivery) until this
     /// side ACKs the first, and a delayed ACK costs ~40 ms per round trip. The kernel clears the flag again on its
-    /// own, hence once per loop; one `setsockopt` is far cheaper than the packets it follows.
+    /// own, hence after every such read; one `setsockopt` is far cheaper than the packets it follows.
     static func acknowledgeQuickly(_ socket: Int32) {
         guard socket >= 0 else { return }
         var on: Int32 = 1
