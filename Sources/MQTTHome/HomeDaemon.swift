@@ -118,7 +118,15 @@ public struct HomeDaemon: Sendable {
             limits: configuration.limits,
             logger: logger
         )
-        try await registry.load()
+        // Connecting while the devices load: each part of them is subscribed and published as soon as it is read,
+        // so the broker's share of the start-up runs alongside the load instead of after it.
+        try client.start()
+        do {
+            try await registry.load()
+        } catch {
+            await client.disconnect()
+            throw error
+        }
         let board = BrokerStatusBoard(source: configuration.emqx == nil ? .mosquitto : .emqx, topics: topics, publisher: publisher)
         // Six HTTP workers: a poll uses four at most, so RPC listings never queue behind a slow poll.
         let emqx = configuration.emqx.map { EMQXClient(settings: $0, http: HTTPClient(workers: 6), logger: logger) }
@@ -177,20 +185,25 @@ public struct HomeDaemon: Sendable {
                 properties: MQTTProperties(correlationData: route.correlationData, contentType: "application/json")
             )
         }
+        // The client may be connected by now (it was started before the load). Not waited for, as when these were
+        // only sent at connect: a SUBACK comes after the broker's replay of every retained discovery config, and
+        // `online` must not queue behind that. A refusal (an ACL, say for $SYS: the collector then reports no_data)
+        // is logged by the client; every filter is subscribed again after each reconnect.
         // QoS 2 so that a QoS 2 request arrives (and is answered) at QoS 2; the broker downgrades to what each caller sent.
-        try await client.subscribe(topics.rpcSubscription(shareGroup: configuration.rpc.shareGroup), qos: .exactlyOnce)
-        if configuration.discoveryPrefix != nil { try await client.subscribe(registry.discoveryFilters, qos: .atLeastOnce) }
-        // Commands on <base>/devices/<id>/set: QoS 1, so a command Home Assistant sent while the link was down arrives.
-        try await client.subscribe([setTopic.filter], qos: .atLeastOnce)
-        if birth != nil { try await client.subscribe([registry.announcement.birthTopic], qos: .atMostOnce) }
-        if sysCollector != nil {
-            do {
-                try await client.subscribe(SysTopicCollector.filter, qos: .atMostOnce)
+        func subscribe(_ filters: [String], qos: QoS) {
+            // A send that fails (the connection dropping right then) is retried with the others at the next connect.
+            do throws(MosquittoError) {
+                try client.subscribeWithoutWaiting(filters, qos: qos)
             } catch {
-                // An ACL that denies $SYS must not stop the daemon; the collector reports no_data instead.
-                logger.warning("cannot subscribe to $SYS/broker/#", metadata: ["error": "\(error)"])
+                logger.warning("cannot subscribe now; retried at the next connect", metadata: ["mqtt.filter": "\(filters.joined(separator: " "))", "error": "\(error)"])
             }
         }
+        subscribe([topics.rpcSubscription(shareGroup: configuration.rpc.shareGroup)], qos: .exactlyOnce)
+        if configuration.discoveryPrefix != nil { subscribe(registry.discoveryFilters, qos: .atLeastOnce) }
+        // Commands on <base>/devices/<id>/set: QoS 1, so a command Home Assistant sent while the link was down arrives.
+        subscribe([setTopic.filter], qos: .atLeastOnce)
+        if birth != nil { subscribe([registry.announcement.birthTopic], qos: .atMostOnce) }
+        if sysCollector != nil { subscribe([SysTopicCollector.filter], qos: .atMostOnce) }
 
         var services: [(name: String, service: any Service)] = []
         if let embedded { services.append(("embedded-broker", EmbeddedBrokerService(broker: embedded, logger: logger))) }

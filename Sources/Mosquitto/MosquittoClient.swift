@@ -188,6 +188,10 @@ public final class MosquittoClient: Sendable {
 
     public var isConnected: Bool { state.withLock { $0.connected } }
 
+    /// The number of the current connection (1 for the first accepted one), nil while disconnected: tells a
+    /// publish made on this connection from one made on an earlier one.
+    public var connection: Int? { state.withLock { $0.connected ? $0.connectionCount : nil } }
+
     /// The messages of the lane named `name` (one of `messageLanes`, or `default`), nil for an unknown name.
     public func messages(lane name: String) -> MQTTMessages? {
         queues.first { $0.lane.name == name }.map(MQTTMessages.init(queue:))
@@ -277,6 +281,14 @@ public final class MosquittoClient: Sendable {
             return mids
         }
         return SubscriptionReceipt(messageIDs: sent)
+    }
+
+    /// Sends the SUBSCRIBE packets for `filters` now when connected and restores them after every reconnect, with
+    /// nobody waiting for the SUBACKs (a refusal is logged): what is subscribed at every connect, and at start-up
+    /// while the connection may already be up, where a wait would hold back what follows behind the broker's reply.
+    public func subscribeWithoutWaiting(_ filters: [String], qos: QoS = .atMostOnce) throws(MosquittoError) {
+        let receipt = try requestSubscription(filters, qos: qos)
+        state.withLock { state in for mid in receipt.messageIDs { state.forgetAck(mid) } }
     }
 
     /// Waits for the SUBACKs of a ``requestSubscription(_:qos:)``; throws the broker's refusal, a lost connection,

@@ -188,6 +188,62 @@ struct DeviceRegistryTests {
         #expect(discovery["template_errors"] == 2)
     }
 
+    @Test("load: connected, each part is subscribed and published as it is read, and the republish after connect sends only the rest; a new connection gets everything")
+    func loadPublishesWhileReading() async throws {
+        let now = Timestamp.now()
+        let devices = (0..<2_500).map { index in
+            Device(
+                id: "d\(index)", name: "Device \(index)", type: "sensor", createdAt: now, updatedAt: now,
+                entities: [Entity(key: "value", name: "V", platform: "sensor", stateTopic: "s/\(index)")]
+            )
+        }
+        func documents(_ bus: RecordingBus) -> [String] {
+            bus.sent.map(\.topic).filter { $0.hasPrefix("mqtt-home/devices/") && $0.split(separator: "/").count == 3 }
+        }
+
+        // Connected from the start: every device published once while loading, nothing left for the republish.
+        let connected = try RegistryFixture()
+        try await connected.recorder.store.saveAll(devices)
+        try await connected.registry.load()
+        #expect(Set(connected.bus.subscribed).count == 2_500)
+        #expect(documents(connected.bus).count == 2_500 && Set(documents(connected.bus)).count == 2_500)
+        #expect(connected.bus.sent.filter { $0.topic.hasSuffix("/state") }.count == 2_500)
+        connected.registry.republishAll()
+        #expect(documents(connected.bus).count == 2_500, "the republish on the same connection sent them again")
+        // The next (re)connect republishes everything.
+        connected.bus.currentConnection.withLock { $0 = 2 }
+        connected.registry.republishAll()
+        #expect(documents(connected.bus).count == 5_000)
+
+        // Not connected while loading: nothing published then, all of it by the republish after the connect.
+        let offline = try RegistryFixture()
+        offline.bus.currentConnection.withLock { $0 = nil }
+        try await offline.recorder.store.saveAll(devices)
+        try await offline.registry.load()
+        #expect(documents(offline.bus).isEmpty && Set(offline.bus.subscribed).count == 2_500)
+        offline.bus.currentConnection.withLock { $0 = 1 }
+        offline.registry.republishAll()
+        #expect(Set(documents(offline.bus)).count == 2_500)
+
+        // The CONNACK between the first part and the second: the republish sends exactly the first part.
+        let midway = try RegistryFixture()
+        midway.bus.currentConnection.withLock { $0 = nil }
+        midway.bus.connectAtSubscribe.withLock { $0 = 2 }
+        try await midway.recorder.store.saveAll(devices)
+        try await midway.registry.load()
+        #expect(documents(midway.bus).count == 1_500)
+        midway.registry.republishAll()
+        #expect(documents(midway.bus).count == 2_500 && Set(documents(midway.bus)).count == 2_500)
+
+        // Loaded on connection 1, republished on connection 2 (it dropped in between): everything again.
+        let dropped = try RegistryFixture()
+        try await dropped.recorder.store.saveAll(devices)
+        try await dropped.registry.load()
+        dropped.bus.currentConnection.withLock { $0 = 2 }
+        dropped.registry.republishAll()
+        #expect(documents(dropped.bus).count == 5_000)
+    }
+
     @Test("load: a stored device using a refused topic loses that topic with a warning; a discovered entity using one is dropped; a clean device loads as stored")
     func loadQuarantinesRefusedTopics() async throws {
         let fixture = try RegistryFixture()

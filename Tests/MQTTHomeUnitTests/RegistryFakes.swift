@@ -68,7 +68,10 @@ final class RecordingBus: DeviceBus {
         self.stalledPrefix = stalledPrefix
     }
 
-    var isConnected: Bool { true }
+    /// The connection's number, nil while "disconnected" (set by tests of what start-up publishes on which).
+    let currentConnection = Mutex<Int?>(1)
+    var isConnected: Bool { currentConnection.withLock { $0 } != nil }
+    var connection: Int? { currentConnection.withLock { $0 } }
 
     func send(_ topic: String, payload: [UInt8], qos: QoS, retain: Bool) throws(MosquittoError) {
         state.withLock { $0.sent.append(Sent(topic: topic, payload: String(decoding: payload, as: UTF8.self), retain: retain)) }
@@ -81,6 +84,19 @@ final class RecordingBus: DeviceBus {
             state.receipts[state.next] = filters
             return SubscriptionReceipt(messageIDs: [state.next])
         }
+    }
+
+    /// Counts down the subscribes until the "CONNACK": at zero the bus becomes connection 1.
+    let connectAtSubscribe = Mutex<Int?>(nil)
+
+    func subscribeWithoutWaiting(_ filters: [String], qos: QoS) throws(MosquittoError) {
+        state.withLock { $0.subscribed += filters }
+        let connectsNow = connectAtSubscribe.withLock { countdown -> Bool in
+            guard let remaining = countdown else { return false }
+            countdown = remaining - 1
+            return remaining - 1 == 0
+        }
+        if connectsNow { currentConnection.withLock { $0 = 1 } }
     }
 
     func confirm(_ receipt: SubscriptionReceipt) async throws {

@@ -3,12 +3,16 @@ import Mosquitto
 /// The broker as the device registry uses it: ``MosquittoClient`` in the daemon, a recording fake in unit tests.
 public protocol DeviceBus: Sendable {
     var isConnected: Bool { get }
+    /// The current connection's number, nil while disconnected (``MosquittoClient/connection``).
+    var connection: Int? { get }
     /// Queues a publish; never waits for the broker.
     func send(_ topic: String, payload: [UInt8], qos: QoS, retain: Bool) throws(MosquittoError)
     /// Sends SUBSCRIBE now (packets leave in call order, so a later UNSUBSCRIBE cannot overtake it); the SUBACKs are
     /// awaited with ``confirm(_:)`` once the caller holds no lock.
     func requestSubscription(_ filters: [String], qos: QoS) throws(MosquittoError) -> SubscriptionReceipt
     func confirm(_ receipt: SubscriptionReceipt) async throws
+    /// Subscribes now (and after every reconnect) with nobody waiting for the SUBACKs; a refusal is logged.
+    func subscribeWithoutWaiting(_ filters: [String], qos: QoS) throws(MosquittoError)
     func unsubscribe(_ filter: String) throws(MosquittoError)
 }
 

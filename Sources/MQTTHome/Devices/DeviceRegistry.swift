@@ -57,6 +57,16 @@ public final class DeviceRegistry: Sendable {
         let restored = Atomic<Int>(0)
         let republishes = Atomic<Int>(0)
     }
+    /// What the start-up load published while it read (``load()``): the connection it published on and the devices
+    /// it could not publish yet. Finished at the first ``republishAll()``, which sends only those when the
+    /// connection is still the same one.
+    struct LoadPublishing: Sendable {
+        var connection: Int?
+        var pending: [String] = []
+        var finished = false
+    }
+    let loadPublishing = Mutex(LoadPublishing())
+
     /// (topic, reason) pairs already logged, so a producer repeating a bad config is logged once.
     let loggedDiscoveryProblems = Mutex<Set<String>>([])
 
@@ -103,17 +113,57 @@ public final class DeviceRegistry: Sendable {
 
     /// Loads every stored device and subscribes to all their topics (sent at connect if not connected yet).
     ///
+    /// Read and applied ``loadChunk`` devices at a time. When the client is already connected (the daemon starts it
+    /// before loading), each part is subscribed and its retained topics published while the next is read, so the
+    /// broker works through them in parallel with the load instead of after it; ``republishAll()`` then sends only
+    /// what the load could not (devices read before the CONNACK, or everything if the connection changed).
+    ///
     /// A stored device whose topics the topic policy refuses (saved before the policy existed) is loaded without
     /// those topics, with a warning in its document, rather than subscribed as it was or dropped.
     public func load() async throws {
-        let stored = try await writer.store.loadAll()
-        let checked = stored.map { (quarantined($0.0), $0.1) }
-        let filters = table.withLock { table in
-            table.reserveCapacity(forMore: checked.count)
-            return checked.flatMap { device, state in table.insert(device, state: state) }
+        let progress = Mutex((devices: 0, topics: 0))
+        try await writer.store.loadAll(chunkSize: Self.loadChunk) { [self] chunk, total in
+            let checked = chunk.map { (quarantined($0.0), $0.1) }
+            let filters = table.withLock { table in
+                if table.count == 0 { table.reserveCapacity(forMore: total) }
+                return checked.flatMap { device, state in table.insert(device, state: state) }
+            }
+            // Not waited for: a SUBACK comes after the broker has worked through everything sent before it. A send that
+            // fails (the connection dropping right then) is retried with every filter at the next connect.
+            do throws(MosquittoError) {
+                try client.subscribeWithoutWaiting(filters, qos: .atLeastOnce)
+            } catch {
+                logger.debug("device subscriptions left to the next connect", metadata: ["error": "\(error)"])
+            }
+            progress.withLock { progress in
+                progress.devices += checked.count
+                progress.topics += filters.count
+            }
+            publishWhileLoading(checked)
         }
-        try await client.confirm(client.requestSubscription(filters, qos: .atLeastOnce))
-        logger.info("devices loaded", metadata: ["devices.count": "\(stored.count)", "devices.topics": "\(filters.count)"])
+        let (devices, topics) = progress.withLock { $0 }
+        logger.info("devices loaded", metadata: ["devices.count": "\(devices)", "devices.topics": "\(topics)"])
+    }
+
+    /// Devices per part of the start-up load: enough that a part's work dwarfs its locks, few enough that the broker
+    /// starts on the first part early.
+    static let loadChunk = 1000
+
+    /// Publishes a part of the load now if connected (and on the connection earlier parts went out on), else
+    /// leaves it to ``republishAll()``.
+    private func publishWhileLoading(_ devices: [(Device, DeviceState)]) {
+        loadPublishing.withLock { loading in
+            var remaining = devices[...]
+            if let connection = client.connection, loading.connection == nil || loading.connection == connection {
+                loading.connection = connection
+                // A connection lost meanwhile: the rest waits for the next connect's republish (one warning, not 1,000).
+                while let (device, state) = remaining.first, client.isConnected {
+                    publishRetained(device, state: state, qos: .atMostOnce, announcing: false)
+                    remaining = remaining.dropFirst()
+                }
+            }
+            loading.pending += remaining.map(\.0.id)
+        }
     }
 
     public var count: Int { table.withLock { $0.count } }
@@ -195,8 +245,15 @@ public final class DeviceRegistry: Sendable {
 
     /// Publishes every retained topic the registry owns; called after each (re)connect, before `online`.
     public func republishAll() {
+        // After the load, on the connection it published on: only what it could not publish.
+        let onlyThese: [String]? = loadPublishing.withLock { loading in
+            defer { loading = LoadPublishing(finished: true) }
+            guard !loading.finished, let connection = loading.connection, connection == client.connection else { return nil }
+            return loading.pending
+        }
         let snapshot = table.withLock { table in
-            table.devices.values.map { ($0, table.states[$0.id] ?? DeviceState()) }
+            guard let onlyThese else { return table.devices.values.map { ($0, table.states[$0.id] ?? DeviceState()) } }
+            return onlyThese.compactMap { id in table.devices[id].map { ($0, table.states[id] ?? DeviceState()) } }
         }
         // QoS 0: 30,000 retained topics at QoS 1 would go 20 at a time (the broker's receive maximum), each window
         // waiting for its PUBACKs; in order on one TCP connection they are stored before the QoS 1 `online` that

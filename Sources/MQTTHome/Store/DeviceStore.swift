@@ -46,7 +46,19 @@ public final class DeviceStore: Sendable {
     /// Every device with its state, for start-up. A stored JSON column that no longer parses (a disk error, a
     /// hand edit) loads as empty with a line in the device's `warnings` saying which, instead of silently.
     public func loadAll() async throws -> [(Device, DeviceState)] {
+        let all = Mutex<[(Device, DeviceState)]>([])
+        try await loadAll(chunkSize: .max) { chunk, _ in all.withLock { $0 += chunk } }
+        return all.withLock { $0 }
+    }
+
+    /// Every device with its state, handed to `body` in id order, `chunkSize` at a time, with the number of devices in
+    /// all: the caller subscribes and publishes what it has while the rest is read. `body` runs inside the read.
+    public func loadAll(
+        chunkSize: Int,
+        _ body: @escaping @Sendable (_ chunk: [(Device, DeviceState)], _ total: Int) throws -> Void
+    ) async throws {
         try await writer.read { db in
+            let total = try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM device") ?? 0
             var entitiesByDevice: [String: [Entity]] = [:]
             var problems: [String: [String]] = [:]
             // Columns by position, not by name: a by-name lookup lower-cases the name on every access, and at 10,000
@@ -60,7 +72,8 @@ public final class DeviceStore: Sendable {
                 entitiesByDevice[deviceID, default: []].append(entity)
             }
             let columns = "id, name, type, origin, attributes, created_at, updated_at, version, area, area_set_by_hand, state"
-            var loaded: [(Device, DeviceState)] = []
+            var chunk: [(Device, DeviceState)] = []
+            chunk.reserveCapacity(min(chunkSize, total))
             let devices = try Row.fetchCursor(db, sql: "SELECT \(columns) FROM device ORDER BY id")
             while let row = try devices.next() {
                 let id: String = row[0]
@@ -73,7 +86,7 @@ public final class DeviceStore: Sendable {
                     createdAt: row[5],
                     updatedAt: row[6],
                     version: row[7],
-                    entities: entitiesByDevice[id] ?? []
+                    entities: entitiesByDevice.removeValue(forKey: id) ?? []
                 )
                 device.area = row[8]
                 device.areaSetByHand = row[9] ?? false
@@ -85,10 +98,14 @@ public final class DeviceStore: Sendable {
                     state = DeviceState()
                     problems[id, default: []].append("the stored state is not valid JSON (\(error)); it starts empty")
                 }
-                device.warnings = problems[id] ?? []
-                loaded.append((device, state))
+                device.warnings = problems.removeValue(forKey: id) ?? []
+                chunk.append((device, state))
+                if chunk.count >= chunkSize {
+                    try body(chunk, total)
+                    chunk.removeAll(keepingCapacity: true)
+                }
             }
-            return loaded
+            if !chunk.isEmpty || total == 0 { try body(chunk, total) }
         }
     }
 
