@@ -189,7 +189,6 @@ public struct HomeDaemon: Sendable {
         // only sent at connect: a SUBACK comes after the broker's replay of every retained discovery config, and
         // `online` must not queue behind that. A refusal (an ACL, say for $SYS: the collector then reports no_data)
         // is logged by the client; every filter is subscribed again after each reconnect.
-        // QoS 2 so that a QoS 2 request arrives (and is answered) at QoS 2; the broker downgrades to what each caller sent.
         func subscribe(_ filters: [String], qos: QoS) {
             // A send that fails (the connection dropping right then) is retried with the others at the next connect.
             do throws(MosquittoError) {
@@ -198,6 +197,7 @@ public struct HomeDaemon: Sendable {
                 logger.warning("cannot subscribe now; retried at the next connect", metadata: ["mqtt.filter": "\(filters.joined(separator: " "))", "error": "\(error)"])
             }
         }
+        // QoS 2 so that a QoS 2 request arrives (and is answered) at QoS 2; the broker downgrades to what each caller sent.
         subscribe([topics.rpcSubscription(shareGroup: configuration.rpc.shareGroup)], qos: .exactlyOnce)
         if configuration.discoveryPrefix != nil { subscribe(registry.discoveryFilters, qos: .atLeastOnce) }
         // Commands on <base>/devices/<id>/set: QoS 1, so a command Home Assistant sent while the link was down arrives.
