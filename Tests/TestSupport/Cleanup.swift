@@ -15,6 +15,12 @@ public func cleanup(_ work: @escaping @Sendable () async -> Void) {
     bag.add(work)
 }
 
+/// ``cleanup(_:)`` for helpers that start something a test must not leak (``TestBroker``): registered when the test
+/// runs under ``AwaitedCleanup``, nothing otherwise (that test stops it itself).
+public func cleanupIfScoped(_ work: @escaping @Sendable () async -> Void) {
+    CleanupBag.current?.add(work)
+}
+
 final class CleanupBag: Sendable {
     @TaskLocal static var current: CleanupBag?
     private let work = Mutex<[@Sendable () async -> Void]>([])

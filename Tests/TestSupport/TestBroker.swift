@@ -23,7 +23,11 @@ public final class TestBroker: Sendable {
             logger: Logger(label: "test-broker")
         )
         let port = try await broker.start()
-        return TestBroker(broker: broker, directory: directory, port: port)
+        let testBroker = TestBroker(broker: broker, directory: directory, port: port)
+        // Stopped when the test ends, however it ends: a test that registered its own clean-up only after a step that
+        // threw left mosquitto running (11 of them after one run on an overloaded machine). Stopping twice is harmless.
+        cleanupIfScoped { await testBroker.shutdown() }
+        return testBroker
     }
 
     init(broker: EmbeddedBroker, directory: TemporaryDirectory, port: Int) {
