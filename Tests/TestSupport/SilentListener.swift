@@ -4,7 +4,7 @@ import Glibc
 
 /// A loopback TCP port that takes connections (the kernel completes the handshake into its backlog) and never says a
 /// word: a broker that stalled before its CONNACK, or a TLS listener that never answers the ClientHello.
-public final class SilentListener: @unchecked Sendable {
+public final class SilentListener: Sendable {
     public let port: Int
     private let descriptor: Int32
 
