@@ -13,6 +13,7 @@ struct MosquittoClientTests {
         password: String? = nil,
         will: MosquittoClient.Configuration.Will? = nil,
         protocolVersion: MQTTProtocolVersion = .v5,
+        connectTimeout: Duration = .seconds(10),
         reconnect: Bool = true
     ) throws -> MosquittoClient {
         try MosquittoClient(
@@ -20,6 +21,7 @@ struct MosquittoClientTests {
                 host: "127.0.0.1",
                 port: port,
                 keepAlive: 5,
+                connectTimeout: connectTimeout,
                 clientID: RPCClient.uniqueClientID(prefix: "wrapper-test"),
                 username: username,
                 password: password,
@@ -69,13 +71,7 @@ struct MosquittoClientTests {
         let broker = try await TestBroker.start()
         cleanup { await broker.shutdown() }
         let collector = try await MessageCollector.connect(port: broker.port, subscribeTo: ["kept/#"])
-        let client = try MosquittoClient(
-            configuration: .init(
-                host: "127.0.0.1", port: broker.port, connectTimeout: .seconds(1),
-                clientID: RPCClient.uniqueClientID(prefix: "wrapper-test"), reconnect: false
-            ),
-            logger: Logger(label: "wrapper-test")
-        )
+        let client = try Self.client(port: broker.port, connectTimeout: .seconds(1), reconnect: false)
         try await client.connect()
         try await Task.sleep(for: .milliseconds(2500))
         try await client.publishAndWait("kept/alive", payload: [1], qos: .atLeastOnce)
