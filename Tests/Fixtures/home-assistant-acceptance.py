@@ -17,6 +17,7 @@ Prints one line per check; exits 1 on the first failure, with HA's log tail.
 import atexit
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -353,4 +354,6 @@ if gone != "0":
 ok("removing a device removes its entities")
 
 stop_all()
+# Kept after a failure (its logs were printed above); gone after a pass.
+shutil.rmtree(WORK, ignore_errors=True)
 print("PASS Home Assistant acceptance", flush=True)

@@ -50,6 +50,7 @@ struct DaemonExecutableTests {
     @Test("a start-up that fails after the embedded broker started (an unreadable database) stops that broker too")
     func failedStartStopsEmbeddedBroker() async throws {
         let directory = try TemporaryDirectory(prefix: "mqtt-home-embedded-fail")
+        defer { directory.remove() }
         chmod(directory.path, 0o711)
         try FileManager.default.createDirectory(atPath: directory.path + "/data", withIntermediateDirectories: true)
         try Data(repeating: 0x42, count: 8192).write(to: URL(fileURLWithPath: directory.path + "/data/mqtt-home.sqlite"))

@@ -85,8 +85,9 @@ public final class FakeEMQX: Sendable {
         _ = await process.waitForExit(timeout: 5)
     }
 
-    /// Starts again on the same port, with the default behaviour.
+    /// Starts again on the same port, with the default behaviour. The killed server's working directory goes.
     public func restart() async throws {
+        await process.current.shutdown()
         process.current = try await Self.launch(port: port, clients: clients)
     }
 
