@@ -56,10 +56,11 @@ struct StoreWriterTests {
         #expect(writer.historyStatistics.series == 0 && writer.historyStatistics.openBuckets == 0)
     }
 
-    @Test("a full queue refuses rows and counts them")
-    func boundedQueue() {
+    @Test("a full queue refuses log and history rows and counts them, but keeps every device's newest state")
+    func boundedQueue() async throws {
+        let store = try DeviceStore.inMemory()
         let writer = StoreWriter(
-            store: try! DeviceStore.inMemory(),
+            store: store,
             settings: .init(queueLimit: 1000, flushInterval: .seconds(60), logLimitPerDevice: 10),
             logger: Logger(label: "test")
         )
@@ -67,6 +68,25 @@ struct StoreWriterTests {
         writer.enqueue(logs: rows, states: [])
         #expect(writer.statistics.queued == 1000)
         #expect(writer.statistics.dropped == 500)
+        writer.enqueue(logs: [], states: [], samples: [.init(deviceID: "a", key: "t", at: 0, value: 1)])
+        #expect(writer.statistics.dropped == 501)
+        // A burst (every retained state replayed at a restart) finds the queue full of log rows: the state each
+        // device restarts from is queued all the same, one per device.
+        let devices = (0..<50).map { "d\($0)" }
+        try await store.write { db in for id in devices { try store.save(DeviceStoreTests.device(id), in: db) } }
+        for round in 1...2 {
+            writer.enqueue(
+                logs: [],
+                states: devices.map { ($0, StateSnapshot(DeviceState(values: ["value": .int(Int64(round))], lastSeen: "t", online: true))) }
+            )
+        }
+        #expect(writer.statistics.dropped == 501)
+        #expect(writer.statistics.queued == 1000 + devices.count)
+        let running = Task { try await writer.run() }
+        defer { running.cancel() }
+        try await writer.perform { _, _ in }
+        let stored = try await store.loadAll().filter { devices.contains($0.0.id) }
+        #expect(stored.count == devices.count && stored.allSatisfy { $0.1.values["value"] == 2 })
     }
 
     @Test("device parameters are validated field by field")

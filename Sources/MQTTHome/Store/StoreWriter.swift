@@ -11,7 +11,7 @@ import Synchronization
 /// disk, full disk) keeps the queued rows, reports the error in `health`, and retries with backoff.
 public final class StoreWriter: Service, Sendable {
     public struct Settings: Sendable {
-        /// Rows queued before new ones are dropped (and counted).
+        /// Log and history rows queued before new ones are dropped (and counted); device states are always kept.
         public var queueLimit: Int
         /// How long the writer gathers rows before a transaction.
         public var flushInterval: Duration
@@ -67,6 +67,10 @@ public final class StoreWriter: Service, Sendable {
         /// Rows each device has in the log table at most, to prune without counting.
         var logRows: [String: Int] = [:]
         var rowCount: Int { logs.count + states.count + samples.count }
+        /// What `queueLimit` bounds. Not the states: one per device (a newer one replaces it), so bounded by the
+        /// devices, and the row a restart starts from — a burst (every retained state replayed at once) must not
+        /// leave a device's stored state behind while its log and history rows, which matter less, fill the queue.
+        var boundedRowCount: Int { logs.count + samples.count }
     }
 
     private struct Operation: Sendable {
@@ -109,26 +113,20 @@ public final class StoreWriter: Service, Sendable {
     }
 
     /// Queues log rows, history samples and the newest state of some devices (a newer state replaces a queued one);
-    /// what does not fit under `queueLimit` is dropped and counted.
+    /// log and history rows that do not fit under `queueLimit` are dropped and counted, states never.
     public func enqueue(logs: [DeviceStore.LogEntry], states: [(String, StateSnapshot)], samples: [DeviceStore.Sample]) {
         let (accepted, dropped) = pending.withLock { pending -> (Int, Int) in
             var accepted = 0
             var dropped = 0
             if !samples.isEmpty {
-                let room = max(0, settings.queueLimit - pending.rowCount)
+                let room = max(0, settings.queueLimit - pending.boundedRowCount)
                 pending.samples.append(contentsOf: samples.prefix(room))
                 accepted += min(room, samples.count)
                 dropped += samples.count - min(room, samples.count)
             }
-            for (id, state) in states {
-                if pending.states[id] != nil || pending.rowCount < settings.queueLimit {
-                    pending.states[id] = state
-                    accepted += 1
-                } else {
-                    dropped += 1
-                }
-            }
-            let room = max(0, settings.queueLimit - pending.rowCount)
+            for (id, state) in states { pending.states[id] = state }
+            accepted += states.count
+            let room = max(0, settings.queueLimit - pending.boundedRowCount)
             pending.logs.append(contentsOf: logs.prefix(room))
             accepted += min(room, logs.count)
             dropped += logs.count - min(room, logs.count)
@@ -235,7 +233,7 @@ public final class StoreWriter: Service, Sendable {
                 // and counted like any row refused for a full queue.
                 for (id, state) in states where pending.states[id] == nil { pending.states[id] = state }
                 var merged = logs + pending.logs
-                let excess = min(merged.count, merged.count + pending.states.count + pending.samples.count - settings.queueLimit)
+                let excess = min(merged.count, merged.count + pending.samples.count - settings.queueLimit)
                 if excess > 0 { merged.removeFirst(excess) }
                 pending.logs = merged
                 for id in prunes { pending.logRows[id] = settings.logLimitPerDevice + settings.logLimitPerDevice / 2 }
