@@ -31,11 +31,6 @@ extension MosquittoClient {
         /// Re-arm `TCP_QUICKACK` after every read, so a broker with Nagle on never waits for a delayed ACK (on by
         /// default; off only to measure what it saves).
         public var quickAck: Bool
-        /// MQTT 5 Receive Maximum: QoS 1/2 deliveries the broker may leave unacknowledged. libmosquitto's 20 lets
-        /// mosquitto hold only 20 + `max_queued_messages` (1,000) of a subscription's retained replay and drop the
-        /// rest; 65,535 (the most MQTT allows) takes a replay of that many. A 3.1.1 connection gets the broker's
-        /// `max_inflight_messages` instead.
-        public var receiveMaximum: Int
 
         public struct TLS: Sendable, Hashable {
             public var caFile: String?
@@ -90,8 +85,7 @@ extension MosquittoClient {
             messageBufferLimit: Int = 10_000,
             messageBufferBytes: Int = 64 << 20,
             messageLanes: [MessageLane] = [],
-            quickAck: Bool = true,
-            receiveMaximum: Int = 65_535
+            quickAck: Bool = true
         ) {
             self.host = host
             self.port = port
@@ -111,7 +105,6 @@ extension MosquittoClient {
             self.messageBufferBytes = messageBufferBytes
             self.messageLanes = messageLanes
             self.quickAck = quickAck
-            self.receiveMaximum = receiveMaximum
         }
     }
 }

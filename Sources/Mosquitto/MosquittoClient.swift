@@ -88,7 +88,6 @@ public final class MosquittoClient: Sendable {
         )
         // Request/response traffic is small packets in both directions: Nagle plus delayed ACKs adds ~40 ms per hop.
         try check(mosquitto_int_option(pointer, MOSQ_OPT_TCP_NODELAY, 1))
-        try check(mosquitto_int_option(pointer, MOSQ_OPT_RECEIVE_MAXIMUM, Int32(configuration.receiveMaximum)))
         if configuration.username != nil || configuration.password != nil {
             try check(mosquitto_username_pw_set(pointer, configuration.username, configuration.password))
         }
