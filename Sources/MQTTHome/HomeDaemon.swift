@@ -189,17 +189,20 @@ public struct HomeDaemon: Sendable {
         // only sent at connect: a SUBACK comes after the broker's replay of every retained discovery config, and
         // `online` must not queue behind that. A refusal (an ACL, say for $SYS: the collector then reports no_data)
         // is logged by the client; every filter is subscribed again after each reconnect.
-        func subscribe(_ filters: [String], qos: QoS) {
+        func subscribe(_ filters: [String], qos: QoS, paced: Bool = false) {
             // A send that fails (the connection dropping right then) is retried with the others at the next connect.
             do throws(MosquittoError) {
-                try client.subscribeWithoutWaiting(filters, qos: qos)
+                try client.subscribeWithoutWaiting(filters, qos: qos, paced: paced)
             } catch {
                 logger.warning("cannot subscribe now; retried at the next connect", metadata: ["mqtt.filter": "\(filters.joined(separator: " "))", "error": "\(error)"])
             }
         }
         // QoS 2 so that a QoS 2 request arrives (and is answered) at QoS 2; the broker downgrades to what each caller sent.
         subscribe([topics.rpcSubscription(shareGroup: configuration.rpc.shareGroup)], qos: .exactlyOnce)
-        if configuration.discoveryPrefix != nil { subscribe(registry.discoveryFilters, qos: .atLeastOnce) }
+        // Paced, behind the devices' topics: its replay (every retained config) can fill what the broker holds for
+        // the daemon, and would crowd out the device states' replays still to come. The others go at once, ahead of
+        // `online`, so a caller who sees `online` finds its request heard; their replays are small.
+        if configuration.discoveryPrefix != nil { subscribe(registry.discoveryFilters, qos: .atLeastOnce, paced: true) }
         // Commands on <base>/devices/<id>/set: QoS 1, so a command Home Assistant sent while the link was down arrives.
         subscribe([setTopic.filter], qos: .atLeastOnce)
         if birth != nil { subscribe([registry.announcement.birthTopic], qos: .atMostOnce) }

@@ -70,9 +70,13 @@ extension MosquittoClient {
             state.lastError = nil
             state.lastLoggedFailure = nil
             // Restore every subscription, grouped by QoS, many filters per packet; SUBACKs are checked in handleSuback.
+            // The unpaced ones first and at once, the rest through the queue, one packet at a time. Nobody waits for
+            // these: the settled keys need no completing.
+            state.clearSubscribeQueue()
             let byQoS = Dictionary(grouping: state.subscriptions.keys) { state.subscriptions[$0]! }
-            for (qos, filters) in byQoS {
-                for chunk in Self.chunks(filters.sorted()) {
+            for (qos, filters) in byQoS.sorted(by: { $0.key.rawValue < $1.key.rawValue }) {
+                let unpaced = filters.filter { state.unpacedFilters.contains($0) }.sorted()
+                for chunk in Self.chunks(unpaced) {
                     do {
                         let mid = try sendSubscribe(filters: chunk, qos: qos)
                         state.subscribeFilters[mid] = Self.describe(chunk)
@@ -83,7 +87,9 @@ extension MosquittoClient {
                         )
                     }
                 }
+                _ = state.queueSubscriptions(filters.filter { !state.unpacedFilters.contains($0) }.sorted(), qos: qos, expected: false)
             }
+            _ = state.pumpSubscriptions(client: self)
             let waiters = Array(state.connectWaiters.values)
             state.connectWaiters.removeAll()
             return (state.connectionInfo, waiters, failures)
@@ -113,6 +119,7 @@ extension MosquittoClient {
             for mid in state.expectedAcks { state.earlyAcks[mid] = .some(.connectionLost) }
             state.expectedAcks.removeAll()
             state.subscribeFilters.removeAll()
+            state.clearSubscribeQueue()
             state.publishTopics.removeAll()
             return (wasConnected, state.phase == .stopping, waiters)
         }
@@ -219,7 +226,14 @@ extension MosquittoClient {
     }
 
     private func handleSuback(mid: Int32, granted: [Int32]) {
-        let filter = state.withLock { $0.subscribeFilters.removeValue(forKey: mid) } ?? "?"
+        // The queued packet answered: the next one goes now.
+        let (filter, key, settled) = state.withLock { state -> (String, Int32, [(key: Int32, result: MosquittoError?)]) in
+            let filter = state.subscribeFilters.removeValue(forKey: mid) ?? "?"
+            let key = state.subscribeKeys.removeValue(forKey: mid) ?? mid
+            guard state.subscribeInFlight == mid else { return (filter, key, []) }
+            state.subscribeInFlight = nil
+            return (filter, key, state.pumpSubscriptions(client: self))
+        }
         if let refused = granted.first(where: { $0 >= 0x80 }) {
             let error = MosquittoError.subscriptionRefused(
                 filter: filter,
@@ -227,10 +241,11 @@ extension MosquittoClient {
                 message: MosquittoError.reasonText(refused)
             )
             logFailure(error.description)
-            completeAck(mid, error)
+            completeAck(key, error)
         } else {
-            completeAck(mid, nil)
+            completeAck(key, nil)
         }
+        for (key, result) in settled { completeAck(key, result) }
     }
 
     private func handlePublishAck(mid: Int32, reasonCode: Int32) {

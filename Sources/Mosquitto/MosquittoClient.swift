@@ -138,6 +138,14 @@ public final class MosquittoClient: Sendable {
         var subscriptions: [String: QoS] = [:]
         /// Filter of each SUBSCRIBE in flight, to name it when the broker refuses it.
         var subscribeFilters: [Int32: String] = [:]
+        /// Filters subscribed ahead of the queue, also at every reconnect (``subscribeWithoutWaiting(_:qos:paced:)``).
+        var unpacedFilters: Set<String> = []
+        /// SUBSCRIBE packets waiting for the one in flight (MosquittoClient+SubscribeQueue.swift).
+        var subscribeQueue: [PendingSubscribe] = []
+        var subscribeInFlight: Int32?
+        /// Receipt key of each queued SUBSCRIBE sent, by message id.
+        var subscribeKeys: [Int32: Int32] = [:]
+        var nextSubscribeKey: Int32 = -1
         /// Topic of each awaited PUBLISH in flight, to name it when the broker refuses it.
         var publishTopics: [Int32: String] = [:]
         var ackWaiters: [Int32: CheckedContinuation<Void, any Error>] = [:]
@@ -252,43 +260,54 @@ public final class MosquittoClient: Sendable {
         try await subscribe([filter], qos: qos)
     }
 
-    /// Subscribes to many filters in few packets (up to 500 filters each), waiting for every SUBACK when connected;
-    /// all of them are restored after every future reconnect.
+    /// Subscribes to many filters in few packets (400 filters each, one packet at a time), waiting for every SUBACK
+    /// when connected; all of them are restored after every future reconnect.
     public func subscribe(_ filters: [String], qos: QoS = .atMostOnce) async throws {
         try await confirm(requestSubscription(filters, qos: qos))
     }
 
-    /// Sends the SUBSCRIBE packets for `filters` now (when connected) without waiting, and restores them after every
-    /// future reconnect. Pass the receipt to ``confirm(_:)`` exactly once.
-    public func requestSubscription(_ filters: [String], qos: QoS = .atMostOnce) throws(MosquittoError) -> SubscriptionReceipt {
+    /// Queues the SUBSCRIBE packets for `filters` (when connected) without waiting, and restores them after every
+    /// future reconnect. They go one at a time, each when the broker has answered the last, so a broker never holds
+    /// more than two packets' retained replay (MosquittoClient+SubscribeQueue.swift). Pass the receipt to
+    /// ``confirm(_:)`` exactly once; a send that fails ends its wait with the error.
+    public func requestSubscription(_ filters: [String], qos: QoS = .atMostOnce) -> SubscriptionReceipt {
         guard !filters.isEmpty else { return SubscriptionReceipt(messageIDs: []) }
-        let sent: [Int32] = try state.withLock { state throws(MosquittoError) -> [Int32] in
-            for filter in filters { state.subscriptions[filter] = qos }
-            guard state.connected else { return [] }
-            var mids: [Int32] = []
-            for chunk in Self.chunks(filters) {
-                do throws(MosquittoError) {
-                    let mid = try sendSubscribe(filters: chunk, qos: qos)
-                    state.subscribeFilters[mid] = Self.describe(chunk)
-                    state.expectedAcks.insert(mid)
-                    mids.append(mid)
-                } catch {
-                    // The caller gets no receipt: nobody will wait for the chunks already sent.
-                    for mid in mids { state.forgetAck(mid) }
-                    throw error
-                }
+        let (keys, settled) = state.withLock { state -> ([Int32], [(key: Int32, result: MosquittoError?)]) in
+            for filter in filters {
+                state.subscriptions[filter] = qos
+                state.unpacedFilters.remove(filter)
             }
-            return mids
+            guard state.connected else { return ([], []) }
+            let keys = state.queueSubscriptions(filters, qos: qos, expected: true)
+            return (keys, state.pumpSubscriptions(client: self))
         }
-        return SubscriptionReceipt(messageIDs: sent)
+        for (key, result) in settled { completeAck(key, result) }
+        return SubscriptionReceipt(messageIDs: keys)
     }
 
-    /// Sends the SUBSCRIBE packets for `filters` now when connected and restores them after every reconnect, with
-    /// nobody waiting for the SUBACKs (a refusal is logged): what is subscribed at every connect, and at start-up
-    /// while the connection may already be up, where a wait would hold back what follows behind the broker's reply.
-    public func subscribeWithoutWaiting(_ filters: [String], qos: QoS = .atMostOnce) throws(MosquittoError) {
-        let receipt = try requestSubscription(filters, qos: qos)
-        state.withLock { state in for mid in receipt.messageIDs { state.forgetAck(mid) } }
+    /// Subscribes to `filters` now when connected and restores them after every reconnect, with nobody waiting for
+    /// the SUBACKs (a refusal is logged): what is subscribed at every connect, and at start-up while the connection
+    /// may already be up, where a wait would hold back what follows behind the broker's reply. `paced: false` sends
+    /// them ahead of the queue, also at every reconnect: for the few filters that must be in place before what the
+    /// caller publishes next (the daemon's RPC topic before its `online`), whose replays are small.
+    public func subscribeWithoutWaiting(_ filters: [String], qos: QoS, paced: Bool) throws(MosquittoError) {
+        guard !paced else {
+            let receipt = requestSubscription(filters, qos: qos)
+            state.withLock { state in for key in receipt.messageIDs { state.forgetAck(key) } }
+            return
+        }
+        guard !filters.isEmpty else { return }
+        try state.withLock { state throws(MosquittoError) in
+            for filter in filters {
+                state.subscriptions[filter] = qos
+                state.unpacedFilters.insert(filter)
+            }
+            guard state.connected else { return }
+            for chunk in Self.chunks(filters) {
+                let mid = try sendSubscribe(filters: chunk, qos: qos)
+                state.subscribeFilters[mid] = Self.describe(chunk)
+            }
+        }
     }
 
     /// Waits for the SUBACKs of a ``requestSubscription(_:qos:)``; throws the broker's refusal, a lost connection,
@@ -311,20 +330,13 @@ public final class MosquittoClient: Sendable {
     public func unsubscribe(_ filter: String) throws(MosquittoError) {
         let connected = state.withLock { state -> Bool in
             state.subscriptions.removeValue(forKey: filter)
+            state.unpacedFilters.remove(filter)
             return state.connected
         }
         guard connected else { return }
         var mid: Int32 = 0
         try check(mosquitto_unsubscribe_v5(handle.pointer, &mid, filter, nil))
         wakeup.signal()
-    }
-
-    static func chunks(_ filters: [String]) -> [ArraySlice<String>] {
-        stride(from: 0, to: filters.count, by: 500).map { filters[$0..<min($0 + 500, filters.count)] }
-    }
-
-    static func describe(_ filters: ArraySlice<String>) -> String {
-        filters.count == 1 ? filters.first! : "\(filters.first!) and \(filters.count - 1) more"
     }
 
     /// Queues a message for sending and returns its message id. Properties are dropped on a 3.1.1 connection.

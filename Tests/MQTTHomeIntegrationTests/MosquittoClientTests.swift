@@ -1,6 +1,7 @@
 import Logging
 import MQTTHome
 import TestSupport
+import Synchronization
 import Testing
 
 @_spi(Testing) import Mosquitto
@@ -232,13 +233,48 @@ struct MosquittoClientTests {
         await client.disconnect()
     }
 
+    @Test(
+        "10,000 retained topics subscribed one by one reach the subscriber whole from a stock broker, when subscribed while connected and when restored at connect",
+        arguments: [false, true]
+    )
+    func largeRetainedReplayIsNotCut(restoredAtConnect: Bool) async throws {
+        // mosquitto's defaults: 20 in flight and 1,000 queued per client; beyond that a replay is dropped.
+        let broker = try await TestBroker.start(extraConfiguration: ["max_queued_messages 1000"])
+        cleanup { await broker.shutdown() }
+        let count = 10000
+        let publisher = try Self.client(port: broker.port, reconnect: false)
+        try await publisher.connect()
+        for n in 0..<count { try publisher.publish("replay/\(n)", payload: Array("\(n)".utf8), qos: .atLeastOnce, retain: true) }
+        try await publisher.publishAndWait("replay/last", payload: [1], qos: .atLeastOnce, retain: false)
+        await publisher.disconnect()
+        let filters = (0..<count).map { "replay/\($0)" }
+        let subscriber = try Self.client(port: broker.port, reconnect: false)
+        if restoredAtConnect {
+            // Not connected yet: recorded, then sent by the connect's restore.
+            try subscriber.subscribeWithoutWaiting(filters, qos: .atLeastOnce)
+            try await subscriber.connect()
+        } else {
+            try await subscriber.connect()
+            try await withTimeout(.seconds(20)) { try await subscriber.subscribe(filters, qos: .atLeastOnce) }
+        }
+        let seen = Mutex(Set<String>())
+        _ = try? await withTimeout(.seconds(20)) {
+            for await message in subscriber.messages where message.retain {
+                if seen.withLock({ $0.insert(message.topic); return $0.count }) == count { break }
+            }
+        }
+        let arrived = seen.withLock { $0.count }
+        #expect(arrived == count, "\(arrived) of \(count) retained topics arrived")
+        await subscriber.disconnect()
+    }
+
     @Test("a SUBACK that arrives while the caller is still publishing is kept for its confirm (not pushed out by PUBACKs)")
     func subackOutlivesManyPubacks() async throws {
         let broker = try await TestBroker.start()
         cleanup { await broker.shutdown() }
         let client = try Self.client(port: broker.port, reconnect: false)
         try await client.connect()
-        let receipt = try client.requestSubscription(["early/#"], qos: .atLeastOnce)
+        let receipt = client.requestSubscription(["early/#"], qos: .atLeastOnce)
         // Hundreds of PUBACKs arrive before the caller waits for its SUBACK (the registry publishes a device's
         // retained topics between sending SUBSCRIBE and waiting for it).
         for n in 0..<2000 { try client.publish("busy/\(n)", payload: [1], qos: .atLeastOnce) }

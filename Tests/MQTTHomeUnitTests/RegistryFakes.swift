@@ -77,7 +77,7 @@ final class RecordingBus: DeviceBus {
         state.withLock { $0.sent.append(Sent(topic: topic, payload: String(decoding: payload, as: UTF8.self), retain: retain)) }
     }
 
-    func requestSubscription(_ filters: [String], qos: QoS) throws(MosquittoError) -> SubscriptionReceipt {
+    func requestSubscription(_ filters: [String], qos: QoS) -> SubscriptionReceipt {
         state.withLock { state in
             state.subscribed += filters
             state.next += 1

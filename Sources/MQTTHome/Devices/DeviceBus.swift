@@ -7,16 +7,21 @@ public protocol DeviceBus: Sendable {
     var connection: Int? { get }
     /// Queues a publish; never waits for the broker.
     func send(_ topic: String, payload: [UInt8], qos: QoS, retain: Bool) throws(MosquittoError)
-    /// Sends SUBSCRIBE now (packets leave in call order, so a later UNSUBSCRIBE cannot overtake it); the SUBACKs are
-    /// awaited with ``confirm(_:)`` once the caller holds no lock.
-    func requestSubscription(_ filters: [String], qos: QoS) throws(MosquittoError) -> SubscriptionReceipt
+    /// Queues SUBSCRIBE packets, sent one at a time (a later UNSUBSCRIBE of a filter still queued leaves it out);
+    /// the SUBACKs are awaited with ``confirm(_:)`` once the caller holds no lock.
+    func requestSubscription(_ filters: [String], qos: QoS) -> SubscriptionReceipt
     func confirm(_ receipt: SubscriptionReceipt) async throws
-    /// Subscribes now (and after every reconnect) with nobody waiting for the SUBACKs; a refusal is logged.
+    /// Subscribes through the same queue (and after every reconnect) with nobody waiting for the SUBACKs; a
+    /// refusal is logged.
     func subscribeWithoutWaiting(_ filters: [String], qos: QoS) throws(MosquittoError)
     func unsubscribe(_ filter: String) throws(MosquittoError)
 }
 
 extension MosquittoClient: DeviceBus {
+    public func subscribeWithoutWaiting(_ filters: [String], qos: QoS) throws(MosquittoError) {
+        try subscribeWithoutWaiting(filters, qos: qos, paced: true)
+    }
+
     public func send(_ topic: String, payload: [UInt8], qos: QoS, retain: Bool) throws(MosquittoError) {
         try publish(topic, payload: payload, qos: qos, retain: retain)
     }

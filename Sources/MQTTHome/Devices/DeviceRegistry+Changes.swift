@@ -258,15 +258,12 @@ extension DeviceRegistry {
         }
     }
 
-    /// Sends SUBSCRIBE for `filters` (under the caller's ``mutations``, so it keeps its order with UNSUBSCRIBEs).
+    /// Queues SUBSCRIBE for `filters` (under the caller's ``mutations``, so it keeps its order with UNSUBSCRIBEs: the
+    /// client leaves out a queued filter unsubscribed meanwhile). A send that fails is logged by the client and ends
+    /// the wait in ``confirmSubscription(_:)``.
     func requestSubscription(_ filters: [String]) -> SubscriptionReceipt {
         guard !filters.isEmpty else { return SubscriptionReceipt(messageIDs: []) }
-        do {
-            return try client.requestSubscription(filters, qos: .atLeastOnce)
-        } catch {
-            logger.warning("cannot subscribe to device topics", metadata: ["mqtt.filter": "\(filters)", "error": "\(error)"])
-            return SubscriptionReceipt(messageIDs: [])
-        }
+        return client.requestSubscription(filters, qos: .atLeastOnce)
     }
 
     /// Waits for the SUBACKs of ``requestSubscription(_:)``; a refusal is logged (the filters stay in the client's
