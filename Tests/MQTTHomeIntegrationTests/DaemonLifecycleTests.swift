@@ -87,6 +87,39 @@ struct DaemonLifecycleTests {
         #expect(await daemon.waitForExit() == 0)
     }
 
+    @Test("a broker that never acknowledges online: the daemon says so, carries on after 10 s, and still stops on SIGTERM")
+    func onlineNeverAcknowledged() async throws {
+        let broker = try await TestBroker.start()
+        guard let port = LoopbackPort.free() else { throw HarnessError(description: "no free port for the proxy") }
+        let proxy = try BackgroundProcess.start(
+            "/usr/bin/env",
+            ["python3", Fixtures.path("mqtt-lost-puback-proxy.py"), String(port), String(broker.port), DaemonHarness.statusTopic]
+        )
+        cleanup { await proxy.shutdown() }
+        #expect(await proxy.waitForLog("ready"), "\(proxy.log)")
+        let daemon = try BackgroundProcess.daemon(environment: ["MQTT_HOST": "127.0.0.1", "MQTT_PORT": String(port)])
+        cleanup { await daemon.shutdown(); await broker.shutdown() }
+        #expect(await proxy.waitForLog("dropped a PUBACK", timeout: 15), "\(proxy.log)")
+        // Stopping while the wait is on: the wait ends with the shutdown, not with its timeout.
+        let clock = ContinuousClock()
+        let start = clock.now
+        daemon.signal(SIGTERM)
+        #expect(await daemon.waitForExit(timeout: 8) == 0, "\(daemon.log)")
+        #expect(clock.now - start < .seconds(8))
+        #expect(!daemon.log.contains("] online"), "\(daemon.log)")
+
+        // Left alone, it carries on: `online` (which the broker has) is logged and the configs follow.
+        let second = try BackgroundProcess.daemon(environment: ["MQTT_HOST": "127.0.0.1", "MQTT_PORT": String(port)], directory: daemon.directory)
+        cleanup { await second.shutdown() }
+        #expect(await second.waitForLog("the broker did not acknowledge the online status within 10", timeout: 20), "\(second.log)")
+        #expect(await second.waitForLog("] online", timeout: 5), "\(second.log)")
+        let status = try await MessageCollector.connect(port: broker.port, subscribeTo: [DaemonHarness.statusTopic])
+        #expect(await status.waitFor(topic: DaemonHarness.statusTopic) { $0.json?["state"] == "online" } != nil)
+        await status.close()
+        second.signal(SIGTERM)
+        #expect(await second.waitForExit(timeout: 10) == 0, "\(second.log)")
+    }
+
     @Test("behind a broker that refuses MQTT 5 it runs on 3.1.1 and says so in the log and in health")
     func fallbackTo311() async throws {
         let broker = try await TestBroker.start()

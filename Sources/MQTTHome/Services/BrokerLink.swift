@@ -21,10 +21,17 @@ public final class BrokerLink: Service, Sendable {
     private let storeError = Mutex<String?>(nil)
 
     public static let offlinePayload: JSONValue = ["state": "offline"]
+    /// How long `online` waits for its PUBACK before the link carries on without it.
+    let onlineAcknowledgementTimeout: Duration
 
-    public init(configuration: MosquittoClient.Configuration, topics: Topics, embeddedBroker: Bool, logger: Logger)
-        throws(MosquittoError)
-    {
+    public init(
+        configuration: MosquittoClient.Configuration,
+        topics: Topics,
+        embeddedBroker: Bool,
+        onlineAcknowledgementTimeout: Duration = .seconds(10),
+        logger: Logger
+    ) throws(MosquittoError) {
+        self.onlineAcknowledgementTimeout = onlineAcknowledgementTimeout
         var configuration = configuration
         configuration.will = .init(topic: topics.status, payload: Self.offlinePayload.jsonBytes, qos: .atLeastOnce, retain: true)
         self.client = try MosquittoClient(configuration: configuration, logger: logger)
@@ -87,16 +94,34 @@ public final class BrokerLink: Service, Sendable {
             for hook in connectHooks.withLock({ $0 }) { hook() }
             do {
                 // Acknowledged before the hooks run: what follows `online` (systemd's READY=1, 10,000 Home Assistant
-                // configs to build) does not compete for the CPU with sending the republished topics before it.
-                try await client.publishAndWait(
-                    topics.status, payload: onlinePayload(protocolVersion: info.protocolVersion).jsonBytes, qos: .atLeastOnce, retain: true
-                )
+                // configs to build) does not compete for the CPU with sending the republished topics before it. The
+                // wait is bounded and ends with a shutdown: a broker that never acknowledges (mosquitto 2.0.11 lost
+                // that PUBACK under a large in-flight window) must neither keep the daemon from serving nor from
+                // stopping. Sent on a live connection, `online` reaches the broker before anything queued after it.
+                let client = client
+                let payload = onlinePayload(protocolVersion: info.protocolVersion).jsonBytes
+                let status = topics.status
+                let wait = onlineAcknowledgementTimeout
+                try await cancelWhenGracefulShutdown {
+                    do {
+                        try await withTimeout(wait) {
+                            try await client.publishAndWait(status, payload: payload, qos: .atLeastOnce, retain: true)
+                        }
+                    } catch is TimeoutError {
+                        self.logger.warning(
+                            "the broker did not acknowledge the online status within \(wait); carrying on",
+                            metadata: ["mqtt.topic": "\(status)"]
+                        )
+                    }
+                }
+                if Task.isShuttingDownGracefully { break }
                 logger.info(
                     "online",
                     metadata: ["mqtt.topic": "\(topics.status)", "mqtt.protocol": "\(info.protocolVersion.rawValue)"]
                 )
                 for hook in onlineHooks.withLock({ $0 }) { hook() }
             } catch {
+                if Task.isShuttingDownGracefully { break }
                 logger.error("cannot publish online status", metadata: ["error": "\(error)"])
             }
         }
