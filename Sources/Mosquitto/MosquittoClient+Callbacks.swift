@@ -61,6 +61,7 @@ extension MosquittoClient {
     }
 
     private func handleAccepted() {
+        var settled = Settled()
         let (info, waiters, hadFailures) = state.withLock {
             state -> (MQTTConnectionInfo, [CheckedContinuation<MQTTConnectionInfo, any Error>], Int) in
             state.connected = true
@@ -72,8 +73,9 @@ extension MosquittoClient {
             // Restore every subscription, grouped by QoS, many filters per packet; SUBACKs are checked in handleSuback.
             // The unpaced ones first and at once, the rest through the queue, one packet at a time. Nobody waits for
             // these: the settled keys need no completing.
-            state.clearSubscribeQueue()
+            // Exact topics before wildcard filters, whose replays have no bound (handleDisconnect emptied the queue).
             let byQoS = Dictionary(grouping: state.subscriptions.keys) { state.subscriptions[$0]! }
+            var wildcards: [(QoS, [String])] = []
             for (qos, filters) in byQoS.sorted(by: { $0.key.rawValue < $1.key.rawValue }) {
                 let unpaced = filters.filter { state.unpacedFilters.contains($0) }.sorted()
                 for chunk in Self.chunks(unpaced) {
@@ -87,9 +89,12 @@ extension MosquittoClient {
                         )
                     }
                 }
-                _ = state.queueSubscriptions(filters.filter { !state.unpacedFilters.contains($0) }.sorted(), qos: qos, expected: false)
+                let paced = filters.filter { !state.unpacedFilters.contains($0) }.sorted()
+                _ = state.queueSubscriptions(paced.filter(Self.isExact), qos: qos, expected: false)
+                wildcards.append((qos, paced.filter { !Self.isExact($0) }))
             }
-            _ = state.pumpSubscriptions(client: self)
+            for (qos, filters) in wildcards { _ = state.queueSubscriptions(filters, qos: qos, expected: false) }
+            settled = state.pumpSubscriptions(client: self)
             let waiters = Array(state.connectWaiters.values)
             state.connectWaiters.removeAll()
             return (state.connectionInfo, waiters, failures)
@@ -103,11 +108,13 @@ extension MosquittoClient {
                 "mqtt.failed_attempts": "\(hadFailures)",
             ]
         )
+        settled.complete(on: self)
         eventContinuation.yield(.connected(info))
         for waiter in waiters { waiter.resume(returning: info) }
     }
 
     private func handleDisconnect(reasonCode: Int32) {
+        var queueWaiters: [CheckedContinuation<Void, Never>] = []
         let (wasConnected, stopping, waiters) = state.withLock {
             state -> (Bool, Bool, [CheckedContinuation<Void, any Error>]) in
             let wasConnected = state.connected
@@ -119,11 +126,12 @@ extension MosquittoClient {
             for mid in state.expectedAcks { state.earlyAcks[mid] = .some(.connectionLost) }
             state.expectedAcks.removeAll()
             state.subscribeFilters.removeAll()
-            state.clearSubscribeQueue()
+            queueWaiters = state.clearSubscribeQueue()
             state.publishTopics.removeAll()
             return (wasConnected, state.phase == .stopping, waiters)
         }
         for waiter in waiters { waiter.resume(throwing: MosquittoError.connectionLost) }
+        for waiter in queueWaiters { waiter.resume() }
         guard wasConnected else { return }
         let reason = Self.disconnectReason(reasonCode)
         if stopping && reasonCode == 0 {
@@ -227,12 +235,17 @@ extension MosquittoClient {
 
     private func handleSuback(mid: Int32, granted: [Int32]) {
         // The queued packet answered: the next one goes now.
-        let (filter, key, settled) = state.withLock { state -> (String, Int32, [(key: Int32, result: MosquittoError?)]) in
+        let (filter, key, settled) = state.withLock { state -> (String, Int32, Settled) in
             let filter = state.subscribeFilters.removeValue(forKey: mid) ?? "?"
             let key = state.subscribeKeys.removeValue(forKey: mid) ?? mid
-            guard state.subscribeInFlight == mid else { return (filter, key, []) }
+            guard let inFlight = state.subscribeInFlight, inFlight.mid == mid else { return (filter, key, Settled()) }
             state.subscribeInFlight = nil
-            return (filter, key, state.pumpSubscriptions(client: self))
+            var settled = Settled()
+            settled.waiters = state.finishSubscribe(exact: inFlight.exact)
+            let next = state.pumpSubscriptions(client: self)
+            settled.keys = next.keys
+            settled.waiters += next.waiters
+            return (filter, key, settled)
         }
         if let refused = granted.first(where: { $0 >= 0x80 }) {
             let error = MosquittoError.subscriptionRefused(
@@ -245,7 +258,7 @@ extension MosquittoClient {
         } else {
             completeAck(key, nil)
         }
-        for (key, result) in settled { completeAck(key, result) }
+        settled.complete(on: self)
     }
 
     private func handlePublishAck(mid: Int32, reasonCode: Int32) {

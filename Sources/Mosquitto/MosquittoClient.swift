@@ -142,7 +142,11 @@ public final class MosquittoClient: Sendable {
         var unpacedFilters: Set<String> = []
         /// SUBSCRIBE packets waiting for the one in flight (MosquittoClient+SubscribeQueue.swift).
         var subscribeQueue: [PendingSubscribe] = []
-        var subscribeInFlight: Int32?
+        /// The SUBSCRIBE in flight: its message id, and whether it holds only exact topics.
+        var subscribeInFlight: (mid: Int32, exact: Bool)?
+        /// Queued or in-flight SUBSCRIBEs of exact topics, and who waits for none to be left.
+        var exactSubscribesPending = 0
+        var subscriptionWaiters: [UInt64: CheckedContinuation<Void, Never>] = [:]
         /// Receipt key of each queued SUBSCRIBE sent, by message id.
         var subscribeKeys: [Int32: Int32] = [:]
         var nextSubscribeKey: Int32 = -1
@@ -272,16 +276,16 @@ public final class MosquittoClient: Sendable {
     /// ``confirm(_:)`` exactly once; a send that fails ends its wait with the error.
     public func requestSubscription(_ filters: [String], qos: QoS = .atMostOnce) -> SubscriptionReceipt {
         guard !filters.isEmpty else { return SubscriptionReceipt(messageIDs: []) }
-        let (keys, settled) = state.withLock { state -> ([Int32], [(key: Int32, result: MosquittoError?)]) in
+        let (keys, settled) = state.withLock { state -> ([Int32], Settled) in
             for filter in filters {
                 state.subscriptions[filter] = qos
                 state.unpacedFilters.remove(filter)
             }
-            guard state.connected else { return ([], []) }
+            guard state.connected else { return ([], Settled()) }
             let keys = state.queueSubscriptions(filters, qos: qos, expected: true)
             return (keys, state.pumpSubscriptions(client: self))
         }
-        for (key, result) in settled { completeAck(key, result) }
+        settled.complete(on: self)
         return SubscriptionReceipt(messageIDs: keys)
     }
 

@@ -103,6 +103,13 @@ public final class BrokerLink: Service, Sendable {
                 let status = topics.status
                 let wait = onlineAcknowledgementTimeout
                 try await cancelWhenGracefulShutdown {
+                    // First every device topic subscribed (the client sends them one packet at a time), so a device
+                    // publishing as soon as it sees `online` is heard.
+                    let inPlace = (try? await withTimeout(wait, operation: { await client.subscriptionsInPlace() })) != nil
+                    try Task.checkCancellation()
+                    if !inPlace {
+                        self.logger.warning("device subscriptions not all acknowledged within \(wait); publishing online")
+                    }
                     do {
                         try await withTimeout(wait) {
                             try await client.publishAndWait(status, payload: payload, qos: .atLeastOnce, retain: true)
