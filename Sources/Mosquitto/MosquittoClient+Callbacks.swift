@@ -234,29 +234,33 @@ extension MosquittoClient {
     }
 
     private func handleSuback(mid: Int32, granted: [Int32]) {
-        // The queued packet answered: the next one goes now.
-        let (filter, key, settled) = state.withLock { state -> (String, Int32, Settled) in
+        // The queue's packet answered: the next one goes now. Each entry it carried gets its own share of the codes.
+        let (filter, entries, settled) = state.withLock { state -> (String, [InFlightEntry], Settled) in
             let filter = state.subscribeFilters.removeValue(forKey: mid) ?? "?"
-            let key = state.subscribeKeys.removeValue(forKey: mid) ?? mid
-            guard let inFlight = state.subscribeInFlight, inFlight.mid == mid else { return (filter, key, Settled()) }
+            guard let inFlight = state.subscribeInFlight, inFlight.mid == mid else { return (filter, [], Settled()) }
             state.subscribeInFlight = nil
             var settled = Settled()
-            settled.waiters = state.finishSubscribe(exact: inFlight.exact)
+            settled.waiters = state.finishSubscribes(exact: inFlight.entries.count { $0.exact })
             let next = state.pumpSubscriptions(client: self)
             settled.keys = next.keys
             settled.waiters += next.waiters
-            return (filter, key, settled)
+            return (filter, inFlight.entries, settled)
         }
-        if let refused = granted.first(where: { $0 >= 0x80 }) {
-            let error = MosquittoError.subscriptionRefused(
-                filter: filter,
-                reasonCode: refused,
-                message: MosquittoError.reasonText(refused)
-            )
+        func result(_ codes: ArraySlice<Int32>, naming filter: String) -> MosquittoError? {
+            guard let refused = codes.first(where: { $0 >= 0x80 }) else { return nil }
+            let error = MosquittoError.subscriptionRefused(filter: filter, reasonCode: refused, message: MosquittoError.reasonText(refused))
             logFailure(error.description)
-            completeAck(key, error)
+            return error
+        }
+        if entries.isEmpty {
+            completeAck(mid, result(granted[...], naming: filter))
         } else {
-            completeAck(key, nil)
+            var start = 0
+            for entry in entries {
+                let end = min(start + entry.count, granted.count)
+                completeAck(entry.key, result(granted[min(start, end)..<end], naming: entry.filter))
+                start = end
+            }
         }
         settled.complete(on: self)
     }

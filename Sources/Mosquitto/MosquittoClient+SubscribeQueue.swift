@@ -74,40 +74,50 @@ extension MosquittoClient.State {
         }
     }
 
-    /// An entry of the queue was answered, found empty or failed to send.
-    mutating func finishSubscribe(exact: Bool) -> [CheckedContinuation<Void, Never>] {
-        guard exact else { return [] }
-        exactSubscribesPending -= 1
+    /// Entries of the queue answered, found empty or failed to send; `exact` of them held only exact topics.
+    mutating func finishSubscribes(exact: Int) -> [CheckedContinuation<Void, Never>] {
+        guard exact > 0 else { return [] }
+        exactSubscribesPending -= exact
         guard exactSubscribesPending == 0 else { return [] }
         defer { subscriptionWaiters.removeAll() }
         return Array(subscriptionWaiters.values)
     }
 
-    /// Sends the next queued packet when none is in flight. Filters unsubscribed while queued are left out (an
-    /// UNSUBSCRIBE sent meanwhile must not be undone by a later SUBSCRIBE). Returns the keys settled here, to
-    /// complete outside the lock: packets left empty, and sends that failed (logged).
+    /// Sends the next packet when none is in flight: the first queued entry and those after it with the same QoS and
+    /// kind (exact or wildcard), up to ``MosquittoClient/filtersPerSubscribe`` filters, so that devices added one by
+    /// one while a packet is in flight share the next one instead of waiting a round trip each. Filters unsubscribed
+    /// while queued are left out (an UNSUBSCRIBE sent meanwhile must not be undone by a later SUBSCRIBE). Returns
+    /// what was settled here, to complete outside the lock: entries left empty, and sends that failed (logged).
     mutating func pumpSubscriptions(client: MosquittoClient) -> Settled {
         var settled = Settled()
         while subscribeInFlight == nil, !subscribeQueue.isEmpty {
-            var next = subscribeQueue.removeFirst()
-            next.filters.removeAll { subscriptions[$0] == nil }
-            guard !next.filters.isEmpty else {
-                settled.keys.append((next.key, nil))
-                settled.waiters += finishSubscribe(exact: next.exact)
-                continue
+            var packet: [String] = []
+            var entries: [InFlightEntry] = []
+            let first = subscribeQueue[0]
+            while let next = subscribeQueue.first, next.qos == first.qos, next.exact == first.exact,
+                packet.isEmpty || packet.count + next.filters.count <= MosquittoClient.filtersPerSubscribe
+            {
+                subscribeQueue.removeFirst()
+                let filters = next.filters.filter { subscriptions[$0] != nil }
+                if filters.isEmpty {
+                    settled.keys.append((next.key, nil))
+                    settled.waiters += finishSubscribes(exact: next.exact ? 1 : 0)
+                    continue
+                }
+                packet += filters
+                entries.append(InFlightEntry(key: next.key, count: filters.count, exact: next.exact, filter: filters[0]))
             }
+            guard !packet.isEmpty else { continue }
             do throws(MosquittoError) {
-                let mid = try client.sendSubscribe(filters: next.filters[...], qos: next.qos)
-                subscribeInFlight = (mid, next.exact)
-                subscribeKeys[mid] = next.key
-                subscribeFilters[mid] = MosquittoClient.describe(next.filters[...])
+                let mid = try client.sendSubscribe(filters: packet[...], qos: first.qos)
+                subscribeInFlight = (mid, entries)
             } catch {
                 client.logger.warning(
                     "cannot subscribe; retried at the next connect",
-                    metadata: ["mqtt.filter": "\(MosquittoClient.describe(next.filters[...]))", "error": "\(error)"]
+                    metadata: ["mqtt.filter": "\(MosquittoClient.describe(packet[...]))", "error": "\(error)"]
                 )
-                settled.keys.append((next.key, error))
-                settled.waiters += finishSubscribe(exact: next.exact)
+                for entry in entries { settled.keys.append((entry.key, error)) }
+                settled.waiters += finishSubscribes(exact: entries.count { $0.exact })
             }
         }
         return settled
@@ -117,11 +127,19 @@ extension MosquittoClient.State {
     mutating func clearSubscribeQueue() -> [CheckedContinuation<Void, Never>] {
         subscribeQueue.removeAll()
         subscribeInFlight = nil
-        subscribeKeys.removeAll()
         exactSubscribesPending = 0
         defer { subscriptionWaiters.removeAll() }
         return Array(subscriptionWaiters.values)
     }
+}
+
+/// A queued entry sent in the packet in flight: its share of the SUBACK's granted codes.
+struct InFlightEntry {
+    var key: Int32
+    var count: Int
+    var exact: Bool
+    /// Its first filter, to name it when the broker refuses one of its filters.
+    var filter: String
 }
 
 /// What a step of the queue settled, to complete once the lock is released.

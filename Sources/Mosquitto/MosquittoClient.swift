@@ -142,13 +142,11 @@ public final class MosquittoClient: Sendable {
         var unpacedFilters: Set<String> = []
         /// SUBSCRIBE packets waiting for the one in flight (MosquittoClient+SubscribeQueue.swift).
         var subscribeQueue: [PendingSubscribe] = []
-        /// The SUBSCRIBE in flight: its message id, and whether it holds only exact topics.
-        var subscribeInFlight: (mid: Int32, exact: Bool)?
+        /// The queue's SUBSCRIBE in flight: its message id and the entries it carries.
+        var subscribeInFlight: (mid: Int32, entries: [InFlightEntry])?
         /// Queued or in-flight SUBSCRIBEs of exact topics, and who waits for none to be left.
         var exactSubscribesPending = 0
         var subscriptionWaiters: [UInt64: CheckedContinuation<Void, Never>] = [:]
-        /// Receipt key of each queued SUBSCRIBE sent, by message id.
-        var subscribeKeys: [Int32: Int32] = [:]
         var nextSubscribeKey: Int32 = -1
         /// Topic of each awaited PUBLISH in flight, to name it when the broker refuses it.
         var publishTopics: [Int32: String] = [:]

@@ -1,3 +1,4 @@
+import Foundation
 import Logging
 import MQTTHome
 import TestSupport
@@ -266,6 +267,50 @@ struct MosquittoClientTests {
         let arrived = seen.withLock { $0.count }
         #expect(arrived == count, "\(arrived) of \(count) retained topics arrived")
         await subscriber.disconnect()
+    }
+
+    @Test("subscriptions queued behind a packet in flight share the next one, and a refusal reaches only the caller it concerns")
+    func queuedSubscriptionsShareAPacket() async throws {
+        // mosquitto's acl_file never refuses a SUBSCRIBE; its dynamic-security plugin does (anonymous clients may
+        // subscribe under allowed/ only).
+        let directory = try TemporaryDirectory(prefix: "dynsec")
+        cleanup { directory.remove() }
+        chmod(directory.path, 0o755)
+        let rules = #"""
+            {"defaultACLAccess":{"publishClientSend":true,"publishClientReceive":true,"subscribe":false,"unsubscribe":true},
+             "clients":[],"groups":[{"groupname":"anonymous","roles":[{"rolename":"subscriber"}]}],"anonymousGroup":"anonymous",
+             "roles":[{"rolename":"subscriber","acls":[{"acltype":"subscribePattern","topic":"allowed/#","allow":true}]}]}
+            """#
+        try rules.write(toFile: directory.path + "/dynsec.json", atomically: false, encoding: .utf8)
+        chmod(directory.path + "/dynsec.json", 0o666)
+        let broker = try await TestBroker.start(extraConfiguration: [
+            "plugin /usr/lib/x86_64-linux-gnu/mosquitto_dynamic_security.so", "plugin_opt_config_file \(directory.path)/dynsec.json",
+        ])
+        cleanup { await broker.shutdown() }
+        let client = try Self.client(port: broker.port, reconnect: false)
+        try await client.connect()
+        // A full packet in flight; everything requested meanwhile waits for its SUBACK and then goes in one packet.
+        let first = client.requestSubscription((0..<200).map { "allowed/a\($0)" }, qos: .atLeastOnce)
+        let singles = (0..<20).map { client.requestSubscription(["allowed/b\($0)"], qos: .atLeastOnce) }
+        let denied = client.requestSubscription(["denied/secret"], qos: .atLeastOnce)
+        let last = client.requestSubscription(["allowed/c"], qos: .atLeastOnce)
+        try await withTimeout(.seconds(5)) { try await client.confirm(first) }
+        for receipt in singles { try await withTimeout(.seconds(5)) { try await client.confirm(receipt) } }
+        do {
+            try await withTimeout(.seconds(5)) { try await client.confirm(denied) }
+            Issue.record("the subscription to denied/secret was not refused")
+        } catch let error as MosquittoError {
+            #expect(error.description.contains("denied/secret"), "\(error)")
+        }
+        try await withTimeout(.seconds(5)) { try await client.confirm(last) }
+        // Each of them is in place: a message on the last single arrives.
+        try client.publish("allowed/b19", payload: [1], qos: .atLeastOnce)
+        let arrived = try await withTimeout(.seconds(5)) {
+            for await message in client.messages where message.topic == "allowed/b19" { return true }
+            return false
+        }
+        #expect(arrived)
+        await client.disconnect()
     }
 
     @Test("a SUBACK that arrives while the caller is still publishing is kept for its confirm (not pushed out by PUBACKs)")
