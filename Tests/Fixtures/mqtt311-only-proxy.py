@@ -7,38 +7,14 @@ forwarded, byte for byte, to the real mosquitto on 127.0.0.1:<upstream-port>.
 Usage: mqtt311-only-proxy.py <listen-port> <upstream-port>   (prints "ready" when listening)
 """
 import asyncio
-import signal
 import sys
 
-
-async def read_packet(reader):
-    header = await reader.readexactly(1)
-    length, multiplier, raw = 0, 1, b""
-    while True:
-        byte = await reader.readexactly(1)
-        raw += byte
-        length += (byte[0] & 0x7F) * multiplier
-        multiplier *= 128
-        if byte[0] & 0x80 == 0:
-            break
-    body = await reader.readexactly(length)
-    return header + raw + body, body
-
-
-async def pipe(reader, writer):
-    try:
-        while data := await reader.read(65536):
-            writer.write(data)
-            await writer.drain()
-    except (ConnectionError, asyncio.IncompleteReadError):
-        pass
-    finally:
-        writer.close()
+from mqtt_packets import read_packet, relay, serve
 
 
 async def handle(client_reader, client_writer, upstream_port):
     try:
-        packet, body = await read_packet(client_reader)
+        packet, _, body = await read_packet(client_reader)
         name_length = int.from_bytes(body[0:2], "big")
         level = body[2 + name_length]
         if level == 5:
@@ -49,20 +25,10 @@ async def handle(client_reader, client_writer, upstream_port):
         upstream_reader, upstream_writer = await asyncio.open_connection("127.0.0.1", upstream_port)
         upstream_writer.write(packet)
         await upstream_writer.drain()
-        await asyncio.gather(pipe(client_reader, upstream_writer), pipe(upstream_reader, client_writer))
+        await asyncio.gather(relay(client_reader, upstream_writer), relay(upstream_reader, client_writer))
     except (ConnectionError, asyncio.IncompleteReadError):
         client_writer.close()
 
 
-async def main():
-    listen_port, upstream_port = int(sys.argv[1]), int(sys.argv[2])
-    server = await asyncio.start_server(lambda r, w: handle(r, w, upstream_port), "127.0.0.1", listen_port)
-    print("ready", flush=True)
-    async with server:
-        await server.serve_forever()
-
-
-# A child started from a thread that blocks signals inherits the mask: without this, SIGTERM is held and the harness
-# waits ten seconds for its SIGKILL at the end of every test that uses the proxy.
-signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGTERM, signal.SIGINT})
-asyncio.run(main())
+listen_port, upstream_port = int(sys.argv[1]), int(sys.argv[2])
+serve(lambda r, w: handle(r, w, upstream_port), listen_port)
