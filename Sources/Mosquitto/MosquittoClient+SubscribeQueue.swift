@@ -19,9 +19,8 @@ extension MosquittoClient {
         var exact: Bool
     }
 
-    /// Returns once every queued SUBSCRIBE of exact topics has been answered (or the connection ended): the daemon
-    /// publishes `online` only then, so a device publishing right after it is heard.
-    /// Returns at once when cancelled.
+    /// Returns once every queued SUBSCRIBE of exact topics has been answered, the connection ended, or the task was
+    /// cancelled: the daemon publishes `online` only then, so a device publishing right after it is heard.
     public func subscriptionsInPlace() async {
         let id = state.withLock { state -> UInt64 in
             state.nextWaiterID += 1
