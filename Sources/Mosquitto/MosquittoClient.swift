@@ -262,15 +262,15 @@ public final class MosquittoClient: Sendable {
         try await subscribe([filter], qos: qos)
     }
 
-    /// Subscribes to many filters in few packets (400 filters each, one packet at a time), waiting for every SUBACK
+    /// Subscribes to many filters in few packets (200 filters each, one packet at a time), waiting for every SUBACK
     /// when connected; all of them are restored after every future reconnect.
     public func subscribe(_ filters: [String], qos: QoS = .atMostOnce) async throws {
         try await confirm(requestSubscription(filters, qos: qos))
     }
 
     /// Queues the SUBSCRIBE packets for `filters` (when connected) without waiting, and restores them after every
-    /// future reconnect. They go one at a time, each when the broker has answered the last, so a broker never holds
-    /// more than two packets' retained replay (MosquittoClient+SubscribeQueue.swift). Pass the receipt to
+    /// future reconnect. They go one at a time, each when the broker has answered the last, so a broker holds about two
+    /// packets' retained replay at most (MosquittoClient+SubscribeQueue.swift). Pass the receipt to
     /// ``confirm(_:)`` exactly once; a send that fails ends its wait with the error.
     public func requestSubscription(_ filters: [String], qos: QoS = .atMostOnce) -> SubscriptionReceipt {
         guard !filters.isEmpty else { return SubscriptionReceipt(messageIDs: []) }
