@@ -71,9 +71,10 @@ extension MosquittoClient {
             state.lastError = nil
             state.lastLoggedFailure = nil
             // Restore every subscription, grouped by QoS, many filters per packet; SUBACKs are checked in handleSuback.
-            // The unpaced ones first and at once, the rest through the queue, one packet at a time. Nobody waits for
-            // these: the settled keys need no completing.
-            // Exact topics before wildcard filters, whose replays have no bound (handleDisconnect emptied the queue).
+            // The unpaced ones first and at once, the rest through the queue, one packet at a time, exact topics before
+            // wildcard filters, whose replays have no bound. Nothing left from an earlier connection can be answered
+            // on this one: the queue starts empty even if that connection ended without a disconnect callback.
+            settled.waiters = state.clearSubscribeQueue()
             let byQoS = Dictionary(grouping: state.subscriptions.keys) { state.subscriptions[$0]! }
             var wildcards: [(QoS, [String])] = []
             for (qos, filters) in byQoS.sorted(by: { $0.key.rawValue < $1.key.rawValue }) {
@@ -94,7 +95,9 @@ extension MosquittoClient {
                 wildcards.append((qos, paced.filter { !Self.isExact($0) }))
             }
             for (qos, filters) in wildcards { _ = state.queueSubscriptions(filters, qos: qos, expected: false) }
-            settled = state.pumpSubscriptions(client: self)
+            let first = state.pumpSubscriptions(client: self)
+            settled.keys = first.keys
+            settled.waiters += first.waiters
             let waiters = Array(state.connectWaiters.values)
             state.connectWaiters.removeAll()
             return (state.connectionInfo, waiters, failures)
