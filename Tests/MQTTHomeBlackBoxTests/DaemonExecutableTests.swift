@@ -91,13 +91,18 @@ struct DaemonExecutableTests {
         let maps = try String(contentsOfFile: "/proc/\(daemon.pid)/maps", encoding: .utf8)
         #expect(!maps.contains("libcurl"), "libcurl is mapped into a daemon without EMQX")
 
+        // What the daemon and its broker said, for a failure below.
+        func logs() -> String {
+            let broker = (try? String(contentsOfFile: daemon.directory.path + "/data/mosquitto/mosquitto.log", encoding: .utf8)) ?? ""
+            return "daemon log:\n\(daemon.log)\nmosquitto log:\n\(broker)"
+        }
         // Private: an anonymous client, or one with a made-up login, is refused; the CLI's login is in a 0600 file.
         let anonymous = try await ProcessRunner.run("/usr/bin/mosquitto_sub", ["-p", String(recorded), "-t", "#", "-W", "1"])
-        #expect(anonymous.standardError.contains("not authorised"), "\(anonymous.standardError)")
+        #expect(anonymous.standardError.contains("not authorised"), "\(anonymous.exitCode) \(anonymous.standardError)\n\(logs())")
         let guessed = try await ProcessRunner.run(
             "/usr/bin/mosquitto_sub", ["-p", String(recorded), "-u", EmbeddedBroker.cliUser, "-P", "guess", "-t", "#", "-W", "1"]
         )
-        #expect(guessed.standardError.contains("not authorised"), "\(guessed.standardError)")
+        #expect(guessed.standardError.contains("not authorised"), "\(guessed.standardError)\n\(logs())")
         let data = daemon.directory.path + "/data"
         func mode(_ path: String) -> mode_t? {
             var info = stat()
@@ -111,7 +116,7 @@ struct DaemonExecutableTests {
         let conf = try String(contentsOfFile: data + "/mosquitto/mosquitto.conf", encoding: .utf8)
         #expect(conf.contains("allow_anonymous false") && !conf.contains("allow_anonymous true"))
         // Started as root, mosquitto does not stay root.
-        let status = try String(contentsOfFile: "/proc/\(brokerPID)/status", encoding: .utf8)
+        let status = try #require(try? String(contentsOfFile: "/proc/\(brokerPID)/status", encoding: .utf8), "\(logs())")
         let uid = status.split(separator: "\n").first { $0.hasPrefix("Uid:") }?.split(separator: "\t").dropFirst().first
         if geteuid() == 0 { #expect(uid != "0", "the embedded mosquitto runs as root") }
         daemon.signal(SIGTERM)
