@@ -4,9 +4,11 @@ import Glibc
 
 /// The few file operations the daemon needs, on libc, so the daemon does not pull in full Foundation.
 public enum FileSystem {
-    public static func read(_ path: String) -> String? {
+    /// The file's text from byte `offset` on (what a log gained since then).
+    public static func read(_ path: String, from offset: Int = 0) -> String? {
         guard let file = fopen(path, "rb") else { return nil }
         defer { fclose(file) }
+        if offset > 0 { fseek(file, offset, SEEK_SET) }
         var bytes: [UInt8] = []
         var chunk = [UInt8](repeating: 0, count: 4096)
         while true {
@@ -77,6 +79,12 @@ public enum FileSystem {
             if !searchable { return current }
         }
         return nil
+    }
+
+    /// The file's size in bytes, nil when it does not exist.
+    public static func size(_ path: String) -> Int? {
+        var info = stat()
+        return stat(path, &info) == 0 ? Int(info.st_size) : nil
     }
 
     public static func isDirectory(_ path: String) -> Bool {

@@ -84,6 +84,11 @@ public struct HomeDaemon: Sendable {
         let mqtt = configuration.mqtt
         // On its own private broker the daemon is the generated user, whatever MQTT_USERNAME says.
         let credentials = embedded?.daemonCredentials
+        // Its own broker only: whatever else took the port while mosquitto was down never sees the login.
+        var ownBrokerCheck: (@Sendable () -> String?)? = nil
+        if let embedded {
+            ownBrokerCheck = { embedded.isListening() ? nil : "the embedded mosquitto is not listening on its port (being restarted)" }
+        }
         let link = try BrokerLink(
             configuration: MosquittoClient.Configuration(
                 host: host,
@@ -97,7 +102,8 @@ public struct HomeDaemon: Sendable {
                 reconnectDelayCap: .seconds(mqtt.reconnectMaxDelay),
                 messageBufferLimit: configuration.messageBufferLimit,
                 messageBufferBytes: configuration.messageBufferBytes,
-                messageLanes: DaemonLanes.lanes(topics: topics, discoveryPrefix: configuration.discoveryPrefix)
+                messageLanes: DaemonLanes.lanes(topics: topics, discoveryPrefix: configuration.discoveryPrefix),
+                attemptCheck: ownBrokerCheck
             ),
             topics: topics,
             embeddedBroker: embedded != nil,

@@ -31,6 +31,10 @@ extension MosquittoClient {
         /// Re-arm `TCP_QUICKACK` after every read, so a broker with Nagle on never waits for a delayed ACK (on by
         /// default; off only to measure what it saves).
         public var quickAck: Bool
+        /// Asked before every connection attempt; a reason skips the attempt, which counts as failed with that
+        /// reason (and backs off). The daemon's own broker says why while its mosquitto is down, so the credentials
+        /// never reach another process that took the port meanwhile.
+        public var attemptCheck: (@Sendable () -> String?)?
 
         public struct TLS: Sendable, Hashable {
             public var caFile: String?
@@ -85,7 +89,8 @@ extension MosquittoClient {
             messageBufferLimit: Int = 10_000,
             messageBufferBytes: Int = 64 << 20,
             messageLanes: [MessageLane] = [],
-            quickAck: Bool = true
+            quickAck: Bool = true,
+            attemptCheck: (@Sendable () -> String?)? = nil
         ) {
             self.host = host
             self.port = port
@@ -105,6 +110,7 @@ extension MosquittoClient {
             self.messageBufferBytes = messageBufferBytes
             self.messageLanes = messageLanes
             self.quickAck = quickAck
+            self.attemptCheck = attemptCheck
         }
     }
 }

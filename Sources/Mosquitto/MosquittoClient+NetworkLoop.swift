@@ -18,6 +18,13 @@ extension MosquittoClient {
                 state.attemptRefusal = nil
                 state.retryImmediately = false
             }
+            if let held = configuration.attemptCheck?() {
+                recordFailedAttempt(.attemptHeld(held))
+                if !configuration.reconnect { break }
+                NetworkThread.sleep(delay) { stopRequested }
+                delay = min(delay * 2, configuration.reconnectDelayCap)
+                continue
+            }
             var rc: Int32
             if firstAttempt {
                 rc = mosquitto_connect_bind_async(

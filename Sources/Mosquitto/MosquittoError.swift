@@ -20,6 +20,8 @@ public enum MosquittoError: Error, Sendable, Hashable, CustomStringConvertible {
     case connectionLost
     /// A value the caller passed cannot be used (e.g. a topic with a NUL byte, an unreadable TLS file).
     case invalidArgument(String)
+    /// The configuration's ``MosquittoClient/Configuration/attemptCheck`` held a connection attempt back.
+    case attemptHeld(String)
 
     /// Maps a `MOSQ_ERR_*` return code; call right after the failing function so `errno` is still the cause.
     public init(code: Int32) {
@@ -65,6 +67,7 @@ public enum MosquittoError: Error, Sendable, Hashable, CustomStringConvertible {
         case .notConnected: "not connected to the broker"
         case .connectionLost: "the connection to the broker was lost"
         case .invalidArgument(let message): message
+        case .attemptHeld(let reason): reason
         }
     }
 

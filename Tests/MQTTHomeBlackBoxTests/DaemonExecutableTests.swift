@@ -125,6 +125,75 @@ struct DaemonExecutableTests {
         #expect(FileManager.default.fileExists(atPath: daemon.directory.path + "/data/mosquitto/mosquitto.conf"))
     }
 
+    @Test("another process takes the embedded broker's port just before mosquitto binds it: the daemon moves to another port and never connects to that process")
+    func portTakenBeforeMosquittoBinds() async throws {
+        let directory = try TemporaryDirectory(prefix: "mqtt-home-embedded-race")
+        chmod(directory.path, 0o711)
+        let thief = try TemporaryDirectory(prefix: "port-thief")
+        cleanup {
+            if let text = try? String(contentsOfFile: thief.path + "/thief.pid", encoding: .utf8), let pid = Int32(text.filter { !$0.isWhitespace }) {
+                kill(pid, SIGTERM)
+            }
+            thief.remove()
+        }
+        // The daemon finds mosquitto on PATH: Tests/Fixtures/port-thief/mosquitto lets port-thief.py take the port first.
+        let path = Fixtures.path("port-thief") + ":" + (ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin")
+        let daemon = try BackgroundProcess.daemon(
+            environment: ["DATA_DIR": "data", "PATH": path, "PORT_THIEF_DIR": thief.path],
+            directory: directory
+        )
+        cleanup { await daemon.shutdown() }
+        #expect(await daemon.waitForLog("] online"), "\(daemon.log)")
+        #expect(daemon.log.contains("another process took the embedded broker's port before mosquitto could listen on it"), "\(daemon.log)")
+        let thiefLog = { (try? String(contentsOfFile: thief.path + "/thief.log", encoding: .utf8)) ?? "" }
+        let stolen = try #require(thiefLog().split(separator: "\n").first.flatMap { Int($0.dropFirst("listening ".count)) }, "\(thiefLog())")
+        let recorded = try #require(EmbeddedBroker.recordedPort(directory: directory.path + "/data/mosquitto"))
+        #expect(recorded != stolen)
+        let health = try await ProcessRunner.run(Products.cli, ["health", "--json"], directory: directory.path)
+        #expect(health.exitCode == 0, "\(health.standardError)")
+        let result = try JSONParser.parse(String(health.standardOutput.dropLast())) as JSONValue?
+        #expect(result?["mqtt"]?["broker"] == .string("127.0.0.1:\(recorded)"))
+        // Neither the daemon (with its generated login) nor the CLI ever reached the process on the stolen port.
+        #expect(!thiefLog().contains("connection"), "\(thiefLog())")
+    }
+
+    @Test("the embedded mosquitto killed while another process takes its port: no connection goes there; restarted on the same port once it is free")
+    func brokerDiesAndItsPortIsTaken() async throws {
+        let directory = try TemporaryDirectory(prefix: "mqtt-home-embedded-restart")
+        chmod(directory.path, 0o711)
+        let daemon = try BackgroundProcess.daemon(environment: ["DATA_DIR": "data", "MQTT_RECONNECT_MAX_DELAY": "1"], directory: directory)
+        cleanup { await daemon.shutdown() }
+        #expect(await daemon.waitForLog("] online"), "\(daemon.log)")
+        let brokerDirectory = directory.path + "/data/mosquitto"
+        let port = try #require(EmbeddedBroker.recordedPort(directory: brokerDirectory))
+        let brokerPID = try #require(Int32(try String(contentsOfFile: brokerDirectory + "/mosquitto.pid", encoding: .utf8).filter { !$0.isWhitespace }))
+        kill(brokerPID, SIGKILL)
+        // The port is free once the kernel has closed the dead broker's socket; the listener is released at the end
+        // of this block.
+        do {
+            var taken: LoopbackListener? = nil
+            for _ in 0..<200 where taken == nil {
+                taken = try? LoopbackListener(port: port)
+                if taken == nil { try await Task.sleep(for: .milliseconds(10)) }
+            }
+            let thief = try #require(taken, "port \(port) never came free after the broker was killed")
+            #expect(await daemon.waitForLog("cannot restart embedded mosquitto; retrying with backoff"), "\(daemon.log)")
+            #expect(await daemon.waitForLog("the embedded mosquitto is not listening on its port"), "\(daemon.log)")
+            try await Task.sleep(for: .seconds(2))
+            #expect(thief.acceptPending() == 0, "the daemon connected to another process on its broker's port")
+        }
+        #expect(await daemon.waitForLog("embedded mosquitto restarted", timeout: 20), "\(daemon.log)")
+        // Requests sent before the daemon is back on the new broker go to nobody: wait for its second `online`.
+        for _ in 0..<500 where daemon.log.components(separatedBy: "] online").count < 3 {
+            try await Task.sleep(for: .milliseconds(10))
+        }
+        let health = try await ProcessRunner.run(Products.cli, ["health", "--json", "--timeout", "10"], directory: directory.path)
+        #expect(health.exitCode == 0, "\(health.standardError)\n\(daemon.log)")
+        let result = try JSONParser.parse(String(health.standardOutput.dropLast())) as JSONValue?
+        #expect(result?["mqtt"]?["broker"] == .string("127.0.0.1:\(port)"))
+        #expect(result?["mqtt"]?["connected"] == true)
+    }
+
     @Test("the MQTT password and the EMQX API secret never appear in logs or replies, even at trace level")
     func secretsStaySecret() async throws {
         let passwords = try TemporaryDirectory(prefix: "passwd")

@@ -63,6 +63,24 @@ public struct ChildProcess: Sendable {
 
     public func signal(_ signal: Int32) { _ = kill(pid, signal) }
 
+    /// True when one of the child's open descriptors is a socket with one of these inodes (see
+    /// ``LoopbackPort/listeningSocketInodes(port:)``). Reads `/proc/<pid>/fd`: our own child, or any process for root.
+    public func holdsSocket(inodes: Set<UInt64>) -> Bool {
+        guard !inodes.isEmpty, let directory = opendir("/proc/\(pid)/fd") else { return false }
+        defer { closedir(directory) }
+        var target = [CChar](repeating: 0, count: 64)
+        while let entry = readdir(directory) {
+            let name = withUnsafeBytes(of: entry.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
+            guard name.first?.isNumber == true else { continue }
+            let length = readlink("/proc/\(pid)/fd/\(name)", &target, target.count - 1)
+            guard length > 0 else { continue }
+            let link = String(decoding: target[0..<length].map { UInt8(bitPattern: $0) }, as: UTF8.self)
+            // "socket:[1530538]"
+            if link.hasPrefix("socket:["), let inode = UInt64(link.dropFirst(8).dropLast()), inodes.contains(inode) { return true }
+        }
+        return false
+    }
+
     /// Waits for a short-lived child to end; its exit code (128 + signal when killed by one).
     public func waitForExit() async -> Int32 {
         while true {

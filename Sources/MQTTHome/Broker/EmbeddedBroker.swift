@@ -101,7 +101,12 @@ public final class EmbeddedBroker: Sendable {
         }
     }
 
-    /// Writes the config, starts mosquitto and waits until it accepts connections. Returns the port.
+    /// Writes the config, starts mosquitto and waits until it listens on its port — itself, not another process that
+    /// happens to listen there. Returns the port.
+    ///
+    /// Nothing reserves a port between choosing it and mosquitto's bind: another process can take it meanwhile, and
+    /// a connect would then reach that process (with the daemon's credentials). So readiness is mosquitto holding
+    /// the listening socket, and at a first start a port lost that way is replaced by another one.
     @discardableResult
     public func start() async throws(HomeError) -> Int {
         guard let executable = ChildProcess.findExecutable("mosquitto") else {
@@ -112,8 +117,38 @@ public final class EmbeddedBroker: Sendable {
         }
         try FileSystem.makeDirectory(directory)
         await stopLeftover()
-        let port = try choosePort()
         if case .privateUsers(let base) = options.access { try await writeUsers(baseTopic: base) }
+        // A restart stays on its port (the daemon's connection and the CLI know it); a first start may move.
+        let fixed = options.port ?? self.port
+        let movable = fixed == nil
+        var lost: [Int] = []
+        while true {
+            let port = try choosePort(fixed: fixed, avoiding: lost)
+            switch try await launch(executable: executable, port: port) {
+            case .listening:
+                return port
+            case .portTaken where movable && lost.count < Self.portAttempts - 1:
+                lost.append(port)
+                logger.warning(
+                    "another process took the embedded broker's port before mosquitto could listen on it; trying another port",
+                    metadata: ["broker.port": "\(port)"]
+                )
+            case .portTaken:
+                throw .embeddedBroker(
+                    "port \(port) on 127.0.0.1 was taken by another process before mosquitto could listen on it"
+                        + (movable ? " (\(Self.portAttempts) ports tried)" : "; set MQTT_PORT to another port")
+                )
+            }
+        }
+    }
+
+    /// How many ports a first start tries when each is taken before mosquitto binds it.
+    static let portAttempts = 3
+
+    private enum LaunchOutcome { case listening, portTaken }
+
+    /// One mosquitto on `port`: listening (its own socket), or exited because the port was taken.
+    private func launch(executable: String, port: Int) async throws(HomeError) -> LaunchOutcome {
         try FileSystem.write(configuration(port: port), to: configPath)
         if let user = runAsUser {
             if let blocked = FileSystem.firstUnsearchableAncestor(of: directory, for: user) {
@@ -123,6 +158,7 @@ public final class EmbeddedBroker: Sendable {
             }
             FileSystem.changeOwner(directory, recursive: true, to: user)
         }
+        let logStart = FileSystem.size(logPath) ?? 0
         let process: ChildProcess
         do {
             process = try ChildProcess.spawn(executable: executable, arguments: ["-c", configPath], outputPath: logPath)
@@ -145,12 +181,14 @@ public final class EmbeddedBroker: Sendable {
 
         let clock = ContinuousClock()
         let deadline = clock.now + .seconds(10)
-        while !LoopbackPort.isListening(port) {
+        while !process.holdsSocket(inodes: LoopbackPort.listeningSocketInodes(port: port)) {
             if let status = process.exitStatus() {
                 state.withLock { $0.process = nil }
+                let said = FileSystem.read(logPath, from: logStart) ?? ""
+                if said.contains("Address already in use") { return .portTaken }
                 throw .embeddedBroker(
                     "mosquitto exited at start-up (status \(status)); its log \(logPath) ends with: "
-                        + lastLines(of: logPath, count: 3)
+                        + lastLines(of: said, count: 3)
                 )
             }
             if clock.now >= deadline {
@@ -164,7 +202,16 @@ public final class EmbeddedBroker: Sendable {
             "embedded mosquitto started",
             metadata: ["broker.port": "\(port)", "broker.pid": "\(process.pid)", "broker.dir": "\(directory)"]
         )
-        return port
+        return .listening
+    }
+
+    /// True while this broker's mosquitto runs and holds the listening socket on its port: the daemon connects only
+    /// then, never to another process that took the port while mosquitto was down.
+    public func isListening() -> Bool {
+        guard let (process, port) = state.withLock({ state in state.process.flatMap { p in state.port.map { (p, $0) } } }) else {
+            return false
+        }
+        return process.holdsSocket(inodes: LoopbackPort.listeningSocketInodes(port: port))
     }
 
     /// Stops mosquitto with SIGTERM (it saves persistence), SIGKILL after 5 s.
@@ -197,16 +244,24 @@ public final class EmbeddedBroker: Sendable {
         }
     }
 
-    private func choosePort() throws(HomeError) -> Int {
-        if let fixed = options.port ?? state.withLock({ $0.port }) {
+    private func choosePort(fixed: Int?, avoiding lost: [Int]) throws(HomeError) -> Int {
+        if let fixed {
             guard LoopbackPort.isFree(fixed) else {
-                throw .embeddedBroker("port \(fixed) on 127.0.0.1 is already in use; set MQTT_PORT to another port")
+                throw .embeddedBroker(
+                    "port \(fixed) on 127.0.0.1 is already in use"
+                        + (options.port != nil ? "; set MQTT_PORT to another port" : " by another process; the broker keeps its port (the daemon and the CLI use it)")
+                )
             }
             return fixed
         }
-        if let previous = Self.recordedPort(directory: directory), LoopbackPort.isFree(previous) { return previous }
-        guard let port = LoopbackPort.free() else { throw .embeddedBroker("no free port on 127.0.0.1") }
-        return port
+        if let previous = Self.recordedPort(directory: directory), !lost.contains(previous), LoopbackPort.isFree(previous) {
+            return previous
+        }
+        for _ in 0..<10 {
+            guard let port = LoopbackPort.free() else { break }
+            if !lost.contains(port) { return port }
+        }
+        throw .embeddedBroker("no free port on 127.0.0.1")
     }
 
     private func configuration(port: Int) -> String {
@@ -310,8 +365,7 @@ public final class EmbeddedBroker: Sendable {
         return String(cString: name)
     }
 
-    private func lastLines(of path: String, count: Int) -> String {
-        guard let text = FileSystem.read(path) else { return "(no log)" }
-        return text.split(separator: "\n").suffix(count).joined(separator: " | ")
+    private func lastLines(of text: String, count: Int) -> String {
+        text.isEmpty ? "(nothing logged)" : text.split(separator: "\n").suffix(count).joined(separator: " | ")
     }
 }

@@ -48,11 +48,40 @@ public enum LoopbackPort {
         } == 0
     }
 
+    /// The inodes of the sockets listening on 127.0.0.1:`port` (or on every IPv4 address), from `/proc/net/tcp`.
+    ///
+    /// A connect succeeding says only that *something* listens; the inode, matched against a process's descriptors,
+    /// says whose listener it is.
+    public static func listeningSocketInodes(port: Int) -> Set<UInt64> {
+        FileSystem.read("/proc/net/tcp").map { listeningInodes(inTable: $0, port: port) } ?? []
+    }
+
+    /// Parses the kernel's TCP table (`sl local_address rem_address st … uid timeout inode`, addresses as
+    /// little-endian hex `0100007F:075B`, state `0A` for LISTEN).
+    static func listeningInodes(inTable table: String, port: Int) -> Set<UInt64> {
+        let portSuffix = ":" + String(port, radix: 16, uppercase: true).leftPadded(to: 4)
+        var inodes: Set<UInt64> = []
+        for line in table.split(separator: "\n").dropFirst() {
+            let fields = line.split(separator: " ", omittingEmptySubsequences: true)
+            guard fields.count > 9, fields[3] == "0A", fields[1] == "0100007F" + portSuffix || fields[1] == "00000000" + portSuffix,
+                let inode = UInt64(fields[9]), inode != 0
+            else { continue }
+            inodes.insert(inode)
+        }
+        return inodes
+    }
+
     private static func loopback(port: Int) -> sockaddr_in {
         var address = sockaddr_in()
         address.sin_family = sa_family_t(AF_INET)
         address.sin_port = UInt16(port).bigEndian
         address.sin_addr.s_addr = UInt32(0x7F00_0001).bigEndian
         return address
+    }
+}
+
+extension String {
+    fileprivate func leftPadded(to width: Int) -> String {
+        count >= width ? self : String(repeating: "0", count: width - count) + self
     }
 }
