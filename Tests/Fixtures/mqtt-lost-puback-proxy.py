@@ -4,7 +4,7 @@
 Listens on 127.0.0.1:<listen-port> and forwards every connection, packet by packet, to the real mosquitto on
 127.0.0.1:<upstream-port>. A QoS 1 PUBLISH from the client on <topic> is forwarded (the broker stores it); the
 broker's PUBACK for it is dropped. Everything else passes unchanged.
-Usage: mqtt-lost-puback-proxy.py <listen-port> <upstream-port> <topic>   (prints "ready" when listening)
+Usage: mqtt-lost-puback-proxy.py <listen-port> <upstream-port> <topic>   (0: any free port; prints "ready <port>" when listening)
 """
 import asyncio
 import sys

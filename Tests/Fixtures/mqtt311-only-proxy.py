@@ -4,7 +4,7 @@
 Listens on 127.0.0.1:<listen-port>. A CONNECT with protocol level 5 gets the answer an old broker gives,
 a v3 CONNACK "unacceptable protocol version" (20 02 00 01), and the connection is closed. Any other CONNECT is
 forwarded, byte for byte, to the real mosquitto on 127.0.0.1:<upstream-port>.
-Usage: mqtt311-only-proxy.py <listen-port> <upstream-port>   (prints "ready" when listening)
+Usage: mqtt311-only-proxy.py <listen-port> <upstream-port>   (0: any free port; prints "ready <port>" when listening)
 """
 import asyncio
 import sys

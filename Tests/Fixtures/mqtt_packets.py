@@ -33,10 +33,11 @@ async def relay(reader, writer, keep=lambda first, body: True):
 
 
 def serve(handle, listen_port):
-    """Listens on 127.0.0.1:listen_port, prints "ready", serves until killed."""
+    """Listens on 127.0.0.1:listen_port (0: a port the kernel picks, nobody can take it first), prints "ready <port>",
+    serves until killed."""
     async def main():
         server = await asyncio.start_server(handle, "127.0.0.1", listen_port)
-        print("ready", flush=True)
+        print("ready %d" % server.sockets[0].getsockname()[1], flush=True)
         async with server:
             await server.serve_forever()
 

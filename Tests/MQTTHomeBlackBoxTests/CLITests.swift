@@ -103,7 +103,9 @@ struct CLITests {
 
     @Test("no broker at all: exit 4 with the reason")
     func noBroker() async throws {
-        let port = try #require(LoopbackPort.free())
+        let closed = try ClosedPort()
+        defer { withExtendedLifetime(closed) {} }
+        let port = closed.port
         let result = try await Self.cli(["health", "--host", "127.0.0.1", "--port", String(port)])
         #expect(result.exitCode == 4)
         #expect(result.standardError.contains("cannot connect to the broker at 127.0.0.1:\(port): Connection refused"))

@@ -85,7 +85,9 @@ struct MCPTests {
 
     @Test("garbage and a dead broker: parse error replies, initialize still works, tools say what is wrong")
     func failures() async throws {
-        let port = try #require(LoopbackPort.free())
+        let closed = try ClosedPort()
+        defer { withExtendedLifetime(closed) {} }
+        let port = closed.port
         let input = [Self.initialize.jsonString, "{not json", #"{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"broker_status","arguments":{}}}"#]
         let result = try await ProcessRunner.run(
             Products.cli,

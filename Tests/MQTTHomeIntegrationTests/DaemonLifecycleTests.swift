@@ -74,9 +74,10 @@ struct DaemonLifecycleTests {
 
     @Test("a dead broker is retried with backoff and the reason logged once, not per attempt")
     func deadBrokerLoggedOnce() async throws {
-        let port = try #require(LoopbackPort.free())
+        let closed = try ClosedPort()
+        defer { withExtendedLifetime(closed) {} }
         let daemon = try BackgroundProcess.daemon(environment: [
-            "MQTT_HOST": "127.0.0.1", "MQTT_PORT": String(port), "MQTT_RECONNECT_MAX_DELAY": "1",
+            "MQTT_HOST": "127.0.0.1", "MQTT_PORT": String(closed.port), "MQTT_RECONNECT_MAX_DELAY": "1",
         ])
         cleanup { await daemon.shutdown() }
         try await Task.sleep(for: .seconds(3))
@@ -90,13 +91,12 @@ struct DaemonLifecycleTests {
     @Test("a broker that never acknowledges online: the daemon says so, carries on after 10 s, and still stops on SIGTERM")
     func onlineNeverAcknowledged() async throws {
         let broker = try await TestBroker.start()
-        guard let port = LoopbackPort.free() else { throw HarnessError(description: "no free port for the proxy") }
         let proxy = try BackgroundProcess.start(
             "/usr/bin/env",
-            ["python3", Fixtures.path("mqtt-lost-puback-proxy.py"), String(port), String(broker.port), DaemonHarness.statusTopic]
+            ["python3", Fixtures.path("mqtt-lost-puback-proxy.py"), "0", String(broker.port), DaemonHarness.statusTopic]
         )
         cleanup { await proxy.shutdown() }
-        #expect(await proxy.waitForLog("ready"), "\(proxy.log)")
+        let port = try #require(await proxy.waitForReadyPort(), "\(proxy.log)")
         let daemon = try BackgroundProcess.daemon(environment: ["MQTT_HOST": "127.0.0.1", "MQTT_PORT": String(port)])
         cleanup { await daemon.shutdown(); await broker.shutdown() }
         #expect(await proxy.waitForLog("dropped a PUBACK", timeout: 15), "\(proxy.log)")

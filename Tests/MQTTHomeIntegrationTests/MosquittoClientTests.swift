@@ -211,8 +211,9 @@ struct MosquittoClientTests {
 
     @Test("with no broker, connect fails fast with the OS reason when reconnect is off")
     func noBroker() async throws {
-        let port = try #require(LoopbackPort.free())
-        let client = try Self.client(port: port, reconnect: false)
+        let closed = try ClosedPort()
+        defer { withExtendedLifetime(closed) {} }
+        let client = try Self.client(port: closed.port, reconnect: false)
         await #expect(throws: MosquittoError.self) { try await client.connect() }
         #expect(client.lastError?.description == "Connection refused")
         await client.disconnect()

@@ -63,6 +63,19 @@ public final class BackgroundProcess: @unchecked Sendable {
         return false
     }
 
+    /// For a fixture that listens on a port it chose itself (so no other test can take it between choosing and
+    /// binding) and prints "ready <port>": that port, nil when it never said so within `timeout` seconds.
+    public func waitForReadyPort(timeout: Double = 10) async -> Int? {
+        guard await waitForLog("ready ", timeout: timeout) else { return nil }
+        for _ in 0..<100 {
+            if let line = log.split(separator: "\n").first(where: { $0.hasPrefix("ready ") }), let port = Int(line.dropFirst("ready ".count)) {
+                return port
+            }
+            try? await Task.sleep(for: .milliseconds(10))
+        }
+        return nil
+    }
+
     /// Waits for the process to end and returns its exit status; SIGKILL after `timeout`.
     @discardableResult
     public func waitForExit(timeout: Double = 10) async -> Int32 {

@@ -6,12 +6,11 @@ public struct V311OnlyProxy: Sendable {
     public let port: Int
 
     public static func start(upstreamPort: Int) async throws -> V311OnlyProxy {
-        guard let port = LoopbackPort.free() else { throw HarnessError(description: "no free port for the proxy") }
         let process = try BackgroundProcess.start(
             "/usr/bin/env",
-            ["python3", Fixtures.path("mqtt311-only-proxy.py"), String(port), String(upstreamPort)]
+            ["python3", Fixtures.path("mqtt311-only-proxy.py"), "0", String(upstreamPort)]
         )
-        guard await process.waitForLog("ready") else {
+        guard let port = await process.waitForReadyPort() else {
             await process.shutdown()
             throw HarnessError(description: "the 3.1.1 proxy did not start: \(process.log)")
         }
