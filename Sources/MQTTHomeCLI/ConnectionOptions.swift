@@ -81,6 +81,15 @@ struct ConnectionOptions: ParsableArguments {
         let finalHost = resolvedHost ?? "localhost"
         let finalPort = resolvedPort ?? (tls == nil ? 1883 : 8883)
         var password = embeddedCredentials?.password ?? mqtt.password
+        // The generated login goes only to the daemon's own mosquitto, not to whatever listens on its port.
+        var attemptCheck: (@Sendable () -> String?)? = nil
+        if embeddedCredentials != nil {
+            let brokerDirectory = configuration.dataDirectory + "/mosquitto"
+            attemptCheck = {
+                EmbeddedBroker.recordedBrokerListens(directory: brokerDirectory, port: finalPort)
+                    ? nil : "mqtt-homed's embedded mosquitto is not listening on 127.0.0.1:\(finalPort) (not running, or another process holds the port)"
+            }
+        }
         if let passwordFile {
             guard let text = FileSystem.read(passwordFile) else {
                 throw CLIExit(code: .usage, message: "cannot read --password-file '\(passwordFile)'")
@@ -96,7 +105,8 @@ struct ConnectionOptions: ParsableArguments {
                 password: password,
                 tls: tls,
                 protocolVersion: mqtt.protocolVersion,
-                reconnect: reconnect
+                reconnect: reconnect,
+                attemptCheck: attemptCheck
             ),
             topics: configuration.topics,
             broker: "\(finalHost):\(finalPort)",

@@ -157,7 +157,7 @@ struct DaemonExecutableTests {
         #expect(!thiefLog().contains("connection"), "\(thiefLog())")
     }
 
-    @Test("the embedded mosquitto killed while another process takes its port: no connection goes there; restarted on the same port once it is free")
+    @Test("the embedded mosquitto killed while another process takes its port: neither the daemon nor the CLI connect there; restarted on the same port once it is free")
     func brokerDiesAndItsPortIsTaken() async throws {
         let directory = try TemporaryDirectory(prefix: "mqtt-home-embedded-restart")
         chmod(directory.path, 0o711)
@@ -179,8 +179,12 @@ struct DaemonExecutableTests {
             let thief = try #require(taken, "port \(port) never came free after the broker was killed")
             #expect(await daemon.waitForLog("cannot restart embedded mosquitto; retrying with backoff"), "\(daemon.log)")
             #expect(await daemon.waitForLog("the embedded mosquitto is not listening on its port"), "\(daemon.log)")
+            // The CLI, finding the daemon's broker by itself, does not hand its login to the holder either.
+            let refused = try await ProcessRunner.run(Products.cli, ["health", "--timeout", "2"], directory: directory.path)
+            #expect(refused.exitCode == 4)
+            #expect(refused.standardError.contains("mqtt-homed's embedded mosquitto is not listening on 127.0.0.1:\(port)"), "\(refused.standardError)")
             try await Task.sleep(for: .seconds(2))
-            #expect(thief.acceptPending() == 0, "the daemon connected to another process on its broker's port")
+            #expect(thief.acceptPending() == 0, "the daemon or the CLI connected to another process on its broker's port")
         }
         #expect(await daemon.waitForLog("embedded mosquitto restarted", timeout: 20), "\(daemon.log)")
         // Requests sent before the daemon is back on the new broker go to nobody: wait for its second `online`.

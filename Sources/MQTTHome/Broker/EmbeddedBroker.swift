@@ -94,6 +94,15 @@ public final class EmbeddedBroker: Sendable {
     /// The port while running (or the last one it ran on).
     public var port: Int? { state.withLock { $0.port } }
 
+    /// True when the mosquitto whose pid the daemon recorded in `directory` holds the listening socket on `port`:
+    /// the CLI hands its generated login only to the daemon's own broker, never to another process on that port.
+    public static func recordedBrokerListens(directory: String, port: Int) -> Bool {
+        guard let text = FileSystem.read(FileSystem.absolute(directory) + "/mosquitto.pid"),
+            let pid = Int32(String(text.filter { !$0.isWhitespace }))
+        else { return false }
+        return ChildProcess(pid: pid).holdsSocket(inodes: LoopbackPort.listeningSocketInodes(port: port))
+    }
+
     /// The port a previous run left in `<directory>/port`, which the CLI uses to find the daemon's broker.
     public static func recordedPort(directory: String) -> Int? {
         FileSystem.read(FileSystem.absolute(directory) + "/port").flatMap {
