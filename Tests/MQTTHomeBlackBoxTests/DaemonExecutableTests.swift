@@ -162,20 +162,25 @@ struct DaemonExecutableTests {
         let directory = try TemporaryDirectory(prefix: "mqtt-home-embedded-restart")
         chmod(directory.path, 0o711)
         let daemon = try BackgroundProcess.daemon(environment: ["DATA_DIR": "data", "MQTT_RECONNECT_MAX_DELAY": "1"], directory: directory)
-        cleanup { await daemon.shutdown() }
+        cleanup {
+            daemon.signal(SIGCONT)
+            await daemon.shutdown()
+        }
         #expect(await daemon.waitForLog("] online"), "\(daemon.log)")
         let brokerDirectory = directory.path + "/data/mosquitto"
         let port = try #require(EmbeddedBroker.recordedPort(directory: brokerDirectory))
         let brokerPID = try #require(Int32(try String(contentsOfFile: brokerDirectory + "/mosquitto.pid", encoding: .utf8).filter { !$0.isWhitespace }))
+        // The daemon is held still while the broker dies and the test takes the port (on a loaded machine the
+        // daemon's restart could otherwise come first); the listener is released at the end of the block.
+        daemon.signal(SIGSTOP)
         kill(brokerPID, SIGKILL)
-        // The port is free once the kernel has closed the dead broker's socket; the listener is released at the end
-        // of this block.
         do {
             var taken: LoopbackListener? = nil
             for _ in 0..<200 where taken == nil {
                 taken = try? LoopbackListener(port: port)
                 if taken == nil { try await Task.sleep(for: .milliseconds(10)) }
             }
+            daemon.signal(SIGCONT)
             let thief = try #require(taken, "port \(port) never came free after the broker was killed")
             #expect(await daemon.waitForLog("cannot restart embedded mosquitto; retrying with backoff"), "\(daemon.log)")
             #expect(await daemon.waitForLog("the embedded mosquitto is not listening on its port"), "\(daemon.log)")

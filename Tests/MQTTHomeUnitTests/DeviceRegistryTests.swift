@@ -72,15 +72,18 @@ struct DeviceRegistryTests {
         let fixture = try RegistryFixture(stalledPrefix: "stalled/")
         let stalled = Task { try await fixture.registry.add(Self.spec("Stalled", state: "stalled/topic")) }
         try await fixture.bus.suback.arrival()
-        let other = try await withTimeout(.seconds(3)) {
+        // The stalled SUBACK cannot arrive before the gate opens, so finishing at all proves these do not wait for
+        // it; the timeouts only bound a hang.
+        let other = try await withTimeout(.seconds(30)) {
             try await fixture.registry.add(Self.spec("Other", state: "ok/topic"))
         }
         #expect(other["id"] == "other")
         var rename = DeviceSpec()
         rename.name = "Renamed"
         let spec = rename
-        _ = try await withTimeout(.seconds(3)) { try await fixture.registry.update(id: "other", spec) }
+        _ = try await withTimeout(.seconds(30)) { try await fixture.registry.update(id: "other", spec) }
         #expect(fixture.registry.count == 2)
+        #expect(fixture.bus.suback.waiting == 1, "the stalled add was no longer waiting for its SUBACK")
         fixture.bus.suback.open()
         #expect(try await stalled.value["id"] == "stalled")
     }

@@ -190,6 +190,7 @@ public final class EmbeddedBroker: Sendable {
 
         let clock = ContinuousClock()
         let deadline = clock.now + .seconds(10)
+        // No connect to probe it: that would reach whoever else listens there.
         while !process.holdsSocket(inodes: LoopbackPort.listeningSocketInodes(port: port)) {
             if let status = process.exitStatus() {
                 state.withLock { $0.process = nil }

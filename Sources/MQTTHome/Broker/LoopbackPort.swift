@@ -61,7 +61,7 @@ public enum LoopbackPort {
     static func listeningInodes(inTable table: String, port: Int) -> Set<UInt64> {
         let portSuffix = ":" + String(port, radix: 16, uppercase: true).leftPadded(to: 4)
         var inodes: Set<UInt64> = []
-        for line in table.split(separator: "\n").dropFirst() {
+        for line in table.split(separator: "\n").dropFirst() where line.contains(portSuffix) {
             let fields = line.split(separator: " ", omittingEmptySubsequences: true)
             guard fields.count > 9, fields[3] == "0A", fields[1] == "0100007F" + portSuffix || fields[1] == "00000000" + portSuffix,
                 let inode = UInt64(fields[9]), inode != 0
