@@ -20,7 +20,7 @@ enum AddsBenchmark {
         let daemon = try Bench.startDaemon(port: port, dataDirectory: directory + "/data", log: directory + "/daemon.log")
         let setup = try await Bench.rpcClient(port: port, logger: Bench.quietLogger)
         for _ in 0..<100 where (try? await setup.result("health")) == nil { try await Task.sleep(for: .milliseconds(20)) }
-        print("adds: \(devices) devices/add, mosquitto on 127.0.0.1:\(port) (\(Bench.stockBroker ? "stock: set_tcp_nodelay false" : "set_tcp_nodelay true"))")
+        print("adds: \(devices) devices/add, mosquitto on 127.0.0.1:\(port) (\(Bench.stockBroker ? "stock: set_tcp_nodelay false, max_queued_messages 1000" : "set_tcp_nodelay true"))")
         let clock = ContinuousClock()
 
         var latencies: [Double] = []

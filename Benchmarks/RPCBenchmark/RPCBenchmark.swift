@@ -25,7 +25,7 @@ enum RPCBenchmark {
         setenv("MQTT_PORT", String(port), 1)
         setenv("LOG_LEVEL", "error", 1)
         setenv("RPC_RATE_LIMIT", "0", 0)
-        print("mqtt-home-bench: mosquitto on 127.0.0.1:\(port) (\(Bench.stockBroker ? "stock: set_tcp_nodelay false" : "set_tcp_nodelay true")), daemon \(daemonPath)")
+        print("mqtt-home-bench: mosquitto on 127.0.0.1:\(port) (\(Bench.stockBroker ? "stock: set_tcp_nodelay false, max_queued_messages 1000" : "set_tcp_nodelay true")), daemon \(daemonPath)")
 
         // Time from process start to the retained online status, measured by a subscriber already waiting.
         var startupTimes: [Double] = []

@@ -24,6 +24,9 @@ public final class EmbeddedBroker: Sendable {
         /// `set_tcp_nodelay true` (the daemon's own broker); false leaves Debian's default, as most users' brokers
         /// run (benchmarks of the stock configuration).
         public var tcpNoDelay = true
+        /// `max_queued_messages`: 100,000 (the daemon's own broker); nil leaves mosquitto's default of 1,000, as most
+        /// users' brokers run (benchmarks of the stock configuration).
+        public var maxQueuedMessages: Int? = 100_000
 
         public init(
             directory: String,
@@ -280,8 +283,6 @@ public final class EmbeddedBroker: Sendable {
             "listener \(port) 127.0.0.1",
             // Without it mosquitto delays small forwarded packets (Nagle), adding tens of ms to every RPC round trip.
             "set_tcp_nodelay \(options.tcpNoDelay)",
-            // mosquitto drops QoS 1 messages queued beyond 1000 per client; a burst from many devices must not be lost.
-            "max_queued_messages 100000",
             // Started as root, mosquitto runs as `unprivilegedUser` (which then owns this directory); otherwise as us.
             "user \(runAsUser ?? Self.currentUserName())",
             "log_dest stdout",
@@ -291,6 +292,8 @@ public final class EmbeddedBroker: Sendable {
             "log_type notice",
             "log_type information",
         ]
+        // mosquitto drops QoS 1 messages queued beyond 1000 per client; a burst from many devices must not be lost.
+        if let limit = options.maxQueuedMessages { lines.append("max_queued_messages \(limit)") }
         switch options.access {
         case .anonymous:
             lines.append("allow_anonymous true")
