@@ -205,10 +205,12 @@ public struct HomeDaemon: Sendable {
         }
         // QoS 2 so that a QoS 2 request arrives (and is answered) at QoS 2; the broker downgrades to what each caller sent.
         subscribe([topics.rpcSubscription(shareGroup: configuration.rpc.shareGroup)], qos: .exactlyOnce)
-        // Paced, behind the devices' topics: its replay (every retained config) can fill what the broker holds for
-        // the daemon, and would crowd out the device states' replays still to come. The others go at once, ahead of
+        // QoS 0: a stock mosquitto keeps only 1,020 of a QoS 1 replay (20 in flight, `max_queued_messages 1000`) and
+        // drops the rest, but sends a QoS 0 replay whole (20,000 configs measured); with a clean session QoS 1 adds
+        // nothing here, as every reconnect replays the retained configs again. Paced, behind the devices' topics, so
+        // its replay does not crowd out the device states' replays still to come. The others go at once, ahead of
         // `online`, so a caller who sees `online` finds its request heard; their replays are small.
-        if configuration.discoveryPrefix != nil { subscribe(registry.discoveryFilters, qos: .atLeastOnce, paced: true) }
+        if configuration.discoveryPrefix != nil { subscribe(registry.discoveryFilters, qos: .atMostOnce, paced: true) }
         // Commands on <base>/devices/<id>/set: QoS 1, so a command Home Assistant sent while the link was down arrives.
         subscribe([setTopic.filter], qos: .atLeastOnce)
         if birth != nil { subscribe([registry.announcement.birthTopic], qos: .atMostOnce) }

@@ -68,6 +68,34 @@ struct DiscoveryTests {
         await producer.close()
     }
 
+    @Test("3,000 retained configs on a broker with mosquitto's default queue (1,000): every one is registered at the first start")
+    func largeRetainedDiscoveryOnStockQueue() async throws {
+        // A stock mosquitto holds 20 in flight and 1,000 queued QoS 1 messages per client and drops the rest of a
+        // replay; a QoS 0 subscription's replay is not held back that way.
+        let broker = try await TestBroker.start(extraConfiguration: ["max_queued_messages 1000"])
+        let producer = try await MessageCollector.connect(port: broker.port, subscribeTo: [])
+        let count = 3000
+        for n in 0..<count {
+            let config: JSONValue = [
+                "name": .string("s\(n)"), "stat_t": .string("bulk/\(n)"), "uniq_id": .string("bulk_\(n)"),
+                "dev": ["ids": [.string("bulk_\(n / 10)")], "name": .string("Bulk \(n / 10)")],
+            ]
+            try producer.client.publish("homeassistant/sensor/bulk_\(n / 10)/s\(n)/config", payload: config.jsonBytes, qos: .atLeastOnce, retain: true)
+        }
+        try await producer.client.publishAndWait("bulk/done", payload: [1], retain: false)
+        let harness = try await DaemonHarness.start(broker: broker)
+        cleanup { await harness.shutdown() }
+        var entities: JSONValue? = nil
+        for _ in 0..<400 {
+            entities = try await harness.call("health")["discovery"]?["entities"]
+            if entities == .int(Int64(count)) { break }
+            try await Task.sleep(for: .milliseconds(25))
+        }
+        #expect(entities == .int(Int64(count)), "\(harness.daemon.log.suffix(2000))")
+        #expect(try await harness.call("health")["discovery"]?["devices"] == .int(Int64(count / 10)))
+        await producer.close()
+    }
+
     @Test("live config, update on the same topic, re-announce under another topic, removal clears retained topics")
     func lifecycle() async throws {
         let harness = try await DaemonHarness.start()
