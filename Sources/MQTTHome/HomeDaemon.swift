@@ -211,7 +211,8 @@ public struct HomeDaemon: Sendable {
         // its replay does not crowd out the device states' replays still to come. The others go at once, ahead of
         // `online`, so a caller who sees `online` finds its request heard; their replays are small.
         if configuration.discoveryPrefix != nil { subscribe(registry.discoveryFilters, qos: .atMostOnce, paced: true) }
-        // Commands on <base>/devices/<id>/set: QoS 1, so a command Home Assistant sent while the link was down arrives.
+        // Commands on <base>/devices/<id>/set at QoS 1, as Home Assistant sends them. The session is clean: a command sent
+        // while the link is down is not kept for the daemon (Home Assistant shows the device unavailable meanwhile).
         subscribe([setTopic.filter], qos: .atLeastOnce)
         if birth != nil { subscribe([registry.announcement.birthTopic], qos: .atMostOnce) }
         if sysCollector != nil { subscribe([SysTopicCollector.filter], qos: .atMostOnce) }
