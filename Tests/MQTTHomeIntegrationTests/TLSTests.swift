@@ -31,11 +31,20 @@ struct TLSTests {
         try await makeCertificates(in: dir, caName: "ca")
         try await ProcessRunner.run("/usr/bin/openssl", ["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout",
             "other.key", "-out", "other.crt", "-days", "2", "-subj", "/CN=other"], directory: dir).expectSuccess()
-        let tlsPort = try #require(LoopbackPort.free())
-        let broker = try await TestBroker.start(extraConfiguration: [
-            "listener \(tlsPort) 127.0.0.1", "cafile \(dir)/ca.crt", "certfile \(dir)/server.crt", "keyfile \(dir)/server.key",
-        ])
-        return (broker, tlsPort)
+        // Another test's broker may take the chosen port before this one binds it: then choose again.
+        var attempt = 0
+        while true {
+            attempt += 1
+            let tlsPort = try #require(LoopbackPort.free())
+            do {
+                let broker = try await TestBroker.start(extraConfiguration: [
+                    "listener \(tlsPort) 127.0.0.1", "cafile \(dir)/ca.crt", "certfile \(dir)/server.crt", "keyfile \(dir)/server.key",
+                ])
+                return (broker, tlsPort)
+            } catch where attempt < 3 {
+                continue
+            }
+        }
     }
 
     static func client(port: Int, caFile: String, reconnect: Bool = false) throws -> MosquittoClient {
