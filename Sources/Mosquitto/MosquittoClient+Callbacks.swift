@@ -91,10 +91,10 @@ extension MosquittoClient {
                     }
                 }
                 let paced = filters.filter { !state.unpacedFilters.contains($0) }.sorted()
-                _ = state.queueSubscriptions(paced.filter(Self.isExact), qos: qos, expected: false)
+                _ = state.queueSubscriptions(paced.filter(Self.isExact), qos: qos, expected: false, ahead: false)
                 wildcards.append((qos, paced.filter { !Self.isExact($0) }))
             }
-            for (qos, filters) in wildcards { _ = state.queueSubscriptions(filters, qos: qos, expected: false) }
+            for (qos, filters) in wildcards { _ = state.queueSubscriptions(filters, qos: qos, expected: false, ahead: false) }
             let first = state.pumpSubscriptions(client: self)
             settled.keys = first.keys
             settled.waiters += first.waiters

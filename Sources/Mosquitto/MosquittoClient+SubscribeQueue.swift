@@ -17,6 +17,8 @@ extension MosquittoClient {
         /// Only exact topics: what ``subscriptionsInPlace()`` waits for. Wildcard filters (a discovery prefix) go
         /// after them; their replays have no bound and nothing needs them before `online`.
         var exact: Bool
+        /// A caller waits for it (``MosquittoClient/requestSubscription(_:qos:)``): queued ahead of what nobody waits for.
+        var ahead: Bool
     }
 
     /// Returns once every queued SUBSCRIBE of exact topics has been answered, the connection ended, or the task was
@@ -60,13 +62,19 @@ extension MosquittoClient {
 }
 
 extension MosquittoClient.State {
-    /// Queues `filters` in packets and returns their keys; call ``pumpSubscriptions(client:)`` after.
-    mutating func queueSubscriptions(_ filters: [String], qos: QoS, expected: Bool) -> [Int32] {
-        MosquittoClient.chunks(filters).map { chunk in
+    /// Queues `filters` in packets and returns their keys; call ``pumpSubscriptions(client:)`` after. Entries a
+    /// caller waits for (`ahead`: a device added) go before those nobody waits for (the restore at a connect, the
+    /// devices loaded at start-up, the discovery prefix): 10,000 devices are 50 packets, a round trip and a replay
+    /// each, which an added device no longer waits behind.
+    mutating func queueSubscriptions(_ filters: [String], qos: QoS, expected: Bool, ahead: Bool) -> [Int32] {
+        var position = ahead ? (subscribeQueue.firstIndex { !$0.ahead } ?? subscribeQueue.endIndex) : subscribeQueue.endIndex
+        return MosquittoClient.chunks(filters).map { chunk in
             let key = nextSubscribeKey
             nextSubscribeKey = key == Int32.min ? -1 : key - 1
             let exact = chunk.allSatisfy(MosquittoClient.isExact)
-            subscribeQueue.append(MosquittoClient.PendingSubscribe(filters: Array(chunk), qos: qos, key: key, exact: exact))
+            let entry = MosquittoClient.PendingSubscribe(filters: Array(chunk), qos: qos, key: key, exact: exact, ahead: ahead)
+            subscribeQueue.insert(entry, at: position)
+            position += 1
             if exact { exactSubscribesPending += 1 }
             if expected { expectedAcks.insert(key) }
             return key

@@ -273,6 +273,11 @@ public final class MosquittoClient: Sendable {
     /// packets' retained replay at most (MosquittoClient+SubscribeQueue.swift). Pass the receipt to
     /// ``confirm(_:)`` exactly once; a send that fails ends its wait with the error.
     public func requestSubscription(_ filters: [String], qos: QoS = .atMostOnce) -> SubscriptionReceipt {
+        requestSubscription(filters, qos: qos, ahead: true)
+    }
+
+    /// `ahead`: queued before the entries nobody waits for (see ``State/queueSubscriptions(_:qos:expected:ahead:)``).
+    func requestSubscription(_ filters: [String], qos: QoS, ahead: Bool) -> SubscriptionReceipt {
         guard !filters.isEmpty else { return SubscriptionReceipt(messageIDs: []) }
         let (keys, settled) = state.withLock { state -> ([Int32], Settled) in
             for filter in filters {
@@ -280,7 +285,7 @@ public final class MosquittoClient: Sendable {
                 state.unpacedFilters.remove(filter)
             }
             guard state.connected else { return ([], Settled()) }
-            let keys = state.queueSubscriptions(filters, qos: qos, expected: true)
+            let keys = state.queueSubscriptions(filters, qos: qos, expected: true, ahead: ahead)
             return (keys, state.pumpSubscriptions(client: self))
         }
         settled.complete(on: self)
@@ -294,7 +299,7 @@ public final class MosquittoClient: Sendable {
     /// caller publishes next (the daemon's RPC topic before its `online`), whose replays are small.
     public func subscribeWithoutWaiting(_ filters: [String], qos: QoS, paced: Bool) throws(MosquittoError) {
         guard !paced else {
-            let receipt = requestSubscription(filters, qos: qos)
+            let receipt = requestSubscription(filters, qos: qos, ahead: false)
             state.withLock { state in for key in receipt.messageIDs { state.forgetAck(key) } }
             return
         }

@@ -270,6 +270,36 @@ struct MosquittoClientTests {
         await subscriber.disconnect()
     }
 
+    @Test("a subscription a caller waits for goes ahead of a restore still being sent, and the restore still completes")
+    func callerGoesAheadOfRestore() async throws {
+        let broker = try await TestBroker.start(extraConfiguration: ["max_queued_messages 1000"])
+        cleanup { await broker.shutdown() }
+        // 20,000 retained topics: the restore at connect is 100 packets, each answered after its replay.
+        let count = 20000
+        let publisher = try Self.client(port: broker.port, reconnect: false)
+        try await publisher.connect()
+        for n in 0..<count { try publisher.publish("restore/\(n)", payload: Array("\(n)".utf8), qos: .atLeastOnce, retain: true) }
+        try await publisher.publishAndWait("restore/last", payload: [1], qos: .atLeastOnce, retain: false)
+        await publisher.disconnect()
+        let subscriber = try Self.client(port: broker.port, reconnect: false)
+        try subscriber.subscribeWithoutWaiting((0..<count).map { "restore/\($0)" }, qos: .atLeastOnce, paced: true)
+        let replayed = Mutex(0)
+        let reader = Task {
+            for await message in subscriber.messages where message.topic.hasPrefix("restore/") {
+                if replayed.withLock({ $0 += 1; return $0 }) == count { break }
+            }
+        }
+        try await subscriber.connect()
+        try await withTimeout(.seconds(20)) { try await subscriber.subscribe(["caller/topic"], qos: .atLeastOnce) }
+        let before = replayed.withLock { $0 }
+        // Behind the restore it would have waited for all 100 packets' replays; ahead of it, for about two.
+        #expect(before < count / 4, "\(before) of \(count) restored messages arrived before the caller's SUBACK")
+        _ = try? await withTimeout(.seconds(20)) { await reader.value }
+        #expect(replayed.withLock { $0 } == count)
+        reader.cancel()
+        await subscriber.disconnect()
+    }
+
     @Test("subscriptions queued behind a packet in flight share the next one, and a refusal reaches only the caller it concerns")
     func queuedSubscriptionsShareAPacket() async throws {
         // mosquitto's acl_file never refuses a SUBSCRIBE; its dynamic-security plugin does (anonymous clients may
