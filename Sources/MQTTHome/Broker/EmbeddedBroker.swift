@@ -148,7 +148,7 @@ public final class EmbeddedBroker: Sendable {
             case .portTaken:
                 throw .embeddedBroker(
                     "port \(port) on 127.0.0.1 was taken by another process before mosquitto could listen on it"
-                        + (movable ? " (\(Self.portAttempts) ports tried)" : "; set MQTT_PORT to another port")
+                        + (movable ? " (\(Self.portAttempts) ports tried)" : options.port != nil ? "; set MQTT_PORT to another port" : "")
                 )
             }
         }
