@@ -175,9 +175,9 @@ struct DaemonExecutableTests {
         daemon.signal(SIGSTOP)
         kill(brokerPID, SIGKILL)
         do {
-            var taken: LoopbackListener? = nil
+            var taken: SilentListener? = nil
             for _ in 0..<200 where taken == nil {
-                taken = try? LoopbackListener(port: port)
+                taken = try? SilentListener(port: port)
                 if taken == nil { try await Task.sleep(for: .milliseconds(10)) }
             }
             daemon.signal(SIGCONT)

@@ -13,7 +13,7 @@ import Testing
 /// without that Python the test fails rather than pass unchecked.
 @Suite(
     "Home Assistant acceptance: a real Home Assistant",
-    .enabled(if: ProcessInfo.processInfo.environment["MQTT_HOME_SERIAL"] == "1"),
+    .serialPhase,
     .timeLimit(.minutes(10)),
     .awaitedCleanup
 )

@@ -10,7 +10,7 @@ import Testing
 /// the suite in its own phase (`MQTT_HOME_SERIAL=1`), so the Python processes do not slow the time-limited tests.
 @Suite(
     "mqtt-home mcp with the official MCP Python SDK",
-    .enabled(if: ProcessInfo.processInfo.environment["MQTT_HOME_SERIAL"] == "1"),
+    .serialPhase,
     .timeLimit(.minutes(3))
 )
 struct MCPSDKTests {

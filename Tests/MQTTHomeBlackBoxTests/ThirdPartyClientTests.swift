@@ -9,7 +9,7 @@ import Testing
 /// `MQTT_HOME_PYTHON` pointing at the venv), so the Python processes do not slow the time-limited tests.
 @Suite(
     "Third-party clients: paho-mqtt",
-    .enabled(if: ProcessInfo.processInfo.environment["MQTT_HOME_SERIAL"] == "1"),
+    .serialPhase,
     .timeLimit(.minutes(1)),
     .awaitedCleanup
 )

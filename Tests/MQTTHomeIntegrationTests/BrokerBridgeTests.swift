@@ -10,7 +10,7 @@ import Testing
 /// measured the other suites' load instead (failed in several loaded runs, never alone).
 @Suite(
     "Broker bridge: EMQX REST (fake server) and mosquitto $SYS",
-    .enabled(if: ProcessInfo.processInfo.environment["MQTT_HOME_SERIAL"] == "1"),
+    .serialPhase,
     .timeLimit(.minutes(2))
 )
 struct BrokerBridgeTests {

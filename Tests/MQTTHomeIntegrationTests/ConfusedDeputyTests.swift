@@ -12,7 +12,7 @@ import Testing
 /// parallel phase, pushed the time-limited tests of other suites past their bounds on 2 cores.
 @Suite(
     "Confused deputy: what callers may not make the daemon do",
-    .enabled(if: ProcessInfo.processInfo.environment["MQTT_HOME_SERIAL"] == "1"),
+    .serialPhase,
     .timeLimit(.minutes(2)),
     .awaitedCleanup
 )
@@ -301,7 +301,7 @@ struct ConfusedDeputyTests {
 /// (`Benchmarks/run flood`); here: every one of the victim's calls is answered.
 @Suite(
     "Fair RPC under a flood of distinct callers",
-    .enabled(if: ProcessInfo.processInfo.environment["MQTT_HOME_SERIAL"] == "1"),
+    .serialPhase,
     .timeLimit(.minutes(2)),
     .awaitedCleanup
 )

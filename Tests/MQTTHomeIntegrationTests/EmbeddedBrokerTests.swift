@@ -8,7 +8,7 @@ import Testing
 struct EmbeddedBrokerTests {
     @Test("a listener is found through /proc as this process's own, and not as another process's")
     func ownListenerIsFound() throws {
-        let listener = try LoopbackListener()
+        let listener = try SilentListener()
         let inodes = LoopbackPort.listeningSocketInodes(port: listener.port)
         #expect(inodes.count == 1)
         #expect(ChildProcess(pid: getpid()).holdsSocket(inodes: inodes))
@@ -33,7 +33,7 @@ struct EmbeddedBrokerTests {
         #expect(exited != nil)
         #expect(!broker.isListening())
 
-        var listener: LoopbackListener? = try LoopbackListener(port: port)
+        var listener: SilentListener? = try SilentListener(port: port)
         #expect(!broker.isListening(), "another process's listener counted as the broker's own")
         do {
             try await broker.start()

@@ -12,7 +12,7 @@ import Testing
 /// other (the flood's own RPC p99 went past its bound).
 @Suite(
     "Fault injection",
-    .enabled(if: ProcessInfo.processInfo.environment["MQTT_HOME_SERIAL"] == "1"),
+    .serialPhase,
     .timeLimit(.minutes(3)),
     .awaitedCleanup
 )

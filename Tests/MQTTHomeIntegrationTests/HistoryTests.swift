@@ -9,7 +9,7 @@ import Testing
 /// parallel phase, pushed the time-limited tests of other suites past their bounds on 2 cores.
 @Suite(
     "Sensor history and statistics over a real broker",
-    .enabled(if: ProcessInfo.processInfo.environment["MQTT_HOME_SERIAL"] == "1"),
+    .serialPhase,
     .timeLimit(.minutes(2)),
     .awaitedCleanup
 )

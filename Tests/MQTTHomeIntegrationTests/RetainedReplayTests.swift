@@ -11,7 +11,7 @@ import Testing
 /// through a broker and a client on two cores starved the time-limited tests running beside them.
 @Suite(
     "Retained replays at scale through a stock-queue broker",
-    .enabled(if: ProcessInfo.processInfo.environment["MQTT_HOME_SERIAL"] == "1"),
+    .serialPhase,
     .timeLimit(.minutes(2)),
     .awaitedCleanup
 )
