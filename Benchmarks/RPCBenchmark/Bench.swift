@@ -6,7 +6,7 @@ import Mosquitto
 import Glibc
 #endif
 
-/// `mqtt-home-bench rpc|ingest|command|adds|announce|discovery|bridge|soak|flood|history`: figures for BENCHMARKS.md, measured against a loopback mosquitto this
+/// `mqtt-home-bench rpc|ingest|command|adds|announce|discovery|bridge|soak|flood|history|store`: figures for BENCHMARKS.md, measured against a loopback mosquitto this
 /// program starts and the `mqtt-homed` built next to it. Prints figures; asserts nothing.
 @main
 struct Bench {
@@ -21,6 +21,7 @@ struct Bench {
                mqtt-home-bench history [days of statistics]
                mqtt-home-bench adds <devices>
                mqtt-home-bench announce <devices>
+               mqtt-home-bench store <devices> <messages> [log-rows-per-device-first]
         (MQTT_HOME_BENCH_BROKER=stock: the broker keeps Debian's set_tcp_nodelay false and max_queued_messages 1000)
         """
 
@@ -56,6 +57,12 @@ struct Bench {
                 exit(2)
             }
             try await FloodBenchmark.run(requests: numbers[0], rate: numbers[1])
+        case "store":
+            guard numbers.count == 2 || numbers.count == 3 else {
+                print(usage)
+                exit(2)
+            }
+            try await StoreBenchmark.run(devices: numbers[0], messages: numbers[1], fillPerDevice: numbers.count == 3 ? numbers[2] : nil)
         case "history":
             try await HistoryBenchmark.run(days: numbers.first ?? 365)
         case "soak":
