@@ -19,8 +19,17 @@ public final class DeviceStore: Sendable {
         do {
             var configuration = Configuration()
             configuration.foreignKeysEnabled = true
-            // Writes are batched by StoreWriter; NORMAL is durable across process crashes in WAL mode.
-            configuration.prepareDatabase { db in try db.execute(sql: "PRAGMA synchronous = NORMAL") }
+            configuration.prepareDatabase { db in
+                // Writes are batched by StoreWriter; NORMAL is durable across process crashes in WAL mode.
+                try db.execute(sql: "PRAGMA synchronous = NORMAL")
+                // A running home rewrites the same pages all the time (each device's state row, its log and history
+                // pages): a checkpoint every 10,000 pages (~40 MB of WAL) instead of SQLite's 1,000 copies each page
+                // back once for many versions. Measured with a full log (`mqtt-home-bench store 2000 100000`):
+                // 14.2 → 9.7 KiB written per message, less CPU. The limit trims a WAL that one large transaction (an
+                // import) grew back to that size.
+                try db.execute(sql: "PRAGMA wal_autocheckpoint = 10000")
+                try db.execute(sql: "PRAGMA journal_size_limit = 41943040")
+            }
             try self.init(writer: DatabasePool(path: path, configuration: configuration))
         } catch let error as HomeError {
             throw error
