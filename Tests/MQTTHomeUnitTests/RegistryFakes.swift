@@ -167,7 +167,7 @@ final class GatedRecorder: DeviceRecording {
         recorded.withLock { $0.forgotten.append(deviceID) }
     }
 
-    func flushStatistics() async throws {}
+    func flushHistory() async throws {}
 
     var logs: Int { recorded.withLock { $0.logs } }
     var submitted: Int { recorded.withLock { $0.submitted } }

@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import ServiceLifecycle
 import Synchronization
 import Testing
 
@@ -46,7 +47,7 @@ struct StoreWriterTests {
             writer.enqueue(logs: [], states: [], samples: [.init(deviceID: "a", key: "t", at: start + Int64(offset), value: value)])
         }
         try await writer.perform { _, _ in }
-        try await writer.flushStatistics()
+        try await writer.flushHistory()
         let rows = try await store.history(deviceID: "a", key: "t", since: start, until: start + 10_000, limit: 10)
         #expect(rows.map(\.value) == [21, 20], "an unchanged value within a minute writes no row")
         let buckets = try await store.statistics(deviceID: "a", key: "t", period: DeviceStore.fiveMinutes, since: start, until: start + 10_000, limit: 10)
@@ -54,6 +55,37 @@ struct StoreWriterTests {
         #expect(writer.historyStatistics.series == 1)
         writer.forget(deviceID: "a")
         #expect(writer.historyStatistics.series == 0 && writer.historyStatistics.openBuckets == 0)
+    }
+
+    @Test("history rows gather between writes: a query writes them first, and so does the writer's last flush")
+    func historyGathers() async throws {
+        let store = try DeviceStore.inMemory()
+        let writer = StoreWriter(
+            store: store,
+            settings: .init(queueLimit: 10_000, flushInterval: .milliseconds(5), historyWriteInterval: .seconds(3600)),
+            logger: Logger(label: "test")
+        )
+        // As the daemon runs it: in a service group, stopped by a graceful shutdown.
+        let group = ServiceGroup(services: [writer], logger: Logger(label: "test"))
+        let running = Task { try await group.run() }
+        try await writer.perform { store, db in try store.save(DeviceStoreTests.device("a"), in: db) }
+        let start: Int64 = 1_764_547_200_000
+        writer.enqueue(logs: [], states: [], samples: [.init(deviceID: "a", key: "t", at: start, value: 20)])
+        writer.enqueue(logs: [], states: [], samples: [.init(deviceID: "a", key: "t", at: start + 1000, value: 21)])
+        try await writer.perform { _, _ in }
+        #expect(try await store.history(deviceID: "a", key: "t", since: start, until: start + 10_000, limit: 10).isEmpty,
+            "gathered, not written, within the interval")
+        try await writer.flushHistory()
+        #expect(try await store.history(deviceID: "a", key: "t", since: start, until: start + 10_000, limit: 10).map(\.value) == [21, 20])
+
+        writer.enqueue(logs: [], states: [], samples: [.init(deviceID: "a", key: "t", at: start + 2000, value: 22)])
+        try await writer.perform { _, _ in }
+        await group.triggerGracefulShutdown()
+        try await running.value
+        #expect(try await store.history(deviceID: "a", key: "t", since: start, until: start + 10_000, limit: 10).map(\.value) == [22, 21, 20],
+            "the last flush writes what was gathered")
+        let buckets = try await store.statistics(deviceID: "a", key: "t", period: DeviceStore.fiveMinutes, since: start, until: start + 10_000, limit: 10)
+        #expect(buckets.first?.rollup?.count == 3)
     }
 
     @Test("a full queue refuses log and history rows and counts them, but keeps every device's newest state")

@@ -13,8 +13,8 @@ public protocol DeviceRecording: Sendable {
     func submit(_ body: @escaping @Sendable (DeviceStore, Database) throws -> Void)
     /// Drops what the writer remembers of a removed device.
     func forget(deviceID: String)
-    /// Writes the open statistics buckets, so a query sees the last minutes.
-    func flushStatistics() async throws
+    /// Writes the gathered history rows and open statistics buckets, so a query sees the last seconds.
+    func flushHistory() async throws
 }
 
 extension DeviceRecording {

@@ -36,7 +36,7 @@ extension DeviceRegistry {
         let points: [DeviceStore.HistoryPoint]
         do {
             // What is queued (and the open buckets' roll-ups) is part of the history.
-            if resolution == .raw { try await writer.perform { _, _ in } } else { try await writer.flushStatistics() }
+            try await writer.flushHistory()
             points = resolution == .raw
                 ? try await writer.store.history(deviceID: device.id, key: candidate.key, since: window.since, until: until, limit: limit)
                 : try await writer.store.statistics(
@@ -70,7 +70,7 @@ extension DeviceRegistry {
         writer: StoreWriter
     ) async throws(RPCError) -> JSONValue {
         do {
-            try await writer.flushStatistics()
+            try await writer.flushHistory()
         } catch {
             throw .internalError("cannot read the statistics: \(error)")
         }

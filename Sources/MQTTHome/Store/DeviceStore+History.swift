@@ -134,12 +134,18 @@ extension DeviceStore {
 
     func append(samples: [Sample], in db: Database) throws {
         guard !samples.isEmpty else { return }
-        let insert = try BoundStatement(db, sql: "INSERT OR REPLACE INTO history (series, at, value) VALUES (?, ?, ?)")
+        var rows: [(series: Int64, at: Int64, value: Double)] = []
+        rows.reserveCapacity(samples.count)
         for sample in samples {
             guard let series = try seriesID(deviceID: sample.deviceID, key: sample.key, in: db) else { continue }
-            try insert.bind(1, series)
-            try insert.bind(2, sample.at)
-            try insert.bind(3, sample.value)
+            rows.append((series, sample.at, sample.value))
+        }
+        rows.sort { ($0.series, $0.at) < ($1.series, $1.at) }
+        let insert = try BoundStatement(db, sql: "INSERT OR REPLACE INTO history (series, at, value) VALUES (?, ?, ?)")
+        for row in rows {
+            try insert.bind(1, row.series)
+            try insert.bind(2, row.at)
+            try insert.bind(3, row.value)
             try insert.run()
         }
     }

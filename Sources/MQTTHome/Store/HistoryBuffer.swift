@@ -1,6 +1,6 @@
 /// What the store writer folds sensor samples into on their way to SQLite: the rows to record (a value that
-/// changed, or 60 s after the last row of an unchanged one) and the deltas of the statistics buckets, written every
-/// 10 s (or on demand, and at shutdown) rather than once per sample.
+/// changed, or 60 s after the last row of an unchanged one) and the deltas of the statistics buckets, both written
+/// every 10 s (or on demand, and at shutdown) rather than once per sample.
 ///
 /// One slot per series holds its last row and its open 5-minute and hourly deltas, found with one hash lookup per
 /// sample. Keeping them in three dictionaries keyed by strings cost three lookups per sample, ~300 bytes per series
@@ -29,8 +29,10 @@ struct HistoryBuffer: Sendable {
 
     /// Rows to record, oldest first.
     var rows: [DeviceStore.Sample] = []
-    var lastRollupWrite = ContinuousClock.now
-    var forceRollups = false
+    /// When rows and deltas were last written; the writer gathers them for `historyWriteInterval`.
+    var lastWrite = ContinuousClock.now
+    /// A query waits: write what is gathered at the next flush.
+    var forceWrite = false
     var recorded = 0
     var dropped = 0
     var pruned = (history: 0, statistics: 0)
