@@ -83,7 +83,10 @@ let package = Package(
         ),
         .executableTarget(
             name: "RPCBenchmark",
-            dependencies: ["MQTTHome", "Mosquitto", "Curl", .product(name: "Logging", package: "swift-log")],
+            dependencies: [
+                "MQTTHome", "Mosquitto", "Curl", .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
             path: "Benchmarks/RPCBenchmark",
             swiftSettings: swiftSettings
         ),

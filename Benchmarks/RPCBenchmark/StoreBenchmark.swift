@@ -1,5 +1,6 @@
 import Logging
 import MQTTHome
+import ServiceLifecycle
 import Synchronization
 
 #if canImport(Glibc)
@@ -25,7 +26,8 @@ enum StoreBenchmark {
         // The daemon's STORE_FLUSH_MS; each batch is what 10,000 msg/s bring in one window.
         let flushMilliseconds = getenv("STORE_FLUSH_MS").flatMap { Int(String(cString: $0)) } ?? 25
         let writer = StoreWriter(store: store, settings: .init(flushInterval: .milliseconds(flushMilliseconds)), logger: Bench.quietLogger)
-        let running = Task { try await writer.run() }
+        let group = ServiceGroup(services: [writer], logger: Bench.quietLogger)
+        let running = Task { try await group.run() }
 
         let batch = max(1, 10 * flushMilliseconds)
         let sequence = Mutex(0)
@@ -80,8 +82,8 @@ enum StoreBenchmark {
             + "\(statistics.flushes) flushes, dropped \(statistics.dropped)")
         print("  CPU: \(Bench.format(cpu / Double(max(1, messages)))) µs per message (this process: the writer and the batches it is fed); "
             + "written: \(Bench.format(Double(bytes) / Double(max(1, messages)) / 1024)) KiB per message (WAL and checkpoints)")
-        running.cancel()
-        _ = try? await running.value
+        await group.triggerGracefulShutdown()
+        try await running.value
     }
 
     /// Bytes this process handed to write(2) and pwrite(2) (`wchar` of /proc/self/io).
