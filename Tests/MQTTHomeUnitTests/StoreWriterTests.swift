@@ -88,6 +88,36 @@ struct StoreWriterTests {
         #expect(buckets.first?.rollup?.count == 3)
     }
 
+    @Test("a burst's history rows are written as they come, and the roll-ups still on their own clock")
+    func historyBurst() async throws {
+        let store = try DeviceStore.inMemory()
+        // A fifth of the queue (10 rows) is written at once; the interval is far longer than the rows' pace.
+        let writer = StoreWriter(
+            store: store,
+            settings: .init(queueLimit: 50, flushInterval: .milliseconds(5), historyWriteInterval: .milliseconds(500)),
+            logger: Logger(label: "test")
+        )
+        let running = Task { try await writer.run() }
+        defer { running.cancel() }
+        try await writer.perform { store, db in try store.save(DeviceStoreTests.device("a"), in: db) }
+        let start: Int64 = 1_764_547_200_000
+        var at = start
+        var buckets: [DeviceStore.HistoryPoint] = []
+        let began = ContinuousClock.now
+        while buckets.isEmpty && ContinuousClock.now - began < .seconds(20) {
+            let samples = (0..<10).map { _ in
+                at += 1000
+                return DeviceStore.Sample(deviceID: "a", key: "t", at: at, value: Double(at % 7))
+            }
+            writer.enqueue(logs: [], states: [], samples: samples)
+            try await Task.sleep(for: .milliseconds(50))
+            buckets = try await store.statistics(deviceID: "a", key: "t", period: DeviceStore.hour, since: start, until: at + 1, limit: 10)
+        }
+        #expect(!buckets.isEmpty, "roll-ups written while rows kept arriving")
+        let rows = try await store.history(deviceID: "a", key: "t", since: start, until: at + 1, limit: 10_000)
+        #expect(rows.count >= 10 && writer.historyStatistics.dropped == 0, "\(rows.count) rows written")
+    }
+
     @Test("a full queue refuses log and history rows and counts them, but keeps every device's newest state")
     func boundedQueue() async throws {
         let store = try DeviceStore.inMemory()

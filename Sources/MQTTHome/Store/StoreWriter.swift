@@ -201,13 +201,14 @@ public final class StoreWriter: Service, Sendable {
             }
             return (pending.logs, pending.states, pending.operations, pending.samples)
         }
-        var (rows, rollups) = history.withLock { buffer -> ([DeviceStore.Sample], HistoryBuffer?) in
+        var (rows, rollups, historyDue) = history.withLock { buffer -> ([DeviceStore.Sample], HistoryBuffer?, Bool) in
             buffer.fold(samples, limit: settings.queueLimit)
             let due = final || buffer.forceWrite || ContinuousClock.now - buffer.lastWrite >= settings.historyWriteInterval
                 || Task.isShuttingDownGracefully
-            // A fifth of the queue at most waits (a burst's rows are written as they come, not dropped).
+            // A fifth of the queue at most waits (a burst's rows are written as they come, not dropped); such a write
+            // is not the periodic one: the roll-ups stay due on their own clock.
             let rowsDue = due || buffer.rows.count >= settings.queueLimit / 5
-            return (rowsDue ? buffer.rows : [], due && buffer.pendingBuckets > 0 ? buffer : nil)
+            return (rowsDue ? buffer.rows : [], due && buffer.pendingBuckets > 0 ? buffer : nil, due)
         }
         let writesRollups = rollups != nil
         guard !logs.isEmpty || !states.isEmpty || !operations.isEmpty || !rows.isEmpty || writesRollups else { return true }
@@ -232,7 +233,7 @@ public final class StoreWriter: Service, Sendable {
                     // Nothing folded meanwhile (flushes run one at a time), so every delta was written.
                     buffer.rollupsWritten()
                 }
-                if !rows.isEmpty || writesRollups {
+                if historyDue {
                     buffer.lastWrite = .now
                     buffer.forceWrite = false
                 }
