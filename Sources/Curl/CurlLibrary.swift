@@ -11,8 +11,7 @@ import Glibc
 /// resident in a daemon that talks to mosquitto only, and their relocation at every start of the daemon and the CLI.
 public enum CurlLibrary {
     /// The entry points the Curl module calls, found with `dlsym`.
-    // Safe: immutable C function addresses, in a library that is never unloaded once loaded.
-    struct Functions: @unchecked Sendable {
+    struct Functions: @unchecked Sendable {  // immutable C function addresses in a library never unloaded once loaded
         let globalInit: @convention(c) (Int) -> CURLcode
         let version: @convention(c) () -> UnsafeMutablePointer<CChar>?
         let easyInit: @convention(c) () -> UnsafeMutableRawPointer?
