@@ -1,7 +1,6 @@
 import Logging
 import MQTTHome
 import ServiceLifecycle
-import Synchronization
 
 #if canImport(Glibc)
 import Glibc
@@ -30,7 +29,7 @@ enum StoreBenchmark {
         let running = Task { try await group.run() }
 
         let batch = max(1, 10 * flushMilliseconds)
-        let sequence = Mutex(0)
+        var sequence = 0
         func feed(_ count: Int, batch: Int) async {
             var sent = 0
             while sent < count {
@@ -42,10 +41,8 @@ enum StoreBenchmark {
                 let at = Timestamp.now()
                 let sampleAt = Int64((Timestamp.currentSeconds() * 1000).rounded())
                 for _ in 0..<size {
-                    let seq = sequence.withLock { value -> Int in
-                        value += 1
-                        return value
-                    }
+                    sequence += 1
+                    let seq = sequence
                     let index = seq % devices
                     let id = "bench_device_\(index)"
                     let temperature = 20 + Double(seq % 100) / 10
